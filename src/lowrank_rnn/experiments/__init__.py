@@ -1,0 +1,19 @@
+"""Reproductions of published results: theory and simulation side by side, as figures and a report.
+
+Each reproduction is a module with ``run(out_dir, *, quick=False) -> pathlib.Path`` (the report path),
+listed in :data:`REPRODUCTIONS` and reachable as ``lowrank-rnn reproduce NAME --out DIR``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+#: name on the command line -> module under lowrank_rnn.experiments
+REPRODUCTIONS: dict[str, str] = {}
+
+
+def get(name: str):
+    """Return the reproduction module registered under ``name``."""
+    if name not in REPRODUCTIONS:
+        raise ValueError(f"unknown reproduction {name!r}; available: {sorted(REPRODUCTIONS)}")
+    return importlib.import_module(f"{__name__}.{REPRODUCTIONS[name]}")
