@@ -133,6 +133,10 @@ def plot(obj: Ensemble | Network, network: Network | None = None, *, ax=None, nu
     ax.plot(r * np.cos(th), r * np.sin(th), color="C0", lw=1.5, label=f"predicted bulk, radius g = {r:g}")
     ax.scatter(pred.outliers.real, pred.outliers.imag, s=70, marker="x", color="C3", lw=2,
                label="predicted outliers", zorder=3)
+    if numerical is not None:
+        near = match_outliers(numerical, pred.outliers)
+        ax.scatter(near.real, near.imag, s=110, facecolors="none", edgecolors="k", lw=1.2,
+                   label="nearest numerical eigenvalues", zorder=4)
     ax.axvline(1.0, color="k", ls=":", lw=0.8)
     ax.set_xlabel("Re $\\lambda$")
     ax.set_ylabel("Im $\\lambda$")
