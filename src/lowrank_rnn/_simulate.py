@@ -255,7 +255,7 @@ def _run(network, x0, u, keys, dt, sq, *, has_noise, n_steps, record_every, reco
         def step(carry, u_t):
             x, k, i, bad = carry
             drive = recurrent(network.phi(x))
-            if network.n_inputs:
+            if u_t.shape[-1]:  # no inputs given: no input drive (shapes are static)
                 drive = drive + network.inputs @ u_t
             x_new = x + dt * (-x + drive)
             if has_noise:

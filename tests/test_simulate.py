@@ -1,0 +1,186 @@
+"""simulate: low-rank path against dense J, the noise convention, determinism, inputs, errors."""
+
+import jax
+import numpy as np
+import pytest
+import scipy.linalg
+import scipy.optimize
+
+from lowrank_rnn import DivergenceError, Ensemble, Network, simulate
+from lowrank_rnn.theory import gaussian
+
+
+@pytest.fixture(scope="module")
+def rank_two_net():
+    ens = Ensemble.from_directions(
+        {"m1": {"a": 1.0, "y1": 1.2}, "m2": {"b": 1.0, "y2": 1.0},
+         "n1": {"c": 1.0, "y1": 1.5, "y2": 0.4}, "n2": {"d": 1.0, "y2": 1.4, "y1": -0.6},
+         "I1": {"c": 1.0}, "w1": {"a": 1.0}}, means={"m1": 0.3})
+    return ens.sample(600, key=jax.random.key(7))
+
+
+def test_lowrank_path_equals_dense(rank_two_net):
+    net = rank_two_net
+    x0 = np.asarray(jax.random.normal(jax.random.key(1), (3, net.N)))
+    u = np.sin(np.linspace(0, 6, 400))[:, None] * 0.5
+    kw = dict(T=40.0, dt=0.1, x0=x0, inputs=u, record=("x", "kappa", "readout"))
+    low = simulate(net, method="lowrank", **kw)
+    dense = simulate(net, method="dense", **kw)
+    # float32 arithmetic summed in different orders: agree to a few ulps of O(1) values.
+    np.testing.assert_allclose(low.x, dense.x, atol=2e-5)
+    np.testing.assert_allclose(low.kappa, dense.kappa, atol=2e-5)
+    np.testing.assert_allclose(low.readout, dense.readout, atol=2e-5)
+    # and the recorded latents are what they claim to be
+    kappa = np.tanh(low.x) @ np.asarray(net.n) / net.N
+    np.testing.assert_allclose(low.kappa, kappa, atol=1e-5)
+
+
+def test_lowrank_path_forms_no_matrix():
+    """The g = 0 step is O(N (R + K)): N = 200000 would need 160 GB as a dense J."""
+    ens = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0)
+    net = ens.sample(200_000, key=jax.random.key(0))
+    tr = simulate(net, T=20.0, dt=0.1, x0=0.1 * np.asarray(net.m[:, 0]))
+    # Mean-field fixed point for g = 0 (Mastrogiuseppe & Ostojic 2018): kappa = M_n [phi](M_m k, S_m^2 k^2).
+    with jax.enable_x64(True):
+        kappa_mf = scipy.optimize.brentq(lambda k: 2.0 * float(gaussian.mean_phi(1.1 * k, k * k)) - k, 0.5, 3.0)
+    # finite-N error of kappa is O(1/sqrt(N)) ~ 0.002 here
+    assert abs(tr.kappa[-1, 0] - kappa_mf) < 0.01, (tr.kappa[-1, 0], kappa_mf)
+
+
+def test_bulk_network_lowrank_equals_dense(getkey):
+    ens = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0, g=0.8)
+    net = ens.sample(400, key=getkey())
+    kw = dict(T=10.0, dt=0.05, x0=np.asarray(net.m[:, 0]), record=("x",))
+    np.testing.assert_allclose(simulate(net, method="lowrank", **kw).x,
+                               simulate(net, method="dense", **kw).x, atol=2e-5)
+
+
+def _linear_rank_one(N=200, overlap=0.5, seed=3):
+    rng = np.random.default_rng(seed)
+    m = rng.normal(size=N)
+    n = overlap * m * N / (m @ m)  # n^T m / N = overlap exactly: one eigenvalue at 0.5, the rest 0
+    return Network(m=m, n=n, nonlinearity="linear")
+
+
+def _stationary_variances(net, dt, noise, key):
+    N = net.N
+    every = int(round(1.0 / dt))  # one sample per tau
+    tr = simulate(net, T=300.0, dt=dt, noise=noise, key=key, batch=48, record=("x",), record_every=every)
+    x = tr.x[:, 20:, :]  # discard 20 tau of transient
+    m = np.asarray(net.m[:, 0], np.float64)
+    proj = x @ m / np.sqrt(m @ m)
+    return x.var(axis=(0, 1)).mean(), proj.var(), proj.size
+
+
+def test_noise_gives_analytic_stationary_variance_and_is_dt_independent(getkey):
+    """Ornstein–Uhlenbeck check of x <- x + dt(-x + J x) + sigma sqrt(dt) xi.
+
+    The stationary covariance C solves the Lyapunov equation (J - 1) C + C (J - 1)^T + sigma^2 = 0.
+    Euler–Maruyama has a bias of relative order dt/2 (exactly sigma^2/(2 - dt) for an uncoupled unit),
+    so the tolerance is 3 standard errors plus dt/2.
+    """
+    net = _linear_rank_one()
+    sigma = 0.7
+    J = np.asarray(net.connectivity(), np.float64)
+    A = J - np.eye(net.N)
+    C = scipy.linalg.solve_continuous_lyapunov(A, -sigma**2 * np.eye(net.N))
+    m = np.asarray(net.m[:, 0], np.float64)
+    u = m / np.linalg.norm(m)
+    want_unit, want_proj = np.trace(C) / net.N, u @ C @ u
+    # Along m the eigenvalue is 0.5: variance sigma^2 / (2 (1 - 0.5)), twice the free value
+    # (to float32 precision: the loadings are stored in float32).
+    assert abs(want_proj - sigma**2) < 1e-6 and abs(want_unit - sigma**2 / 2) < 0.01
+    results = {}
+    for dt in (0.1, 0.02):
+        unit, proj, n_samples = _stationary_variances(net, dt, sigma, getkey())
+        # proj: correlation time 2 tau, one sample per tau -> about n/2 independent samples.
+        se_proj = want_proj * np.sqrt(2.0 / (n_samples / 2))
+        assert abs(proj - want_proj) < 3 * se_proj + want_proj * dt / 2, (dt, proj, want_proj)
+        assert abs(unit - want_unit) < 0.01 * want_unit + want_unit * dt / 2, (dt, unit, want_unit)
+        results[dt] = (unit, proj)
+    # Does not change with dt: the two runs agree within the same allowance.
+    assert abs(results[0.1][0] - results[0.02][0]) < 0.06 * want_unit
+    assert abs(results[0.1][1] - results[0.02][1]) < 0.12 * want_proj
+
+
+def test_same_key_same_result(getkey):
+    ens = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0, g=0.5)
+    a = ens.sample(300, key=jax.random.key(5))
+    b = ens.sample(300, key=jax.random.key(5))
+    c = ens.sample(300, key=jax.random.key(6))
+    np.testing.assert_array_equal(np.asarray(a.m), np.asarray(b.m))
+    np.testing.assert_array_equal(np.asarray(a.bulk), np.asarray(b.bulk))
+    assert not np.allclose(np.asarray(a.m), np.asarray(c.m))
+    kw = dict(T=5.0, dt=0.1, noise=0.5, batch=3, record=("x",))
+    r1 = simulate(a, key=jax.random.key(11), **kw)
+    r2 = simulate(b, key=jax.random.key(11), **kw)
+    r3 = simulate(a, key=jax.random.key(12), **kw)
+    np.testing.assert_array_equal(r1.x, r2.x)
+    assert not np.allclose(r1.x, r3.x)
+    # trials of a batch receive independent noise
+    assert not np.allclose(r1.x[0, -1], r1.x[1, -1])
+
+
+def test_input_forms_agree(rank_two_net):
+    net = rank_two_net
+    dt, T = 0.1, 10.0
+    f = lambda t: jax.numpy.array([jax.numpy.sin(t)])  # noqa: E731
+    grid = np.sin(np.arange(100) * dt)[:, None]
+    a = simulate(net, T=T, dt=dt, inputs=f)
+    b = simulate(net, T=T, dt=dt, inputs=grid)
+    c = simulate(net, T=T, dt=dt, inputs=np.stack([grid, 2 * grid]))
+    np.testing.assert_allclose(a.kappa, b.kappa, atol=1e-6)
+    np.testing.assert_allclose(c.kappa[0], b.kappa, atol=1e-6)
+    assert c.kappa.shape == (2, 101, 2) and c.batched and not b.batched
+    assert not np.allclose(c.kappa[1], c.kappa[0])
+
+
+def test_record_every_subsamples(rank_two_net):
+    x0 = 0.3 * np.asarray(rank_two_net.m[:, 0])
+    full = simulate(rank_two_net, T=10.0, dt=0.1, x0=x0, record=("kappa", "rates"))
+    sub = simulate(rank_two_net, T=10.0, dt=0.1, x0=x0, record=("kappa", "rates"), record_every=5)
+    np.testing.assert_allclose(sub.t, full.t[::5])
+    np.testing.assert_allclose(sub.kappa, full.kappa[::5], atol=1e-6)
+    np.testing.assert_allclose(sub.rates, full.rates[::5], atol=1e-6)
+    assert sub.x is None and sub.readout is None
+
+
+def test_divergence_is_reported_with_time():
+    net = _linear_rank_one(overlap=5.0)  # grows as exp(4 t): float32 overflows near t = 22
+    with pytest.raises(DivergenceError, match="non-finite at t = ") as err:
+        simulate(net, T=60.0, dt=0.1, x0=np.ones(net.N))
+    assert 15.0 < err.value.time < 30.0
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(T=-1.0, dt=0.1), ValueError, "T must be > 0"),
+    (dict(T=1.0, dt=0.0), ValueError, "dt must be > 0"),
+    (dict(T=1.0, dt=1.5), ValueError, "dt must be <= 1"),
+    (dict(T=0.01, dt=0.1), ValueError, "shorter than one step"),
+    (dict(T=1.0, dt=0.1, noise=-0.1), ValueError, "noise must be >= 0"),
+    (dict(T=1.0, dt=0.1, noise=0.1), ValueError, "key is required"),
+    (dict(T=1.0, dt=0.1, record=("x", "spikes")), ValueError, "unknown quantities"),
+    (dict(T=1.0, dt=0.1, record_every=3), ValueError, "must divide"),
+    (dict(T=1.0, dt=0.1, x0=np.zeros(7)), ValueError, "x0 must have shape"),
+    (dict(T=1.0, dt=0.1, inputs=np.zeros((10, 3))), ValueError, "3 channels"),
+    (dict(T=1.0, dt=0.1, inputs=np.zeros((7, 1))), ValueError, "7 time points"),
+    (dict(T=1.0, dt=0.1, x0=np.zeros((2, 600)), inputs=np.zeros((3, 10, 1))), ValueError, "batch sizes disagree"),
+    (dict(T=1.0, dt=0.1, method="rk4"), ValueError, "method must be one of"),
+    (dict(T=1.0, dt=0.1, x0=np.full(600, np.nan)), ValueError, "non-finite"),
+])
+def test_bad_arguments(rank_two_net, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        simulate(rank_two_net, **kwargs)
+
+
+def test_network_argument_errors():
+    with pytest.raises(TypeError, match="network must be"):
+        simulate("net", T=1.0, dt=0.1)
+    with pytest.raises(ValueError, match="same shape"):
+        Network(m=np.zeros((5, 1)), n=np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="bulk must have shape"):
+        Network(m=np.zeros((5, 1)), n=np.zeros((5, 1)), bulk=np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="nonlinearity must be one of"):
+        Network(m=np.zeros((5, 1)), n=np.zeros((5, 1)), nonlinearity="sigmoid")
+    with pytest.raises(ValueError, match="inputs has 4 rows"):
+        Network(m=np.zeros((5, 1)), n=np.zeros((5, 1)), inputs=np.zeros((4, 1)))
