@@ -1,4 +1,4 @@
-"""Gaussian integrals of the transfer function phi = tanh, by Gauss–Hermite quadrature.
+"""Gaussian integrals of the transfer function phi = tanh, by quadrature on a fine grid.
 
 Notation (Mastrogiuseppe & Ostojic 2018, Methods):
 
@@ -10,8 +10,12 @@ whole parameter grid is one call. They are written with ``jax.numpy`` and run in
 of their inputs: call them under ``jax.enable_x64(True)`` (as the solvers in
 :mod:`lowrank_rnn.theory` do) for double precision.
 
-Quadrature: ``[f] = sum_i w_i f(mu + sqrt(2 D) t_i) / sqrt(pi)`` with the Gauss–Hermite nodes
-``t_i`` and weights ``w_i`` of ``numpy.polynomial.hermite.hermgauss``.
+Quadrature: the trapezoidal rule in z on [-8.5, 8.5] (weights proportional to the Gaussian
+density, normalised to sum to 1). For the smooth integrands here it converges exponentially, and
+unlike Gauss–Hermite it does not waste nodes in the far tails: at variance D = 20, 201 trapezoid
+nodes give the average of the third derivative to 1e-8 where 200 Hermite nodes (the authors' choice) are off by 4e-3, because
+the Hermite nodes near the centre are too sparse for tanh' of width 1 (measured against adaptive
+quadrature; see tests/test_gaussian.py).
 """
 
 from __future__ import annotations
@@ -21,17 +25,21 @@ from functools import lru_cache
 import jax.numpy as jnp
 import numpy as np
 
-#: Default number of Gauss–Hermite nodes for single integrals (the authors' code uses 200).
-N_NODES = 200
+#: Default number of nodes for single integrals.
+N_NODES = 201
 #: Default number of nodes per dimension for the nested (double) integrals.
-N_NODES_NESTED = 80
+N_NODES_NESTED = 101
+#: The grid covers z in [-HALF_WIDTH, HALF_WIDTH]; the Gaussian mass outside is 1e-17.
+HALF_WIDTH = 8.5
 
 
 @lru_cache(maxsize=None)
 def _nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes z and weights w with sum_i w_i f(z_i) ~ int Dz f(z), for the standard Gaussian."""
-    t, w = np.polynomial.hermite.hermgauss(n)
-    return t * np.sqrt(2.0), w / np.sqrt(np.pi)
+    """Nodes z and weights w with sum_i w_i f(z_i) ~ int Dz f(z), for the standard Gaussian
+    (trapezoidal rule on [-HALF_WIDTH, HALF_WIDTH])."""
+    z = np.linspace(-HALF_WIDTH, HALF_WIDTH, n)
+    w = np.exp(-0.5 * z * z)
+    return z, w / w.sum()
 
 
 # --- the transfer function and its relatives -------------------------------------------------
