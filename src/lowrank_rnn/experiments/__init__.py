@@ -10,6 +10,7 @@ import importlib
 
 #: name on the command line -> module under lowrank_rnn.experiments
 REPRODUCTIONS: dict[str, str] = {}
+REPRODUCTIONS["mastrogiuseppe2018"] = "mastrogiuseppe2018"
 
 
 def get(name: str):

@@ -1,0 +1,195 @@
+"""Shared pieces of the Mastrogiuseppe & Ostojic 2018 reproduction: configuration, keys, plot style,
+simulation summaries and the observables of mean-field states.
+
+Nothing here solves mean-field equations: stationary and chaotic states come from
+:mod:`lowrank_rnn.theory`. What is here turns a solved state into what a simulation measures
+(the readout), and a simulated trajectory into the numbers the theory predicts (kappa, Delta_0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from contextlib import contextmanager
+
+import jax
+import numpy as np
+
+from .._ensemble import Ensemble
+from .._network import Network
+from .._simulate import simulate
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Sizes of the reproduction: the default run (N >= 2000, several seeds) or the quick run.
+
+    Every section reads its network size, seeds, grids and durations from here, so the quick run
+    makes the same figures and tables on smaller networks and coarser grids.
+    """
+
+    quick: bool
+    dt: float = 0.1
+    # spontaneous rank one (Fig. 1): kappa and Delta_0 against g
+    N_sweep: int = 2000
+    seeds_sweep: int = 3
+    g_grid: tuple[float, ...] = tuple(np.round(np.arange(0.2, 3.01, 0.2), 2))
+    T_sweep: float = 200.0
+    T_avg: float = 100.0
+    # phase diagram points
+    N_phase: int = 2000
+    seeds_phase: int = 1
+    phase_g: tuple[float, ...] = (0.4, 1.4, 1.9, 2.6)
+    phase_overlap: tuple[float, ...] = (0.5, 1.6, 2.2, 3.5)
+    # spectrum
+    N_spectrum: int = 2000
+    # input-driven (Fig. 2)
+    N_input: int = 2000
+    seeds_input: int = 2
+    input_sigma_nI: tuple[float, ...] = (0.0, 0.3, 0.6, 0.9, 1.3, 1.8)
+    input_overlap: tuple[float, ...] = (0.6, 1.2, 1.8, 2.5, 3.5)
+    # Go-Nogo (Fig. 3)
+    N_gonogo: int = 2500
+    seeds_gonogo: int = 4
+    # detection (Fig. 4)
+    N_detect: int = 2500
+    seeds_detect: int = 3
+    detect_c: tuple[float, ...] = (0.2, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9)
+    detect_trials: int = 24
+    detect_c_fine: tuple[float, ...] = tuple(np.round(np.arange(0.40, 0.701, 0.02), 2))
+    # context-dependent discrimination (Fig. 5)
+    N_context: int = 4000
+    seeds_context: int = 3
+    context_amplitudes: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    # rank two, g = 0 (ring, limit cycle)
+    N_rank_two: int = 8000
+    seeds_rank_two: int = 3
+    rank_two_starts: int = 8
+    T_rank_two: float = 60.0
+
+    @classmethod
+    def make(cls, quick: bool) -> Config:
+        """Return the default configuration, or the quick one (about a minute on 2 cores)."""
+        if not quick:
+            return cls(quick=False)
+        return cls(
+            quick=True,
+            N_sweep=600, seeds_sweep=2, g_grid=(0.4, 1.0, 1.6, 2.0, 2.6), T_sweep=100.0, T_avg=50.0,
+            N_phase=500, phase_g=(0.4, 1.9, 2.6), phase_overlap=(0.5, 2.2, 3.5),
+            N_spectrum=500,
+            N_input=600, seeds_input=1, input_sigma_nI=(0.0, 0.6, 1.3), input_overlap=(0.6, 1.8, 3.5),
+            N_gonogo=800, seeds_gonogo=2,
+            N_detect=800, seeds_detect=1, detect_c=(0.2, 0.4, 0.5, 0.6, 0.7, 0.9), detect_trials=8,
+            detect_c_fine=(0.40, 0.50, 0.60, 0.70),
+            N_context=1000, seeds_context=1, context_amplitudes=(0.0, 0.5, 1.0),
+            N_rank_two=1000, seeds_rank_two=1, rank_two_starts=6, T_rank_two=40.0,
+        )
+
+
+def key_for(section: str, seed: int) -> jax.Array:
+    """Return a deterministic key for (section, seed): the same numbers on every run and machine."""
+    return jax.random.fold_in(jax.random.key(seed), zlib.crc32(section.encode()))
+
+
+@contextmanager
+def paper_style():
+    """Matplotlib style of the figures: small serif-free fonts, no top/right spines."""
+    import matplotlib.pyplot as plt
+
+    rc = {"font.size": 8, "axes.titlesize": 8.5, "axes.labelsize": 8, "legend.fontsize": 6.5,
+          "xtick.labelsize": 7, "ytick.labelsize": 7, "axes.spines.top": False,
+          "axes.spines.right": False, "lines.linewidth": 1.3, "figure.dpi": 150,
+          "legend.frameon": False}
+    with plt.rc_context(rc):
+        yield
+
+
+def panel_label(ax, letter: str) -> None:
+    """Write a bold panel letter in the upper-left corner of ``ax``."""
+    ax.text(-0.16, 1.04, letter, transform=ax.transAxes, fontsize=10, fontweight="bold", va="bottom")
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """Time averages of a simulation over its final window, per trial (batch-first).
+
+    kappa: mean latent, ``(B, R)``. kappa_abs: mean |kappa|, ``(B, R)``. delta0: mean over time of
+    the population variance of x, ``(B,)``. delta_T: mean over neurons of the temporal variance of
+    x_i, ``(B,)`` (0 for a fixed point, positive in chaos). mu: mean over time of the population
+    mean of x, ``(B,)``. readout: mean readout ``(B, O)`` or None. t, kappa_t: the latent trace.
+    """
+
+    kappa: np.ndarray
+    kappa_abs: np.ndarray
+    delta0: np.ndarray
+    delta_T: np.ndarray
+    mu: np.ndarray
+    readout: np.ndarray | None
+    t: np.ndarray
+    kappa_t: np.ndarray
+    x_final: np.ndarray
+
+
+def simulate_summary(network: Network, *, T: float, T_avg: float, dt: float, x0, inputs=None,
+                     snapshot_every: float = 2.0) -> Summary:
+    """Return the time averages (over the last ``T_avg``) of a noise-free simulation of ``network``.
+
+    Records x every ``snapshot_every`` (in tau) so that Delta_0 = Var_i(x_i) and the temporal
+    variance can be measured without storing every step.
+    """
+    n_steps = int(round(T / dt))
+    every = max(1, int(round(snapshot_every / dt)))
+    while n_steps % every:
+        every -= 1
+    rec = ("x", "kappa", "readout") if network.n_readouts else ("x", "kappa")
+    tr = simulate(network, T=T, dt=dt, x0=x0, inputs=inputs, record=rec, record_every=every)
+    x = tr.x if tr.x.ndim == 3 else tr.x[None]
+    kap = tr.kappa if tr.kappa.ndim == 3 else tr.kappa[None]
+    win = tr.t >= T - T_avg - 1e-9
+    xw = x[:, win]
+    ro = None
+    if tr.readout is not None:
+        r = tr.readout if tr.readout.ndim == 3 else tr.readout[None]
+        ro = r[:, win].mean(axis=1)
+    return Summary(kappa=kap[:, win].mean(axis=1), kappa_abs=np.abs(kap[:, win]).mean(axis=1),
+                   delta0=xw.var(axis=2).mean(axis=1), delta_T=xw.var(axis=1).mean(axis=1),
+                   mu=xw.mean(axis=2).mean(axis=1), readout=ro, t=tr.t, kappa_t=kap, x_final=x[:, -1])
+
+
+def state_readout(ensemble: Ensemble, state, inputs=None) -> np.ndarray:
+    """Return the mean-field readouts ``z_o = E[w_o phi(x)]`` of a solved state (one population).
+
+    With ``x_i = sum_r m_ri kappa_r + sum_k I_ki u_k + (random part)`` Gaussian with mean ``mu`` and
+    variance ``Delta_0`` (Mastrogiuseppe & Ostojic 2018, eq. 5 and Methods), Gaussian integration by
+    parts gives ``z_o = M_wo [phi](mu, Delta_0) + Cov(w_o, x) [phi'](mu, Delta_0)`` with
+    ``Cov(w_o, x) = sum_r sigma_{w_o m_r} kappa_r + sum_k sigma_{w_o I_k} u_k``; the bulk term is
+    independent of w. ``state`` needs ``kappa``, ``mu``, ``delta0``.
+    """
+    from ..theory import gaussian
+
+    if ensemble.n_populations != 1:
+        raise ValueError("state_readout supports one-population ensembles")
+    R, K = ensemble.rank, ensemble.n_inputs
+    mean, cov = np.asarray(ensemble.mean[0]), np.asarray(ensemble.cov[0])
+    iw = [ensemble.index(f"w{o + 1}") for o in range(ensemble.n_readouts)]
+    im = [ensemble.index(f"m{r + 1}") for r in range(R)]
+    ii = [ensemble.index(f"I{k + 1}") for k in range(K)]
+    u = np.zeros(K) if inputs is None else np.asarray(inputs, float).reshape(K)
+    kappa = np.atleast_1d(np.asarray(state.kappa, float))
+    covwx = cov[np.ix_(iw, im)] @ kappa + (cov[np.ix_(iw, ii)] @ u if K else 0.0)
+    with jax.enable_x64(True):
+        f = float(gaussian.mean_phi(float(state.mu), float(state.delta0)))
+        fp = float(gaussian.mean_dphi(float(state.mu), float(state.delta0)))
+    return mean[iw] * f + covwx * fp
+
+
+def theory_fn(name: str):
+    """Return ``lowrank_rnn.theory.<name>``, or None while that solver is not in the library yet."""
+    from .. import theory
+
+    return getattr(theory, name, None)
+
+
+def missing_theory(*names: str) -> list[str]:
+    """Return those of ``names`` that :mod:`lowrank_rnn.theory` does not provide."""
+    return [n for n in names if theory_fn(n) is None]

@@ -1,0 +1,101 @@
+"""Reproduction of Mastrogiuseppe & Ostojic 2018, "Linking connectivity, dynamics, and computations in
+low-rank recurrent neural networks", Neuron 99:609-623.
+
+``lowrank-rnn reproduce mastrogiuseppe2018 --out DIR [--quick]`` writes ``DIR/report.md`` (figures,
+tables, every caption with its parameters), the PNG figures and ``DIR/results.json`` (the key numbers).
+Each result sets the mean-field theory of :mod:`lowrank_rnn.theory` (a function of the
+:class:`~lowrank_rnn.Ensemble` only) beside simulations of networks sampled from the same ensemble:
+
+1. phase diagram of the rank-one network (g against the overlap) with simulated points, and kappa and
+   Delta_0 against g (Fig. 1);
+2. spectra: bulk of radius g and the outlier at the overlap; the stability matrix at a fixed point;
+3. input-driven rank one: an input correlated with n breaks the +/- symmetry, one orthogonal to n
+   shrinks the bistable range (Fig. 2);
+4. Go-Nogo discrimination (Fig. 3); 5. detection of a noisy stimulus, threshold and psychometric
+   curve (Fig. 4); 6. context-dependent discrimination with rank two (Fig. 5);
+7. rank two at g = 0: ring attractor and limit cycle, flow fields and trajectories.
+
+The default run uses N >= 2000 and several seeds and takes a few minutes on 2 CPU cores; ``quick``
+uses small networks, one or two seeds and coarse grids, and makes the same figures and tables.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ._m2018_common import Config, missing_theory
+from ._report import Report
+
+TITLE = ("Mastrogiuseppe & Ostojic 2018 (Neuron 99:609): low-rank networks, "
+         "theory against simulation")
+
+#: theory functions the reproduction uses, all from lowrank_rnn.theory
+THEORY = ("stationary_states", "chaotic_states", "critical_g_C", "critical_g_B", "plot_phase_diagram",
+          "latent_fixed_points", "limit_cycle", "plot_flow_field")
+
+
+def _sections():
+    from . import _m2018_rank_one as one
+    from . import _m2018_rank_two as two
+    from . import _m2018_tasks as tasks
+
+    return [
+        ("phase_diagram", one.section_phase_diagram),
+        ("spontaneous", one.section_sweep),
+        ("spectrum", one.section_spectrum),
+        ("input_driven", one.section_input_driven),
+        ("go_nogo", tasks.section_go_nogo),
+        ("detection", tasks.section_detection),
+        ("context", tasks.section_context),
+        ("rank_two", two.section_rank_two),
+    ]
+
+
+SECTIONS = ("phase_diagram", "spontaneous", "spectrum", "input_driven", "go_nogo", "detection", "context",
+            "rank_two")
+
+
+def run(out_dir, *, quick: bool = False, only=None) -> Path:
+    """Return the path of ``report.md`` after reproducing the paper's results into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir: folder for ``report.md``, ``results.json`` and the PNG figures (created if missing).
+    quick: small networks, few seeds and coarse grids (about a minute on 2 cores); same figures.
+    only: optional subset of :data:`SECTIONS` to run (for development; the report then covers only them).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from tqdm.auto import tqdm
+
+    if only is not None:
+        bad = sorted(set(only) - set(SECTIONS))
+        if bad:
+            raise ValueError(f"only: unknown sections {bad}; allowed are {SECTIONS}")
+    cfg = Config.make(bool(quick))
+    out_dir = Path(out_dir)
+    report = Report(out_dir, TITLE)
+    missing = missing_theory(*THEORY)
+    report.text(
+        f"Run: {'quick (small networks, coarse grids)' if cfg.quick else 'default'}. Time in units of τ; "
+        "φ = tanh; J = gχ + m nᵀ/N with χ_ij ~ N(0, 1/N); κ = nᵀφ(x)/N; readout z = wᵀφ(x)/N; Euler "
+        f"integration with dt = {cfg.dt}. Theory: `lowrank_rnn.theory` (mean-field, no N); simulation: "
+        "`lowrank_rnn.simulate` on networks drawn with `Ensemble.sample`.")
+    if missing:
+        report.text("**Theory not yet available in the library** (those curves are absent from the figures): "
+                    + ", ".join(f"`lowrank_rnn.theory.{m}`" for m in missing) + ".")
+    results: dict = {"quick": cfg.quick, "config": {k: v for k, v in cfg.__dict__.items()},
+                     "missing_theory": missing, "timings_s": {}}
+    t_start = time.perf_counter()
+    todo = [(n, f) for n, f in _sections() if only is None or n in only]
+    for name, fn in tqdm(todo, desc="mastrogiuseppe2018", unit="section"):
+        t0 = time.perf_counter()
+        fn(cfg, report, results)
+        results["timings_s"][name] = round(time.perf_counter() - t0, 2)
+    results["timings_s"]["total"] = round(time.perf_counter() - t_start, 2)
+    report.section("Timings", "Wall-clock seconds per section: " + ", ".join(
+        f"{k} {v:.1f}" for k, v in results["timings_s"].items()) + ".")
+    report.write_json(results)
+    return report.write()
