@@ -1,0 +1,339 @@
+"""Simulation throughput: the low-rank path against the dense path and a plain NumPy loop.
+
+Issue 2, item 8. For N in {1000, 4000, 16000}, rank R = 2, batch 1 and 32, 1000 Euler steps of
+
+    x <- x + dt (-x + J tanh(x)),    J = m n^T / N    (no random bulk, g = 0),
+
+three implementations are timed side by side in one process:
+
+* ``lowrank``: ``simulate(net, ..., method="lowrank")``, which computes ``m (n^T tanh(x) / N)`` and
+  never forms an N x N matrix (O(N R) per step and trial);
+* ``dense``: ``simulate(net, ..., method="dense")``, which forms J once per call and multiplies it
+  every step (O(N^2) per step and trial);
+* ``numpy``: a plain NumPy loop over the same Euler steps with the same dense J (formed before the
+  clock starts) and the batch held as an (N, B) matrix, so every step is one BLAS call.
+
+All three record the latents ``kappa = n^T tanh(x) / N`` at every step and nothing else, in float32
+unless ``--numpy-dtype float64``. Every JAX cell is called once to compile (the first call), then
+``--repeats`` times; compile time is reported as first call minus the median steady call. Times are
+``time.perf_counter`` wall-clock and include the transfer of the results to NumPy.
+
+The dense and NumPy cells with N above ``--full-max-n`` are too costly for 1000 steps on a small
+machine (N = 16000, B = 32 is about 16 TFLOP); they are timed at ``s`` and ``2 s`` steps
+(``--scaled-steps``) and extrapolated to 1000 steps with the two-point line
+``t(1000) = t(s) + (1000 - s) (t(2s) - t(s)) / s``, which separates the one-time cost (forming J,
+dispatch, transfers) from the per-step cost instead of multiplying it by 1000 / s. The table marks
+those cells.
+
+Before any time is reported the three paths are checked against each other: the final states after
+the same number of steps (a separate, untimed call recording ``x``), and the recorded latents over
+the steps they share. A disagreement beyond ``--tol`` stops the benchmark with exit status 1.
+
+Run ``python benchmarks/bench_simulate.py --out results/bench_simulate.json``; ``--quick`` is a
+smoke run (small N, few steps) used by ``tests/test_bench_simulate.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+
+import jax
+import numpy as np
+
+from lowrank_rnn import Network, simulate
+
+RANK = 2
+DT = 0.1
+# overlaps n_r^T m_r / N of the benchmark network: above 1, so the dynamics leave the origin and
+# settle on non-trivial fixed points, and distinct, so those fixed points are isolated (no ring
+# attractor along which float32 rounding differences between the paths could drift).
+OVERLAPS = (2.0, 1.5)
+
+
+def make_network(N: int, seed: int = 0) -> Network:
+    """Return the rank-2 benchmark network with N neurons and no random bulk (g = 0)."""
+    rng = np.random.default_rng(seed)
+    m = rng.standard_normal((N, RANK))
+    n = m * np.asarray(OVERLAPS) + rng.standard_normal((N, RANK))
+    return Network(m=m, n=n)
+
+
+def make_x0(net: Network, batch: int, seed: int = 1) -> np.ndarray:
+    """Return float32 initial states (batch, N): a random point of the m-plane plus unit noise."""
+    rng = np.random.default_rng(seed)
+    m = np.asarray(net.m)
+    c = rng.uniform(-1.5, 1.5, size=(batch, RANK))
+    return (c @ m.T + rng.standard_normal((batch, net.N))).astype(np.float32)
+
+
+def numpy_loop(J: np.ndarray, n: np.ndarray, x0: np.ndarray, n_steps: int, dt: float = DT):
+    """Return (final state (B, N), kappa (B, n_steps + 1, R)) of the plain NumPy Euler loop.
+
+    The batch is held as an (N, B) matrix (a vector when B = 1), so each step is one BLAS call
+    ``J @ tanh(X)``; updates are in place. ``kappa`` is recorded like the JAX paths record it.
+    """
+    N = J.shape[0]
+    X = np.array(x0.T[:, 0] if x0.shape[0] == 1 else x0.T, dtype=J.dtype, order="C")
+    nT = np.ascontiguousarray(n.T, dtype=J.dtype) / J.dtype.type(N)
+    kappa = np.empty((n_steps + 1,) + ((RANK,) if X.ndim == 1 else (RANK, X.shape[1])), J.dtype)
+    dt = J.dtype.type(dt)
+    for k in range(n_steps):
+        r = np.tanh(X)
+        kappa[k] = nT @ r
+        drive = J @ r
+        drive -= X
+        drive *= dt
+        X += drive
+    kappa[n_steps] = nT @ np.tanh(X)
+    X = X[:, None] if X.ndim == 1 else X
+    kappa = kappa[:, :, None] if kappa.ndim == 2 else kappa
+    return X.T, np.moveaxis(kappa, 2, 0)
+
+
+def _timed(fn: Callable[[], object], repeats: int):
+    """Return (first-call time, steady times, output of the last call)."""
+    t0 = time.perf_counter()
+    out = fn()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return first, times, out
+
+
+def _jax_call(net: Network, x0: np.ndarray, steps: int, method: str, record=("kappa",),
+              record_every: int = 1):
+    x0_arg = x0[0] if x0.shape[0] == 1 else x0
+    return simulate(net, T=steps * DT, dt=DT, x0=x0_arg, record=record,
+                    record_every=record_every, method=method)
+
+
+def _kappa_batch_first(kappa: np.ndarray) -> np.ndarray:
+    return kappa[None] if kappa.ndim == 2 else kappa
+
+
+def _final_x(traj) -> np.ndarray:
+    x = traj.x
+    return x[None, -1] if x.ndim == 2 else x[:, -1]
+
+
+def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, scaled_steps: int,
+                 numpy_dtype: str, tol: float) -> dict:
+    """Time the three paths for one (N, B) cell and check that they agree; return a result dict."""
+    net = make_network(N)
+    x0 = make_x0(net, B)
+    J = np.asarray(net.connectivity(), dtype=numpy_dtype)
+    n_np = np.asarray(net.n)
+    scaled = N > full_max_n and scaled_steps < steps
+    points = (scaled_steps, 2 * scaled_steps) if scaled else (steps,)
+    if scaled and 2 * scaled_steps > steps:
+        raise ValueError(f"--scaled-steps {scaled_steps}: twice it must not exceed --steps {steps}")
+
+    cell: dict = {"N": N, "batch": B, "steps": steps, "scaled": scaled, "measured_steps": list(points)}
+
+    # low-rank: always the full number of steps
+    first, times, traj_lr = _timed(lambda: _jax_call(net, x0, steps, "lowrank"), repeats)
+    cell["lowrank"] = _summary(first, times, compiled=True)
+    kappa_lr = _kappa_batch_first(traj_lr.kappa)
+
+    dense_runs, numpy_runs = {}, {}
+    for s in points:
+        first, times, traj_d = _timed(lambda: _jax_call(net, x0, s, "dense"), repeats)
+        dense_runs[s] = (_summary(first, times, compiled=True), _kappa_batch_first(traj_d.kappa))
+        first, times, (x_np, kappa_np) = _timed(lambda: numpy_loop(J, n_np, x0, s), repeats)
+        numpy_runs[s] = (_summary(first, times, compiled=False), kappa_np, x_np)
+    cell["dense"] = _extrapolate({s: r[0] for s, r in dense_runs.items()}, steps)
+    cell["numpy"] = _extrapolate({s: r[0] for s, r in numpy_runs.items()}, steps)
+
+    # agreement: final states after s_check steps (untimed calls recording x), latents over shared steps
+    s_check = points[0]
+    x_lr = _final_x(_jax_call(net, x0, s_check, "lowrank", record=("x",), record_every=s_check))
+    x_d = _final_x(_jax_call(net, x0, s_check, "dense", record=("x",), record_every=s_check))
+    x_np = numpy_runs[s_check][2].astype(np.float32)
+    kappa_d, kappa_np = dense_runs[s_check][1], numpy_runs[s_check][1]
+    scale = max(1.0, float(np.max(np.abs(x_np))))
+    agree = {
+        "x_scale": scale,
+        "max_abs_dx_lowrank_dense": float(np.max(np.abs(x_lr - x_d))),
+        "max_abs_dx_lowrank_numpy": float(np.max(np.abs(x_lr - x_np))),
+        "max_abs_dx_dense_numpy": float(np.max(np.abs(x_d - x_np))),
+        "max_abs_dkappa": float(max(np.max(np.abs(kappa_lr[:, :s_check + 1] - kappa_d)),
+                                    np.max(np.abs(kappa_d - kappa_np)))),
+        "kappa_final_lowrank": kappa_lr[:, -1].tolist() if B <= 4 else kappa_lr[:4, -1].tolist(),
+    }
+    worst = max(agree["max_abs_dx_lowrank_dense"], agree["max_abs_dx_lowrank_numpy"],
+                agree["max_abs_dx_dense_numpy"]) / scale
+    agree["max_rel_dx"] = worst
+    agree["ok"] = bool(worst <= tol and agree["max_abs_dkappa"] <= tol)
+    cell["agreement"] = agree
+    cell["ratio_dense_over_lowrank"] = cell["dense"]["t1000_best"] / cell["lowrank"]["best"]
+    cell["ratio_numpy_over_dense"] = cell["numpy"]["t1000_best"] / cell["dense"]["t1000_best"]
+    cell["ratio_dense_over_lowrank_median"] = cell["dense"]["t1000_median"] / cell["lowrank"]["median"]
+    cell["ratio_numpy_over_dense_median"] = cell["numpy"]["t1000_median"] / cell["dense"]["t1000_median"]
+    return cell
+
+
+def _summary(first: float, times: Sequence[float], *, compiled: bool) -> dict:
+    best, med = min(times), statistics.median(times)
+    out = {"first": first, "times": list(times), "best": best, "median": med}
+    if compiled:
+        out["compile"] = max(0.0, first - med)
+    return out
+
+
+def _extrapolate(runs: dict[int, dict], steps: int) -> dict:
+    """Return the measured summaries plus their 1000-step (``steps``) estimates, best and median."""
+    out = {"runs": {str(s): r for s, r in runs.items()}}
+    if len(runs) == 1:
+        (s, r), = runs.items()
+        out["t1000_best"], out["t1000_median"] = r["best"], r["median"]
+        out["compile"] = r.get("compile")
+        return out
+    (s1, r1), (s2, r2) = sorted(runs.items())
+    for stat in ("best", "median"):
+        per_step = (r2[stat] - r1[stat]) / (s2 - s1)
+        fixed = r1[stat] - s1 * per_step
+        out[f"per_step_{stat}"] = per_step
+        out[f"fixed_{stat}"] = fixed
+        out[f"t1000_{stat}"] = fixed + steps * per_step
+    out["compile"] = r1.get("compile")
+    return out
+
+
+def machine_info() -> dict:
+    """Return what the numbers were measured on."""
+    return {
+        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "jax": jax.__version__,
+        "numpy": np.__version__,
+        "devices": [str(d) for d in jax.devices()],
+        "loadavg_start": list(os.getloadavg()),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def format_table(cells: Sequence[dict], steps: int) -> str:
+    """Return the results as a Markdown table (times in seconds per ``steps`` steps, best of repeats)."""
+    head = ("| N | batch | low-rank (s) | dense (s) | NumPy (s) | dense / low-rank | NumPy / dense "
+            "| compile low-rank / dense (s) | dense & NumPy measured at | max rel. dx |")
+    lines = [head, "|" + "---|" * 10]
+    for c in cells:
+        meas = (f"{c['measured_steps'][0]} & {c['measured_steps'][1]} steps, extrapolated"
+                if c["scaled"] else f"{c['steps']} steps")
+        lines.append(
+            f"| {c['N']} | {c['batch']} | {c['lowrank']['best']:.4g} | {c['dense']['t1000_best']:.4g} "
+            f"| {c['numpy']['t1000_best']:.4g} | {c['ratio_dense_over_lowrank']:.1f}x "
+            f"| {c['ratio_numpy_over_dense']:.2f}x | {c['lowrank']['compile']:.2f} / "
+            f"{c['dense']['compile']:.2f} | {meas} | {c['agreement']['max_rel_dx']:.1e} |")
+    return "\n".join(lines)
+
+
+def write_json_atomic(obj, path: str) -> None:
+    """Write ``obj`` as JSON to ``path`` through a temporary file in the same folder and a rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".bench_simulate.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000, 16000], help="values of N")
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 32], help="batch sizes")
+    p.add_argument("--steps", type=int, default=1000, help="Euler steps per simulation (dt = 0.1)")
+    p.add_argument("--repeats", type=int, default=3, help="steady calls timed after the first")
+    p.add_argument("--full-max-n", type=int, default=4000,
+                   help="dense/NumPy cells with larger N are timed at --scaled-steps and twice that, "
+                        "then extrapolated")
+    p.add_argument("--scaled-steps", type=int, default=20)
+    p.add_argument("--numpy-dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--tol", type=float, default=1e-3,
+                   help="largest allowed max|dx| / max(1, max|x|) and max|dkappa| between paths")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: N in (128, 512), batch (1, 4), 60 steps, one cell extrapolated")
+    p.add_argument("--out", help="write the results as JSON here (atomically)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.sizes, args.batches, args.steps = [128, 512], [1, 4], 60
+        args.repeats, args.full_max_n, args.scaled_steps = 2, 128, 10
+    for name in ("steps", "repeats", "scaled_steps"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    if any(v < 1 for v in args.sizes + args.batches):
+        p.error("--sizes and --batches must be >= 1")
+    if 2 * args.scaled_steps > args.steps:
+        p.error("--scaled-steps: twice it must not exceed --steps")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    info = machine_info()
+    info["argv"] = ["python", "benchmarks/bench_simulate.py"] + list(sys.argv[1:] if argv is None else argv)
+    print(f"# {info['date']}  jax {info['jax']}  numpy {info['numpy']}  devices {info['devices']}  "
+          f"{info['cpu_count']} CPUs ({info['processor']})  load {info['loadavg_start']}", flush=True)
+    cells = []
+    for N in args.sizes:
+        for B in args.batches:
+            t0 = time.perf_counter()
+            cell = measure_cell(N, B, steps=args.steps, repeats=args.repeats, full_max_n=args.full_max_n,
+                                scaled_steps=args.scaled_steps, numpy_dtype=args.numpy_dtype, tol=args.tol)
+            cells.append(cell)
+            a = cell["agreement"]
+            print(f"N={N:6d} B={B:3d}: low-rank {cell['lowrank']['best']:.4g} s, dense "
+                  f"{cell['dense']['t1000_best']:.4g} s, NumPy {cell['numpy']['t1000_best']:.4g} s "
+                  f"per {args.steps} steps; max rel dx {a['max_rel_dx']:.1e}, max dkappa "
+                  f"{a['max_abs_dkappa']:.1e} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    info["loadavg_end"] = list(os.getloadavg())
+    result = {"benchmark": "simulate_throughput", "machine": info, "rank": RANK, "dt": DT,
+              "overlaps": list(OVERLAPS), "numpy_dtype": args.numpy_dtype, "tol": args.tol,
+              "cells": cells, "all_agree": all(c["agreement"]["ok"] for c in cells)}
+    print()
+    print(format_table(cells, args.steps))
+    print(f"\ntimes: best of {args.repeats} steady calls, seconds per {args.steps} steps; "
+          f"load average at end {info['loadavg_end']}")
+    if args.out:
+        write_json_atomic(result, args.out)
+        print(f"wrote {args.out}")
+    if not result["all_agree"]:
+        bad = [(c["N"], c["batch"]) for c in cells if not c["agreement"]["ok"]]
+        print(f"ERROR: the three paths disagree beyond tol = {args.tol} in cells {bad}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

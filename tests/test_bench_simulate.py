@@ -1,0 +1,78 @@
+"""Smoke test of benchmarks/bench_simulate.py: its --quick mode runs and its three paths agree.
+
+No timing is asserted (the machine is shared); what is checked is that the low-rank path, the dense
+path and the NumPy loop reach the same states, and that the benchmark would notice if they did not.
+"""
+
+import importlib.util
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+_PATH = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "bench_simulate.py")
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_simulate", _PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_run_agrees_and_writes_json(bench, tmp_path, capsys):
+    out = tmp_path / "sub" / "bench.json"
+    assert bench.main(["--quick", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| N | batch |" in printed
+    result = json.loads(out.read_text())
+    assert result["all_agree"]
+    assert not [p for p in os.listdir(out.parent) if p.endswith(".tmp")]  # atomic write left nothing
+    cells = result["cells"]
+    assert [(c["N"], c["batch"]) for c in cells] == [(128, 1), (128, 4), (512, 1), (512, 4)]
+    assert [c["scaled"] for c in cells] == [False, False, True, True]
+    for c in cells:
+        agree = c["agreement"]
+        assert agree["ok"] and agree["max_rel_dx"] <= result["tol"] and agree["max_abs_dkappa"] <= result["tol"]
+        # the states compared are not trivial: the latents left the origin
+        assert np.max(np.abs(agree["kappa_final_lowrank"])) > 0.1
+        for path in ("lowrank", "dense", "numpy"):
+            t = c[path]["best"] if path == "lowrank" else c[path]["t1000_best"]
+            assert math.isfinite(t)
+        assert len(c["dense"]["runs"]) == (2 if c["scaled"] else 1)
+
+
+def test_numpy_loop_matches_simulate(bench):
+    net = bench.make_network(96)
+    x0 = bench.make_x0(net, 3)
+    J = np.asarray(net.connectivity())
+    x_np, kappa_np = bench.numpy_loop(J, np.asarray(net.n), x0, 40)
+    traj = bench.simulate(net, T=40 * bench.DT, dt=bench.DT, x0=x0, record=("x", "kappa"))
+    np.testing.assert_allclose(x_np, traj.x[:, -1], atol=1e-5)
+    np.testing.assert_allclose(kappa_np, traj.kappa, atol=1e-5)
+    # batch 1 runs on a vector, and gives the same trial
+    x1, k1 = bench.numpy_loop(J, np.asarray(net.n), x0[:1], 40)
+    np.testing.assert_allclose(x1, x_np[:1], atol=1e-6)
+    np.testing.assert_allclose(k1, kappa_np[:1], atol=1e-6)
+
+
+def test_disagreement_is_detected(bench, monkeypatch):
+    true_loop = bench.numpy_loop
+    # a NumPy loop with a 1 % wrong step must fail the agreement check
+    monkeypatch.setattr(bench, "numpy_loop", lambda J, n, x0, s: true_loop(J, n, x0, s, dt=bench.DT * 1.01))
+    cell = bench.measure_cell(64, 2, steps=20, repeats=1, full_max_n=64, scaled_steps=5,
+                              numpy_dtype="float32", tol=1e-3)
+    assert not cell["agreement"]["ok"]
+    assert cell["agreement"]["max_abs_dx_lowrank_dense"] <= 1e-3 < cell["agreement"]["max_abs_dx_dense_numpy"]
+
+
+def test_extrapolation_separates_fixed_cost(bench):
+    runs = {20: {"best": 1.0 + 20 * 0.5, "median": 2.0 + 20 * 0.5},
+            40: {"best": 1.0 + 40 * 0.5, "median": 2.0 + 40 * 0.5}}
+    out = bench._extrapolate(runs, 1000)
+    assert out["t1000_best"] == pytest.approx(1.0 + 1000 * 0.5)
+    assert out["t1000_median"] == pytest.approx(2.0 + 1000 * 0.5)
+    assert out["fixed_best"] == pytest.approx(1.0)
