@@ -70,9 +70,18 @@ def test_disagreement_is_detected(bench, monkeypatch):
 
 
 def test_extrapolation_separates_fixed_cost(bench):
-    runs = {20: {"best": 1.0 + 20 * 0.5, "median": 2.0 + 20 * 0.5},
-            40: {"best": 1.0 + 40 * 0.5, "median": 2.0 + 40 * 0.5}}
+    runs = {20: {"best": 1.0 + 20 * 0.5, "median": 2.0 + 20 * 0.5, "cpu_best": 1.5 + 20 * 0.9},
+            40: {"best": 1.0 + 40 * 0.5, "median": 2.0 + 40 * 0.5, "cpu_best": 1.5 + 40 * 0.9}}
     out = bench._extrapolate(runs, 1000)
     assert out["t1000_best"] == pytest.approx(1.0 + 1000 * 0.5)
     assert out["t1000_median"] == pytest.approx(2.0 + 1000 * 0.5)
     assert out["fixed_best"] == pytest.approx(1.0)
+    assert out["t1000_cpu_best"] == pytest.approx(1.5 + 1000 * 0.9)
+
+
+def test_extrapolation_survives_noise(bench):
+    # a longer run measured faster than a shorter one (noise): no negative or zero time comes out
+    runs = {20: {"best": 2.0, "median": 2.0, "cpu_best": 2.0}, 40: {"best": 1.9, "median": 1.9, "cpu_best": 1.9}}
+    out = bench._extrapolate(runs, 1000)
+    assert out["clamped_best"]
+    assert 0 < out["t1000_best"] <= 1000 / 20 * 2.0
