@@ -4,6 +4,7 @@ Sub-commands::
 
     lowrank-rnn example --out DIR                 # sample, simulate, and plot a rank-one network
     lowrank-rnn reproduce NAME --out DIR [--quick]   # a paper's results, theory beside simulation
+    lowrank-rnn motifs [--n-e ... --chain ...] [--json]   # E–I motif predictions (Shao et al. 2025)
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_motifs(args: argparse.Namespace) -> int:
+    from .motifs._cli import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``lowrank-rnn`` command."""
     from . import __version__
@@ -53,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", required=True, help="output folder (created if missing)")
     rp.add_argument("--quick", action="store_true", help="small networks and few seeds (about a minute)")
     rp.set_defaults(func=_cmd_reproduce)
+
+    from .motifs._cli import add_arguments as _motif_arguments
+
+    mo = sub.add_parser("motifs", help="E–I network with connectivity motifs: predicted outliers, bulk, "
+                                       "stability and population responses (Shao et al. 2025)")
+    _motif_arguments(mo)
+    mo.set_defaults(func=_cmd_motifs)
     return parser
 
 
