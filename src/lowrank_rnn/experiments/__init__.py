@@ -11,6 +11,7 @@ import importlib
 #: name on the command line -> module under lowrank_rnn.experiments
 REPRODUCTIONS: dict[str, str] = {}
 REPRODUCTIONS["mastrogiuseppe2018"] = "mastrogiuseppe2018"
+REPRODUCTIONS["shao2024"] = "shao2024"
 
 
 def get(name: str):

@@ -144,8 +144,12 @@ def _resolvent(lam: np.ndarray, D: np.ndarray, iters: int = 200, g0=None) -> tup
         g = np.broadcast_to(1.0 / lam[..., None], lam.shape + (P,)).astype(complex) if g0 is None else g0
         if not np.any(D):
             return g, np.all(np.isfinite(g), axis=-1)
-        for _ in range(iters):
-            g = 1.0 / (lam[..., None] - np.einsum("...pq,...q->...p", Dk, g))
+        for it in range(iters):
+            g_new = 1.0 / (lam[..., None] - np.einsum("...pq,...q->...p", Dk, g))
+            if it % 10 == 9 and np.all(np.abs(g_new - g) <= 1e-13 * (1 + np.abs(g))):
+                g = g_new
+                break
+            g = g_new
         resid = np.abs(1.0 / (lam[..., None] - np.einsum("...pq,...q->...p", Dk, g)) - g)
         ok = np.all(resid <= 1e-9 * (1 + np.abs(g)), axis=-1) & np.all(np.isfinite(g), axis=-1)
     return g, ok
@@ -271,38 +275,53 @@ def outliers(ens: MotifEnsemble, *, newton_steps: int = 40) -> OutlierPrediction
     mu = np.linalg.eigvals(M)
     D, V = _residual_coupling(ens)
     P = ens.n_populations
-    lam = mu.astype(complex)
     # candidates inside the bulk radius have no outlier to converge to (for an elliptic residual the
     # outlier mu + d/mu exists iff |mu| > the radius); they are neither refined nor visible
     radius = np.sqrt(np.max(np.abs(np.linalg.eigvals(V)), axis=-1))[..., None]
     candidate = np.abs(mu) > np.maximum(radius, 1e-12)
+    lam = mu.astype(complex)
+    visible = candidate.copy()
+    dsum = D.sum(-1)  # (..., P)
     if np.any(D):
-        d_bar = np.einsum("...pq,p->...", D, ens.fractions)[..., None]
+        # equal row sums d of D: every g_p(lambda) = g, and det(I - g M_L) = 0 gives 1/g = mu, so
+        # lambda = mu + d / mu exactly (the elliptic shift), visible iff |mu| > the radius
+        homog = np.all(np.isclose(dsum, dsum[..., :1], rtol=1e-12, atol=1e-15), axis=-1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            lam = np.where(np.abs(mu) > 1e-12, mu + d_bar / np.where(np.abs(mu) > 1e-12, mu, 1), mu)
-        eye = np.eye(2 * P)
+            shifted = np.where(candidate, mu + dsum[..., :1] / np.where(candidate, mu, 1), mu)
+        lam = np.where(homog[..., None], shifted, lam)
+        rest = ~homog & np.any(D != 0, axis=(-1, -2))
+        if np.any(rest):  # population-dependent residual reciprocity: Newton on det(I - M_L diag(g, g))
+            sel = np.nonzero(np.atleast_1d(rest))
+            if np.ndim(rest) == 0:  # a single ensemble: give it a batch axis of one
+                M, D, V, mu, lam, candidate, visible = (x[None] for x in (M, D, V, mu, lam, candidate, visible))
+            Ms, Ds = M[sel], D[sel]  # (B, 2P, 2P), (B, P, P)
+            z = np.where(candidate[sel], mu[sel] + (Ds.sum(-1) @ ens.fractions)[:, None]
+                         / np.where(candidate[sel], mu[sel], 1), mu[sel])
+            eye = np.eye(2 * P)
 
-        def F(z):
-            g, _ = _resolvent(z, D)
-            gg = np.concatenate([g, g], axis=-1)  # (..., K, 2P)
-            return np.linalg.det(eye - M[..., None, :, :] * gg[..., None, :])
+            def F(x):
+                g, _ = _resolvent(x, Ds)
+                gg = np.concatenate([g, g], axis=-1)  # (B, K, 2P)
+                return np.linalg.det(eye - Ms[:, None, :, :] * gg[..., None, :])
 
-        for _ in range(newton_steps):
-            h = 1e-7 * (1 + np.abs(lam))
-            with np.errstate(all="ignore"):
-                f0 = F(lam)
-                df = (F(lam + h) - f0) / h
-                step = np.where(np.abs(df) > 0, f0 / np.where(np.abs(df) > 0, df, 1), 0)
-            step = np.where(np.isfinite(step), step, 0)
-            lam = lam - step
-            if np.all(np.abs(step) < 1e-13 * (1 + np.abs(lam))):
-                break
-        lam = np.where(candidate, lam, mu)
+            for _ in range(newton_steps):
+                h = 1e-7 * (1 + np.abs(z))
+                with np.errstate(all="ignore"):
+                    f0 = F(z)
+                    df = (F(z + h) - f0) / h
+                    step = np.where(np.abs(df) > 0, f0 / np.where(np.abs(df) > 0, df, 1), 0)
+                step = np.where(np.isfinite(step) & candidate[sel], step, 0)
+                z = z - step
+                if np.all(np.abs(step) < 1e-13 * (1 + np.abs(z))):
+                    break
+            lam[sel] = np.where(candidate[sel], z, mu[sel])
+            visible[sel] = _outside(lam[sel], Ds, V[sel]) & candidate[sel]
+            if np.ndim(rest) == 0:
+                mu, lam, candidate, visible = mu[0], lam[0], candidate[0], visible[0]
     # symmetric rounding: real roots have no imaginary part
     lam = np.where(np.abs(lam.imag) < 1e-10 * (1 + np.abs(lam)), lam.real + 0j, lam)
     mu = np.where(np.abs(mu.imag) < 1e-10 * (1 + np.abs(mu)), mu.real + 0j, mu)
     edge = bulk_edge(ens)
-    visible = _outside(lam, D, V) & candidate
     lam, mu, visible = _sort(lam, mu, visible)
     return OutlierPrediction(values=lam, low_rank=mu, visible=visible, bulk=edge)
 
