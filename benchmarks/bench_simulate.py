@@ -14,9 +14,11 @@ three implementations are timed side by side in one process:
   clock starts) and the batch held as an (N, B) matrix, so every step is one BLAS call.
 
 All three record the latents ``kappa = n^T tanh(x) / N`` at every step and nothing else, in float32
-unless ``--numpy-dtype float64``. Every JAX cell is called once to compile (the first call), then
-``--repeats`` times; compile time is reported as first call minus the median steady call. Times are
-``time.perf_counter`` wall-clock and include the transfer of the results to NumPy.
+unless ``--numpy-dtype float64``. Every cell is called once first (for JAX: to compile), then
+``--repeats`` times or more, until the steady calls add up to ``--min-time`` seconds; the best
+steady time is reported, and compile time as first call minus the median steady call. Times are
+``time.perf_counter`` wall-clock and include the transfer of the results to NumPy; CPU times
+(``time.process_time``) are recorded beside them as a cross-check on a shared machine.
 
 The dense and NumPy cells with N above ``--full-max-n`` are too costly for 1000 steps on a small
 machine (N = 16000, B = 32 is about 16 TFLOP); they are timed at ``s`` and ``2 s`` steps
@@ -100,17 +102,19 @@ def numpy_loop(J: np.ndarray, n: np.ndarray, x0: np.ndarray, n_steps: int, dt: f
     return X.T, np.moveaxis(kappa, 2, 0)
 
 
-def _timed(fn: Callable[[], object], repeats: int):
+def _timed(fn: Callable[[], object], repeats: int, min_time: float = 0.0, max_repeats: int = 30):
     """Return (first-call wall time, steady wall times, steady CPU times, output of the last call).
 
-    CPU time (``time.process_time``, all threads of this process) is kept beside wall time as a
-    cross-check that holds up when other jobs share the machine; wall time is what is reported.
+    The steady call is repeated ``repeats`` times, and more (up to ``max_repeats``) until the steady
+    calls add up to ``min_time`` seconds, so that cheap cells get enough samples for their best
+    time to mean something on a shared machine. CPU time (``time.process_time``, all threads of
+    this process) is kept beside wall time as a cross-check; wall time is what is reported.
     """
     t0 = time.perf_counter()
     out = fn()
     first = time.perf_counter() - t0
     times, cpu = [], []
-    for _ in range(repeats):
+    while len(times) < repeats or (sum(times) < min_time and len(times) < max_repeats):
         c0, t0 = time.process_time(), time.perf_counter()
         out = fn()
         times.append(time.perf_counter() - t0)
@@ -135,7 +139,7 @@ def _final_x(traj) -> np.ndarray:
 
 
 def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, scaled_steps: int,
-                 numpy_dtype: str, tol: float) -> dict:
+                 numpy_dtype: str, tol: float, min_time: float = 0.0) -> dict:
     """Time the three paths for one (N, B) cell and check that they agree; return a result dict."""
     net = make_network(N)
     x0 = make_x0(net, B)
@@ -149,15 +153,15 @@ def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, s
     cell: dict = {"N": N, "batch": B, "steps": steps, "scaled": scaled, "measured_steps": list(points)}
 
     # low-rank: always the full number of steps
-    first, times, cpu, traj_lr = _timed(lambda: _jax_call(net, x0, steps, "lowrank"), repeats)
+    first, times, cpu, traj_lr = _timed(lambda: _jax_call(net, x0, steps, "lowrank"), repeats, min_time)
     cell["lowrank"] = _summary(first, times, cpu, compiled=True)
     kappa_lr = _kappa_batch_first(traj_lr.kappa)
 
     dense_runs, numpy_runs = {}, {}
     for s in points:
-        first, times, cpu, traj_d = _timed(lambda: _jax_call(net, x0, s, "dense"), repeats)
+        first, times, cpu, traj_d = _timed(lambda: _jax_call(net, x0, s, "dense"), repeats, min_time)
         dense_runs[s] = (_summary(first, times, cpu, compiled=True), _kappa_batch_first(traj_d.kappa))
-        first, times, cpu, (x_np, kappa_np) = _timed(lambda: numpy_loop(J, n_np, x0, s), repeats)
+        first, times, cpu, (x_np, kappa_np) = _timed(lambda: numpy_loop(J, n_np, x0, s), repeats, min_time)
         numpy_runs[s] = (_summary(first, times, cpu, compiled=False), kappa_np, x_np)
     cell["dense"] = _extrapolate({s: r[0] for s, r in dense_runs.items()}, steps)
     cell["numpy"] = _extrapolate({s: r[0] for s, r in numpy_runs.items()}, steps)
@@ -296,7 +300,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000, 16000], help="values of N")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 32], help="batch sizes")
     p.add_argument("--steps", type=int, default=1000, help="Euler steps per simulation (dt = 0.1)")
-    p.add_argument("--repeats", type=int, default=3, help="steady calls timed after the first")
+    p.add_argument("--repeats", type=int, default=3, help="least number of steady calls timed after the first")
+    p.add_argument("--min-time", type=float, default=3.0,
+                   help="repeat cheap steady calls until they add up to this many seconds (at most 30 calls)")
     p.add_argument("--full-max-n", type=int, default=4000,
                    help="dense/NumPy cells with larger N are timed at --scaled-steps and twice that, "
                         "then extrapolated")
@@ -310,7 +316,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.batches, args.steps = [128, 512], [1, 4], 60
-        args.repeats, args.full_max_n, args.scaled_steps = 2, 128, 10
+        args.repeats, args.full_max_n, args.scaled_steps, args.min_time = 2, 128, 10, 0.0
     for name in ("steps", "repeats", "scaled_steps"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -332,7 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for B in args.batches:
             t0 = time.perf_counter()
             cell = measure_cell(N, B, steps=args.steps, repeats=args.repeats, full_max_n=args.full_max_n,
-                                scaled_steps=args.scaled_steps, numpy_dtype=args.numpy_dtype, tol=args.tol)
+                                scaled_steps=args.scaled_steps, numpy_dtype=args.numpy_dtype, tol=args.tol,
+                                min_time=args.min_time)
             cells.append(cell)
             a = cell["agreement"]
             print(f"N={N:6d} B={B:3d}: low-rank {cell['lowrank']['best']:.4g} s, dense "
@@ -345,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "cells": cells, "all_agree": all(c["agreement"]["ok"] for c in cells)}
     print()
     print(format_table(cells, args.steps))
-    print(f"\ntimes: best of {args.repeats} steady calls, seconds per {args.steps} steps; "
+    print(f"\ntimes: best of >= {args.repeats} steady calls, seconds per {args.steps} steps; "
           f"load average at end {info['loadavg_end']}")
     if args.out:
         write_json_atomic(result, args.out)
