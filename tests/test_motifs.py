@@ -485,3 +485,16 @@ def test_cli_motifs_bad_values(capsys):
     with pytest.raises(SystemExit):
         main(["motifs", "--n-i", "0"])
     assert "--n-i must be" in capsys.readouterr().err
+
+
+def test_benchmark_smoke(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_motifs.py"
+    spec = importlib.util.spec_from_file_location("bench_motifs", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n| ") == 3 and "population-specific" in out  # three grids
