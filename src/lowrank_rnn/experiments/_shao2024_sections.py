@@ -118,8 +118,7 @@ def section_eigenvalues(cfg: Config, report, results) -> None:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.4))
     ke = int(np.flatnonzero(taus == example_tau)[0])
     a1.scatter(example.real, example.imag, s=4, color="0.5", lw=0, label="eigenvalues (one network)")
-    _ellipse(a1, pred.bulk if np.ndim(pred.bulk.real) == 0 else
-             type(pred.bulk)(pred.bulk.real[ke], pred.bulk.imag[ke], pred.bulk.radius[ke]),
+    _ellipse(a1, mo.BulkEdge(real=pred.bulk.real[ke], imag=pred.bulk.imag[ke], radius=pred.bulk.radius[ke]),
              color="C0", lw=1.5, label="predicted bulk edge")
     vis = pred.values[ke][pred.visible[ke]]
     a1.scatter(vis.real, vis.imag, marker="x", s=80, color="C3", lw=2, label="predicted outliers", zorder=3)
@@ -370,7 +369,8 @@ def section_responses(cfg: Config, report, results) -> None:
                  caption="Responses: theory against trimmed means of dense solves.")
     signs_agree = np.sign(trimmed(num[:, :, 1, 1], 1)) == np.sign(chi[:, 1, 1])
     results["responses"] = {"tau": taus, "tau_star": tau_star, "chi_theory": chi,
-                            "chi_numerical": trimmed(num, 1), "max_abs_err": float(np.max(np.abs(trimmed(num, 1) - chi))),
+                            "chi_numerical": trimmed(num, 1),
+                            "max_abs_err": float(np.max(np.abs(trimmed(num, 1) - chi))),
                             "chi_II_signs_agree": int(signs_agree.sum()), "points": len(taus)}
 
 
@@ -519,7 +519,7 @@ def section_low_rank(cfg: Config, report, results) -> None:
                   f"as the units saturate. N = {cfg.N}, g = {cfg.g(0.1):.4g}, τ = 0.06.")
     rows = [[name, *lin[name], *gain[name][0]] for name in nets]
     rows.append(["theory (I − W_eff)⁻¹", 0.1 * chi[0, 1], 0.1 * chi[1, 1], chi[0, 1], chi[1, 1]])
-    report.table(["network", "linear: E mean", "linear: I mean", "tanh gain E (input 0.05)", "tanh gain I (input 0.05)"],
-                 rows, caption="Steady states after the step into I.")
+    report.table(["network", "linear: E mean", "linear: I mean", "tanh gain E (input 0.05)",
+                  "tanh gain I (input 0.05)"], rows, caption="Steady states after the step into I.")
     results["low_rank"] = {"chi_I_theory": chi[:, 1], "linear_final": lin, "tanh_gain": gain, "amplitudes": amps,
                            "overlap_eigenvalues": np.linalg.eigvals(np.asarray(lre.overlap)).real}
