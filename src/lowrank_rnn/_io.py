@@ -6,6 +6,7 @@ rebuilds the object from the file alone (no constructor arguments, no pickle).
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
@@ -65,6 +66,7 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
         raise TypeError(f"cannot save a {name}; savable types are {sorted(_REGISTRY)}")
     meta, arrays = _REGISTRY[name][0](obj)
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, "class": name,
+              "module": type(obj).__module__,
               "library_version": __version__, "meta": meta, "arrays": sorted(arrays)}
     buf = io.BytesIO()
     payload = {k: np.asarray(v) for k, v in arrays.items()}
@@ -95,6 +97,9 @@ def load(path: str | os.PathLike) -> Any:
         raise ValueError(f"{path}: unsupported format {header.get('format')!r} "
                          f"version {header.get('format_version')}")
     cls_name = header["class"]
+    module = header.get("module", "")
+    if cls_name not in _REGISTRY and module.split(".")[0] == "lowrank_rnn":
+        importlib.import_module(module)  # sub-packages (models, motifs, ...) register on import
     if cls_name not in _REGISTRY:
         raise ValueError(f"{path} holds a {cls_name}, which this version cannot load")
     return _REGISTRY[cls_name][1](header["meta"], arrays)
