@@ -4,6 +4,8 @@ Sub-commands::
 
     lowrank-rnn example --out DIR                 # sample, simulate, and plot a rank-one network
     lowrank-rnn reproduce NAME --out DIR [--quick]   # a paper's results, theory beside simulation
+    lowrank-rnn train --task NAME --out DIR [--rank R --hidden N --epochs --lr --batch --seed]
+    lowrank-rnn evaluate DIR [--json]             # accuracy, loss and figures of a trained run
     lowrank-rnn motifs [--n-e ... --chain ...] [--json]   # E–I motif predictions (Shao et al. 2025)
 """
 
@@ -67,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
                                        "stability and population responses (Shao et al. 2025)")
     _motif_arguments(mo)
     mo.set_defaults(func=_cmd_motifs)
+
+    from .training._cli import add_parsers as _add_training_parsers
+
+    _add_training_parsers(sub)
     return parser
 
 

@@ -1,0 +1,26 @@
+"""Trainable recurrent networks (``equinox.Module``\\ s) in the library's convention.
+
+- :class:`LowRankRNN`: ``J = g chi + m n^T / N`` with trainable m, n (Dubreuil, Valente et al. 2022);
+- :class:`FullRankRNN`: a dense trainable ``W``;
+- :class:`MixtureLowRankRNN`: loadings drawn from a Gaussian mixture over a shared basis, so a new
+  network can be resampled from the same statistics (Beiran et al. 2021).
+
+Each has one Euler–Maruyama ``step`` (``x <- x + alpha (-x + J phi(x) + I u) + sigma sqrt(alpha) xi``)
+used by its ``__call__`` (one trial, a ``lax.scan`` over time; batch with ``jax.vmap`` or
+:func:`run_trials`), converts to a :class:`lowrank_rnn.Network` with ``to_network()``, and is saved
+and loaded with :func:`lowrank_rnn.save` / :func:`lowrank_rnn.load`. The published PyTorch code
+adds ``noise_std * xi`` per step; :func:`noise_from_published` converts it to this library's sigma.
+"""
+
+from ._base import AbstractRNN as AbstractRNN
+from ._base import noise_from_published as noise_from_published
+from ._base import run_trials as run_trials
+from ._lowrank import FullRankRNN as FullRankRNN
+from ._lowrank import LowRankRNN as LowRankRNN
+from ._mixture import MixtureLowRankRNN as MixtureLowRankRNN
+from ._mixture import to_ensemble as to_ensemble
+from . import _savers  # noqa: F401  (registers the models with save/load)
+from ._savers import hyperparameters as hyperparameters
+
+__all__ = ["AbstractRNN", "LowRankRNN", "FullRankRNN", "MixtureLowRankRNN", "run_trials", "to_ensemble",
+           "noise_from_published", "hyperparameters"]

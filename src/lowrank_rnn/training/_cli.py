@@ -1,0 +1,99 @@
+"""The ``lowrank-rnn train`` and ``lowrank-rnn evaluate`` sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def enable_compilation_cache() -> None:
+    """Keep JAX's compiled programs on disk so a second run of the same recipe skips compilation.
+
+    The folder is ``$LOWRANK_RNN_JAX_CACHE`` or ``~/.cache/lowrank-rnn/jax``. Called by the
+    command line only: the library never changes JAX's configuration at import.
+    """
+    import jax
+
+    folder = os.environ.get("LOWRANK_RNN_JAX_CACHE", str(Path.home() / ".cache" / "lowrank-rnn" / "jax"))
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ._recipes import check_overrides, get_recipe
+
+    recipe = get_recipe(args.task)  # unknown task: one clear line, before anything compiles
+    ov = check_overrides(rank=args.rank, hidden=args.hidden, noise=args.noise, epochs=args.epochs,
+                         lr=args.lr, batch=args.batch)
+    rank, hidden = ov.get("rank", recipe.rank), ov.get("hidden", recipe.hidden)
+    if hidden < rank:
+        raise ValueError(f"hidden must be >= rank (N >= R), got hidden = {hidden} and rank = {rank}")
+    if args.seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {args.seed}")
+    if not args.no_cache:
+        enable_compilation_cache()
+    from ._recipes import train_recipe
+
+    _, history = train_recipe(args.task, out=args.out, seed=args.seed, rank=rank, hidden=hidden, noise=args.noise,
+                              epochs=args.epochs, lr=args.lr, batch=args.batch, progress=not args.quiet,
+                              resume=not args.restart)
+    seconds = float((Path(args.out) / "train_seconds").read_text())
+    print(f"trained {args.task} (rank {rank}, N = {hidden}) for {len(history['epoch'])} epochs in {seconds:.2f} s: "
+          f"validation loss {history['val_loss'][-1]:.4g}, accuracy {history['val_accuracy'][-1]:.3f}; "
+          f"wrote {args.out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ._evaluate import evaluate
+
+    if not args.no_cache:
+        enable_compilation_cache()
+    summary = evaluate(args.run, n_trials=args.trials, seed=args.seed, figures=not args.no_figures)
+    if args.json:
+        json.dump(summary, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        ts = summary["train_seconds"]
+        print(f"{summary['task']}: accuracy {summary['accuracy']:.3f}, loss {summary['loss']:.4g} on "
+              f"{summary['n_trials']} fresh trials" + (f"; trained in {ts:.2f} s" if ts is not None else ""))
+        for key in ("psychometric_figure", "latents_figure"):
+            if key in summary:
+                print(f"wrote {summary[key]}")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    """Add the ``train`` and ``evaluate`` sub-commands to an argparse sub-parsers object."""
+    from ._recipes import RECIPES
+
+    tr = sub.add_parser("train", help="train a low-rank network on a task by its published recipe",
+                        description="Train a low-rank RNN on a cognitive task with the task's published recipe "
+                                    "(Dubreuil, Valente et al. 2022); the options override it.")
+    tr.add_argument("--task", required=True, help=f"one of {', '.join(RECIPES)}")
+    tr.add_argument("--out", required=True, help="run folder (checkpoints, model.npz, history, config)")
+    tr.add_argument("--rank", type=int, default=None, help="rank R (default: the recipe's)")
+    tr.add_argument("--hidden", type=int, default=None, help="number of neurons N (default: the recipe's, 512)")
+    tr.add_argument("--noise", type=float, default=None,
+                    help="network noise sigma in this library's convention (default: the recipe's "
+                         "noise_std / sqrt(alpha), e.g. 0.05 -> 0.1118)")
+    tr.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: the recipe's)")
+    tr.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the recipe's)")
+    tr.add_argument("--batch", type=int, default=None, help="minibatch size (default: the recipe's, 32)")
+    tr.add_argument("--seed", type=int, default=0, help="random seed of initialisation, trials and noise (default 0)")
+    tr.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out and start over")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.add_argument("--no-cache", action="store_true", help="do not use the on-disk compilation cache")
+    tr.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("evaluate", help="accuracy, loss and figures of a trained run on fresh trials")
+    ev.add_argument("run", help="run folder written by 'lowrank-rnn train'")
+    ev.add_argument("--trials", type=int, default=1000, help="number of fresh trials (default 1000)")
+    ev.add_argument("--seed", type=int, default=12345, help="seed of the fresh trials and noise (default 12345)")
+    ev.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    ev.add_argument("--no-figures", action="store_true", help="skip the psychometric and latent figures")
+    ev.add_argument("--no-cache", action="store_true", help="do not use the on-disk compilation cache")
+    ev.set_defaults(func=cmd_evaluate)

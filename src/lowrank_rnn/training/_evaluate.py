@@ -1,0 +1,147 @@
+"""Evaluating a trained run folder: accuracy and loss on fresh trials, and the figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._checks import positive_int
+from .._io import atomic_write_bytes, load
+
+
+def load_run(run: str | Path):
+    """Return ``(model, task, config)`` of a run folder written by :func:`~lowrank_rnn.training.train`."""
+    from ..tasks import get_task
+
+    run = Path(run)
+    if not run.is_dir():
+        raise ValueError(f"run must be a folder written by 'lowrank-rnn train' or train(out=...), got {run}")
+    for name in ("config.json", "model.npz"):
+        if not (run / name).exists():
+            raise ValueError(f"{run} is not a training run folder: it has no {name}")
+    config = json.loads((run / "config.json").read_text())
+    task_cfg = dict(config["task"])
+    task = get_task(task_cfg.pop("name"), **task_cfg)
+    return load(run / "model.npz"), task, config
+
+
+def _save_figure(fig, path: Path) -> None:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _grouping(conditions: dict) -> tuple[str | None, np.ndarray | None]:
+    """Return the condition with the most distinct values, at most 12 (e.g. the coherence rather
+    than the choice), to group trials by; (None, None) if none qualifies."""
+    best = (None, None, 1)
+    for name in sorted(conditions):
+        v = np.asarray(conditions[name])
+        k = len(np.unique(v)) if v.ndim == 1 else 0
+        if best[2] < k <= 12:
+            best = (name, v, k)
+    return best[0], best[1]
+
+
+def plot_latents(kappa: np.ndarray, times: np.ndarray, conditions: dict, *, title: str = ""):
+    """Return a figure of the latent trajectories ``kappa_r(t)`` averaged over trials of each condition.
+
+    ``kappa`` is ``(B, T, R)``; trials are grouped by the condition with the most distinct values,
+    at most 12 (e.g. the coherence), coloured along a diverging map. A rank >= 2 network also gets the
+    (kappa_1, kappa_2) plane.
+    """
+    import matplotlib.pyplot as plt
+
+    R = kappa.shape[-1]
+    name, values = _grouping(conditions)
+    groups = [(None, np.ones(kappa.shape[0], bool))] if name is None else [(v, values == v) for v in np.unique(values)]
+    n_panels = R + (1 if R >= 2 else 0)
+    fig, axes = plt.subplots(1, n_panels, figsize=(3.6 * n_panels, 3.0), squeeze=False)
+    axes = axes[0]
+    cmap = plt.get_cmap("coolwarm")
+    for gi, (v, sel) in enumerate(groups):
+        color = cmap(gi / max(len(groups) - 1, 1))
+        mean = kappa[sel].mean(axis=0)
+        label = None if v is None else f"{name} = {v:g}"
+        for r in range(R):
+            axes[r].plot(times, mean[:, r], color=color, lw=1.4, label=label)
+        if R >= 2:
+            axes[R].plot(mean[:, 0], mean[:, 1], color=color, lw=1.4)
+            axes[R].plot(mean[-1, 0], mean[-1, 1], "o", color=color, ms=3)
+    for r in range(R):
+        axes[r].set_xlabel("time (ms)")
+        axes[r].set_ylabel(f"kappa_{r + 1}")
+        axes[r].axhline(0, color="0.8", lw=0.8, zorder=0)
+    if R >= 2:
+        axes[R].set_xlabel("kappa_1")
+        axes[R].set_ylabel("kappa_2")
+    if name is not None and len(groups) <= 8:
+        axes[0].legend(frameon=False, fontsize="x-small")
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+def evaluate(run: str | Path, *, n_trials: int = 1000, seed: int = 12345, figures: bool = True) -> dict:
+    """Return the accuracy and loss of a trained run on fresh trials, and write its figures.
+
+    Draws ``n_trials`` new trials of the run's task (key ``seed``; training used its own key),
+    runs the saved model on them with its network noise (as during training and in the published
+    evaluation), and scores them with the task's own ``accuracy`` and ``loss``. With ``figures``
+    it writes ``psychometric.png`` (the task's psychometric summary) and, for a low-rank model,
+    ``latents.png`` (kappa(t) averaged per condition); and it writes ``evaluation.json``.
+    The summary holds ``accuracy``, ``loss``, ``train_seconds`` (the training loop's wall time,
+    compilation included; None if the run was interrupted), the epochs trained and the paths.
+    """
+    from ..models import FullRankRNN, run_trials
+
+    run = Path(run)
+    n_trials = positive_int("n_trials", n_trials)
+    seed = positive_int("seed", seed, low=0)
+    model, task, config = load_run(run)
+    key_trials, key_noise = jax.random.split(jax.random.key(seed))
+    trials = jax.jit(task.sample, static_argnums=1)(key_trials, n_trials)
+    need_states = figures and not isinstance(model, FullRankRNN)
+    forward = jax.jit(lambda m, u, k: run_trials(m, u, key=k, return_states=need_states))
+    result = forward(model, trials.inputs, key_noise)
+    outputs, states = result if need_states else (result, None)
+    summary = {"task": config["task"].get("name"), "model": config["model"].get("class"),
+               "accuracy": float(task.accuracy(outputs, trials)), "loss": float(task.loss(outputs, trials)),
+               "n_trials": n_trials, "seed": seed}
+    ts = run / "train_seconds"
+    summary["train_seconds"] = float(ts.read_text()) if ts.exists() else None
+    hist = run / "history.json"
+    if hist.exists():
+        h = json.loads(hist.read_text())
+        summary["epochs"] = len(h.get("epoch", []))
+        if h.get("val_accuracy"):
+            summary["final_val_accuracy"] = h["val_accuracy"][-1]
+            summary["final_val_loss"] = h["val_loss"][-1]
+    if figures:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        psy = task.psychometric(outputs, trials)
+        ax = task.plot_psychometric(psy)
+        first = ax[0] if isinstance(ax, (list, tuple, np.ndarray)) else ax
+        _save_figure(first.figure, run / "psychometric.png")
+        summary["psychometric_figure"] = str(run / "psychometric.png")
+        if states is not None:
+            kappa = np.asarray(model.latents(jnp.asarray(states)))
+            times = np.arange(kappa.shape[1]) * task.dt
+            cond = {k: np.asarray(v) for k, v in trials.conditions.items()}
+            fig = plot_latents(kappa, times, cond, title=f"{summary['task']}: latent trajectories")
+            _save_figure(fig, run / "latents.png")
+            summary["latents_figure"] = str(run / "latents.png")
+    atomic_write_bytes(run / "evaluation.json", (json.dumps(summary, indent=2) + "\n").encode())
+    return summary

@@ -1,0 +1,290 @@
+"""Backpropagation through time: one compiled epoch, checkpoints, resume, divergence detection."""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .._checks import positive_int, real_scalar
+from .._errors import DivergenceError
+from ..models._base import AbstractRNN, run_trials
+from ..models._hashnoise import NoiseSource
+from ..models._savers import hyperparameters
+from . import _checkpoint as ckpt
+
+HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "val_accuracy", "wall_time")
+
+
+def _check_task(task) -> None:
+    for attr in ("sample", "loss", "accuracy", "n_inputs", "n_outputs", "dt", "tau"):
+        if not hasattr(task, attr):
+            raise TypeError(f"task must be a lowrank_rnn task (get_task(...)); it has no {attr!r}")
+
+
+def _optional_positive(name: str, value) -> float | None:
+    return None if value is None else real_scalar(name, value, low=0.0, low_open=True)
+
+
+def _filter_summary(filt) -> dict[str, bool]:
+    """Return {field: trained?} for the top-level array fields of a filter pytree."""
+    out = {}
+    for name in getattr(filt, "__dataclass_fields__", {}):
+        v = getattr(filt, name)
+        if isinstance(v, bool):
+            out[name] = v
+    return out
+
+
+def _all_finite(tree) -> jax.Array:
+    """True when every entry of every array in ``tree`` is finite (one fused reduction per leaf)."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
+def _optimizer(spec) -> optax.GradientTransformation:
+    """Return the optimizer described by ``spec``: ("adam", lr, clip) or ("custom", transformation)."""
+    if spec[0] == "custom":
+        return spec[1]
+    _, lr, clip = spec
+    return optax.adam(lr) if clip is None else optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr))
+
+
+@partial(jax.jit, static_argnames=("static", "opt_spec", "task", "n_batches", "batch", "noise_rng"))
+def _epoch(params, frozen, opt_state, train_set, val_set, key, *, static, opt_spec, task, n_batches, batch,
+           noise_rng):
+    """One epoch, compiled: every minibatch update in one ``lax.scan``, then the validation pass.
+
+    Everything that varies between runs of the same shape (parameters, fixed arrays, trials, key)
+    is an argument, so one compilation serves every seed, and JAX's persistent cache can reuse it
+    across processes.
+    """
+    optimizer = _optimizer(opt_spec)
+
+    def loss_fn(params, trials, key):
+        model = eqx.combine(params, frozen, static)
+        outputs = run_trials(model, trials.inputs, key=key, noise_rng=noise_rng)
+        return task.loss(outputs, trials)
+
+    grad_fn = jax.value_and_grad(loss_fn)
+    k_perm, k_noise, k_val = jax.random.split(key, 3)
+    n_train = train_set.inputs.shape[0]
+    order = jax.random.permutation(k_perm, n_train)[: n_batches * batch].reshape(n_batches, batch)
+
+    def update(carry, inp):
+        params, opt_state, bad = carry
+        i, idx, k = inp
+        loss, grads = grad_fn(params, train_set[idx], k)
+        updates, new_state = optimizer.update(grads, opt_state, params)
+        new_params = eqx.apply_updates(params, updates)
+        # a non-finite loss, gradient or updated parameter stops the updates: the last good state is kept
+        ok = (bad < 0) & jnp.isfinite(loss) & _all_finite(grads) & _all_finite(new_params)
+        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
+        bad = jnp.where((bad < 0) & ~ok, i, bad)
+        return (keep(new_params, params), keep(new_state, opt_state), bad), loss
+
+    steps = (jnp.arange(n_batches), order, jax.random.split(k_noise, n_batches))
+    (params, opt_state, bad), losses = jax.lax.scan(update, (params, opt_state, jnp.int32(-1)), steps)
+    good = jnp.arange(n_batches) < jnp.where(bad < 0, n_batches, bad)
+    train_loss = jnp.sum(jnp.where(good, losses, 0.0)) / jnp.maximum(jnp.sum(good), 1)
+    stats = {"train_loss": train_loss, "bad_batch": bad}
+    if val_set.inputs.shape[0]:
+        model = eqx.combine(params, frozen, static)
+        val_out = run_trials(model, val_set.inputs, key=k_val, noise_rng=noise_rng)
+        stats["val_loss"] = task.loss(val_out, val_set)
+        stats["val_accuracy"] = task.accuracy(val_out, val_set)
+    return params, opt_state, stats
+
+
+@partial(jax.jit, static_argnames=("task", "n"))
+def _sample(key, *, task, n):
+    return task.sample(key, n)
+
+
+def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 1e-2, batch: int = 32,
+          n_trials: int = 1000, val_fraction: float = 0.2, clip: float | None = None,
+          early_stop: float | None = None, keep_best: bool = False,
+          optimizer: optax.GradientTransformation | None = None, trainable: Any = None,
+          out: str | Path | None = None, resume: bool = True, progress: bool = True,
+          noise_rng: str = "hash") -> tuple[AbstractRNN, dict[str, list]]:
+    """Return the trained model and its history, after backpropagation through time on a task.
+
+    ``n_trials`` trials are drawn once from ``key`` (``task.sample``); the last ``val_fraction`` of
+    them are held out for validation, as in the published recipe (1000 trials, 20 % held out;
+    Dubreuil, Valente et al. 2022, Nat. Neurosci.). Each epoch shuffles the training trials into
+    ``n_train // batch`` minibatches and takes one optimizer step on each, minimising the task's
+    loss (``task.loss``, the masked MSE) of the noisy network (:func:`~lowrank_rnn.models.run_trials`),
+    then measures the loss and accuracy (``task.accuracy``) on the validation trials, with noise.
+    The whole epoch, minibatch loop included, is one compiled function (a ``lax.scan`` of updates
+    and the validation pass); nothing runs in Python per step or per minibatch. Same key, same run.
+
+    Parameters
+    ----------
+    model: a :class:`~lowrank_rnn.models.LowRankRNN`, ``FullRankRNN`` or ``MixtureLowRankRNN``
+        whose ``alpha`` equals ``task.dt / task.tau`` and whose inputs and outputs match the task.
+    task: a task from :func:`lowrank_rnn.tasks.get_task`.
+    key: ``jax.random`` key: trials, split, shuffling and network noise all derive from it.
+    epochs: the maximum number of epochs (>= 1).
+    lr: Adam's learning rate (ignored when ``optimizer`` is given).
+    batch: trials per minibatch (<= the number of training trials).
+    n_trials, val_fraction: trials drawn, and the fraction held out (``0 <= val_fraction < 1``;
+        0 leaves no validation set and the history's validation columns NaN).
+    clip: clip the global gradient norm to this value before Adam (None: no clipping).
+    early_stop: stop after the first epoch whose mean training loss is below this value.
+    keep_best: return (and save) the parameters of the epoch with the lowest validation loss.
+    optimizer: an ``optax`` transformation replacing ``clip`` + ``adam(lr)``.
+    trainable: a filter pytree (``model.trainable(...)``) of the arrays to train; by default
+        ``model.trainable()`` (the published choice: m, n and the input and readout scales).
+    out: a run folder: every epoch writes ``model.npz`` (loadable with :func:`lowrank_rnn.load`),
+        ``checkpoint.npz`` (parameters, optimizer state, epoch, history), ``history.json`` and
+        ``history.csv``, all atomically; ``config.json`` holds the task, model and training
+        settings and ``train_seconds`` the wall time of the training loop (compilation included).
+    resume: continue from ``out/checkpoint.npz`` when it exists (same task, model, key and
+        settings; ``epochs`` may grow). The result equals that of an uninterrupted run.
+    progress: show a ``tqdm`` bar with the losses and the validation accuracy.
+    noise_rng: ``"hash"`` (default: :func:`~lowrank_rnn.training.hash_normal`, a fast
+        counter-based generator) or ``"threefry"`` (``jax.random.normal``) for the network noise.
+
+    Returns
+    -------
+    (model, history): history maps ``epoch``, ``train_loss``, ``val_loss``, ``val_accuracy`` and
+    ``wall_time`` (seconds since the start of training) to lists, one entry per epoch.
+
+    Raises
+    ------
+    DivergenceError: a loss, gradient or updated parameter became non-finite. The message gives the epoch and the
+        minibatch; ``out/`` keeps the checkpoint of the last completed epoch.
+
+    Example
+    -------
+    >>> import jax
+    >>> from lowrank_rnn.models import LowRankRNN, noise_from_published
+    >>> from lowrank_rnn.tasks import get_task
+    >>> task = get_task("rdm")
+    >>> model = LowRankRNN(128, 1, 1, 1, key=jax.random.key(0), alpha=task.dt / task.tau,
+    ...                    noise=noise_from_published(0.05, 0.2))
+    >>> model, history = train(model, task, key=jax.random.key(1), epochs=2, lr=5e-3, progress=False)
+    >>> len(history["val_accuracy"])
+    2
+    """
+    # ---------------------------------------------------------------- checks, before any compilation
+    if not isinstance(model, AbstractRNN):
+        raise TypeError(f"model must be a LowRankRNN, FullRankRNN or MixtureLowRankRNN, got {type(model).__name__}")
+    _check_task(task)
+    if not isinstance(key, jax.Array):
+        raise TypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+    epochs = positive_int("epochs", epochs)
+    batch = positive_int("batch", batch)
+    n_trials = positive_int("n_trials", n_trials, low=2)
+    val_fraction = real_scalar("val_fraction", val_fraction, low=0.0, high=1.0, high_open=True)
+    clip = _optional_positive("clip", clip)
+    early_stop = _optional_positive("early_stop", early_stop)
+    if optimizer is None:
+        lr = real_scalar("lr", lr, low=0.0, low_open=True)
+    elif not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"optimizer must be an optax.GradientTransformation, got {type(optimizer).__name__}")
+    NoiseSource(noise_rng)  # checks the name
+    alpha = task.dt / task.tau
+    if not math.isclose(model.alpha, alpha, rel_tol=1e-6):
+        raise ValueError(f"model.alpha = {model.alpha} but the task steps alpha = dt / tau = "
+                         f"{task.dt} / {task.tau} = {alpha}; build the model with alpha={alpha}")
+    if model.n_inputs != task.n_inputs or model.n_outputs != task.n_outputs:
+        raise ValueError(f"the model has {model.n_inputs} inputs and {model.n_outputs} outputs, the task "
+                         f"{task.n_inputs} and {task.n_outputs}")
+    n_val = int(round(val_fraction * n_trials))
+    n_train = n_trials - n_val
+    if batch > n_train:
+        raise ValueError(f"batch must be <= the number of training trials ({n_train} of n_trials = "
+                         f"{n_trials} with val_fraction = {val_fraction}), got {batch}")
+    n_batches = n_train // batch
+    filt = model.trainable() if trainable is None else trainable
+    arrays, static = eqx.partition(model, eqx.is_array)
+    params, frozen = eqx.partition(arrays, filt)
+    if not jax.tree_util.tree_leaves(params):
+        raise ValueError("trainable selects no array of the model: nothing to train")
+
+    config = {
+        "task": task.config() if hasattr(task, "config") else {"name": type(task).__name__},
+        "model": {"class": type(model).__name__, **hyperparameters(model)},
+        "training": {"lr": None if optimizer is not None else lr, "batch": batch, "n_trials": n_trials,
+                     "val_fraction": val_fraction, "clip": clip, "early_stop": early_stop,
+                     "keep_best": bool(keep_best), "optimizer": "adam" if optimizer is None else "custom",
+                     "trainable": _filter_summary(filt), "noise_rng": noise_rng,
+                     "key": np.asarray(jax.random.key_data(key)).tolist()},
+    }
+    opt_spec = ("adam", lr, clip) if optimizer is None else ("custom", optimizer)
+    opt_state = _optimizer(opt_spec).init(params)
+
+    history: dict[str, list] = {f: [] for f in HISTORY_FIELDS}
+    start_epoch, elapsed, best = 0, 0.0, None
+    out = None if out is None else Path(out)
+    if out is not None:
+        state = ckpt.read(out, config) if resume else None
+        if state is not None:
+            params = ckpt.restore_leaves(params, state["params"])
+            opt_state = ckpt.restore_leaves(opt_state, state["opt_state"])
+            if state.get("best") is not None:
+                best = (state["best_val_loss"], ckpt.restore_leaves(params, state["best"]))
+            history, start_epoch, elapsed = state["history"], state["epoch"], state["train_seconds"]
+        ckpt.write_json(out / "config.json", {**config, "training": {**config["training"], "epochs": epochs}})
+
+    # ---------------------------------------------------------------- the loop
+    k_data, k_train = jax.random.split(key)
+    trials = _sample(k_data, task=task, n=n_trials)
+    train_set, val_set = trials[:n_train], trials[n_train:]
+    run_epoch = partial(_epoch, static=static, opt_spec=opt_spec, task=task, n_batches=n_batches, batch=batch,
+                        noise_rng=noise_rng)
+    t_start = time.perf_counter() - elapsed
+    stopped = start_epoch > 0 and early_stop is not None and history["train_loss"][-1] < early_stop
+    bar = None
+    if progress and not stopped and start_epoch < epochs:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, initial=start_epoch, desc=f"train {config['task'].get('name', '')}",
+                   unit="epoch", leave=True)
+    try:
+        for epoch in range(start_epoch, epochs):
+            if stopped:
+                break
+            params, opt_state, stats = run_epoch(params, frozen, opt_state, train_set, val_set,
+                                                 jax.random.fold_in(k_train, epoch))
+            stats = jax.device_get(stats)
+            if int(stats["bad_batch"]) >= 0:
+                where = f" (last good checkpoint: {out / 'checkpoint.npz'}, epoch {epoch})" if out else ""
+                raise DivergenceError(
+                    "training diverged: the loss, its gradient or the updated parameters became non-finite "
+                    f"in epoch {epoch + 1}, minibatch {int(stats['bad_batch']) + 1} of {n_batches}{where}. Lower lr, set clip, "
+                    "or reduce the noise.", time=epoch + 1)
+            row = {"epoch": epoch + 1, "train_loss": float(stats["train_loss"]),
+                   "val_loss": float(stats["val_loss"]) if n_val else float("nan"),
+                   "val_accuracy": float(stats["val_accuracy"]) if n_val else float("nan"),
+                   "wall_time": time.perf_counter() - t_start}
+            for f in HISTORY_FIELDS:
+                history[f].append(row[f])
+            if keep_best and (best is None or row["val_loss"] < best[0]):
+                best = (row["val_loss"], params)
+            stopped = early_stop is not None and row["train_loss"] < early_stop
+            if out is not None:
+                ckpt.write_epoch(out, model=eqx.combine(params, frozen, static), params=params, opt_state=opt_state,
+                                 best=best, history=history, epoch=epoch + 1, config=config,
+                                 train_seconds=time.perf_counter() - t_start)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_loss=f"{row['val_loss']:.4f}",
+                                acc=f"{row['val_accuracy']:.3f}")
+    finally:
+        if bar is not None:
+            bar.close()
+    train_seconds = time.perf_counter() - t_start
+    final = eqx.combine(best[1] if keep_best and best is not None else params, frozen, static)
+    if out is not None:
+        ckpt.finish(out, final, history, train_seconds)
+    return final, history

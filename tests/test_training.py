@@ -1,0 +1,206 @@
+"""Training: RDM is learnt, runs are deterministic and resume exactly, divergence is caught,
+early stop and keep-best, the run folder, the command line, and errors before compilation."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import lowrank_rnn.training._checkpoint as ckpt
+from lowrank_rnn import DivergenceError, load
+from lowrank_rnn.cli import main
+from lowrank_rnn.models import FullRankRNN, LowRankRNN, MixtureLowRankRNN, noise_from_published
+from lowrank_rnn.tasks import get_task
+from lowrank_rnn.training import RECIPES, train
+from lowrank_rnn.training._evaluate import evaluate
+
+SIGMA = noise_from_published(0.05, 0.2)  # the published network noise, in this library's convention
+
+
+def _small(key, task, N=32, **kw):
+    return LowRankRNN(N, 1, task.n_inputs, task.n_outputs, key=key, alpha=task.dt / task.tau, noise=SIGMA, **kw)
+
+
+# a short RDM task keeps the tiny runs below cheap; the accuracy test uses the published one
+SHORT = dict(fixation=40.0, stimulus=200.0, delay=40.0, decision=20.0)
+TINY = dict(n_trials=96, batch=16, progress=False)
+
+
+def test_rdm_reaches_high_accuracy(tmp_path):
+    """The published RDM task (input noise 0.1, network noise 0.05 theirs), a small network."""
+    task = get_task("rdm")
+    model = _small(jax.random.key(0), task, N=128)
+    model, history = train(model, task, key=jax.random.key(1), epochs=6, lr=1e-2, batch=32, progress=False,
+                           out=tmp_path / "run")
+    assert history["val_accuracy"][-1] >= 0.95
+    assert history["val_loss"][-1] < history["val_loss"][0]
+    summary = evaluate(tmp_path / "run", n_trials=400, figures=False)  # fresh trials, noise on
+    assert summary["accuracy"] >= 0.95 and summary["train_seconds"] > 0
+
+
+def _leaves_equal(a, b):
+    return all(np.array_equal(np.asarray(x), np.asarray(y))
+               for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, monkeypatch):
+    task = get_task("rdm", **SHORT)
+    kw = dict(key=jax.random.key(5), epochs=4, lr=1e-2, keep_best=True, **TINY)
+    full, h_full = train(_small(jax.random.key(4), task), task, out=tmp_path / "a", **kw)
+
+    real_write = ckpt.write_epoch
+    calls = {"n": 0}
+
+    def write_then_stop(*args, **kwargs):
+        real_write(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 2:  # killed right after the checkpoint of epoch 2
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ckpt, "write_epoch", write_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train(_small(jax.random.key(4), task), task, out=tmp_path / "b", **kw)
+    monkeypatch.setattr(ckpt, "write_epoch", real_write)
+    assert json.loads((tmp_path / "b" / "history.json").read_text())["epoch"] == [1, 2]
+    resumed, h_resumed = train(_small(jax.random.key(4), task), task, out=tmp_path / "b", **kw)
+    assert _leaves_equal(resumed, full)
+    for f in ("epoch", "train_loss", "val_loss", "val_accuracy"):
+        assert h_resumed[f] == h_full[f]
+    assert _leaves_equal(load(tmp_path / "b" / "model.npz"), full)
+    # a finished run resumed with more epochs continues it
+    longer, h_longer = train(_small(jax.random.key(4), task), task, out=tmp_path / "b", **{**kw, "epochs": 5})
+    assert h_longer["epoch"] == [1, 2, 3, 4, 5] and h_longer["val_loss"][:4] == h_full["val_loss"]
+
+
+def test_deterministic_for_a_key_and_keep_best(tmp_path):
+    task = get_task("rdm", **SHORT)
+    a, ha = train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=3, lr=2e-2, **TINY)
+    b, hb = train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=3, lr=2e-2, **TINY)
+    c, _ = train(_small(jax.random.key(0), task), task, key=jax.random.key(2), epochs=3, lr=2e-2, **TINY)
+    assert _leaves_equal(a, b) and ha["val_loss"] == hb["val_loss"]
+    assert not _leaves_equal(a, c)
+    best, hbest = train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=3, lr=2e-2,
+                        keep_best=True, **TINY)
+    k = int(np.argmin(hbest["val_loss"])) + 1  # the best epoch, 1-based
+    upto, _ = train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=k, lr=2e-2, **TINY)
+    assert _leaves_equal(best, upto)
+
+
+def test_early_stop(tmp_path):
+    task = get_task("rdm", **SHORT)
+    _, h = train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=5, lr=1e-2,
+                 early_stop=10.0, **TINY)  # the first epoch's loss is below 10: stop there
+    assert h["epoch"] == [1]
+
+
+def test_divergence_stops_with_last_good_checkpoint(tmp_path):
+    """An optimizer whose 13th update is NaN: the first minibatch of epoch 4 (77 training trials
+    make 4 minibatches of 16)."""
+    def poison_after(n):
+        def init(params):
+            return jnp.zeros((), jnp.int32)
+
+        def update(updates, count, params=None):
+            bad = jnp.where(count >= n, jnp.nan, 1.0)
+            return jax.tree_util.tree_map(lambda u: u * bad, updates), count + 1
+        return optax.GradientTransformation(init, update)
+
+    task = get_task("rdm", **SHORT)
+    opt = optax.chain(optax.adam(1e-2), poison_after(12))
+    with pytest.raises(DivergenceError, match="epoch 4, minibatch 1 of 4") as err:
+        train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=5, optimizer=opt,
+              out=tmp_path, **TINY)
+    assert err.value.time == 4
+    saved = load(tmp_path / "model.npz")  # the last good epoch, finite
+    assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree_util.tree_leaves(saved))
+    assert json.loads((tmp_path / "history.json").read_text())["epoch"] == [1, 2, 3]
+
+
+def test_run_folder(tmp_path):
+    task = get_task("rdm", **SHORT)
+    model, history = train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=2, lr=1e-2,
+                           clip=1.0, out=tmp_path, **TINY)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["task"]["name"] == "rdm" and config["model"]["class"] == "LowRankRNN"
+    assert config["model"]["N"] == 32 and config["training"]["clip"] == 1.0 and config["training"]["epochs"] == 2
+    assert config["training"]["trainable"]["m"] is True and config["training"]["trainable"]["input_vectors"] is False
+    assert json.loads((tmp_path / "history.json").read_text()) == history
+    rows = (tmp_path / "history.csv").read_text().strip().split("\n")
+    assert rows[0] == "epoch,train_loss,val_loss,val_accuracy,wall_time" and len(rows) == 3
+    assert float((tmp_path / "train_seconds").read_text()) >= history["wall_time"][-1] > 0
+    assert _leaves_equal(load(tmp_path / "model.npz"), model)
+
+
+def test_other_models_train(tmp_path):
+    """The generic path (automatic differentiation of the step) for dense and mixture networks."""
+    task = get_task("rdm", **SHORT)
+    for model in (FullRankRNN(32, 1, 1, key=jax.random.key(0), alpha=0.2, noise=SIGMA),
+                  MixtureLowRankRNN(32, 1, 1, 1, key=jax.random.key(0), n_populations=2, noise=SIGMA),
+                  _small(jax.random.key(0), task, g=0.5)):
+        trained, h = train(model, task, key=jax.random.key(1), epochs=3, lr=1e-2, **TINY)
+        assert type(trained) is type(model) and np.isfinite(h["val_loss"][-1])
+        assert h["train_loss"][-1] < h["train_loss"][0]
+
+
+def test_bad_arguments_fail_before_compilation(tmp_path):
+    task = get_task("rdm", **SHORT)
+    model = _small(jax.random.key(0), task)
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="alpha"):
+        train(LowRankRNN(16, 1, 1, 1, key=key, alpha=0.1), task, key=key, epochs=1)
+    with pytest.raises(ValueError, match="inputs"):
+        train(LowRankRNN(16, 1, 2, 1, key=key, alpha=0.2), task, key=key, epochs=1)
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
+        train(model, task, key=key, epochs=0)
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        train(model, task, key=key, epochs=1, lr=0.0)
+    with pytest.raises(ValueError, match="batch must be <="):
+        train(model, task, key=key, epochs=1, batch=900)
+    with pytest.raises(ValueError, match="val_fraction"):
+        train(model, task, key=key, epochs=1, val_fraction=1.0)
+    with pytest.raises(TypeError, match="key"):
+        train(model, task, key=0, epochs=1)
+    with pytest.raises(ValueError, match="noise_rng"):
+        train(model, task, key=key, epochs=1, noise_rng="mersenne")
+    train(model, task, key=key, epochs=1, lr=1e-2, out=tmp_path, **TINY)
+    with pytest.raises(ValueError, match="different run.*training.lr"):
+        train(model, task, key=key, epochs=1, lr=5e-3, out=tmp_path, **TINY)
+
+
+def test_recipes_name_known_tasks():
+    from lowrank_rnn.tasks import TASKS
+
+    assert set(RECIPES) == set(TASKS)
+    assert RECIPES["rdm"].lr == 5e-3 and RECIPES["rdm"].epochs == 20 and RECIPES["rdm"].hidden == 512
+    assert RECIPES["mante"].clip == 0.1 and RECIPES["mante"].early_stop == 0.01 and RECIPES["mante"].train_inputs
+
+
+def test_cli_train_and_evaluate(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LOWRANK_RNN_JAX_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "rdm"
+    assert main(["train", "--task", "rdm", "--hidden", "32", "--epochs", "2", "--lr", "1e-2", "--out", str(run),
+                 "--quiet", "--no-cache"]) == 0
+    assert "trained rdm" in capsys.readouterr().out
+    assert main(["evaluate", str(run), "--json", "--trials", "200", "--no-cache"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert {"accuracy", "loss", "train_seconds"} <= set(summary)
+    assert 0.0 <= summary["accuracy"] <= 1.0 and summary["train_seconds"] > 0
+    assert (run / "psychometric.png").read_bytes()[:4] == b"\x89PNG" and (run / "latents.png").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "nosuch"], "unknown task 'nosuch'"),
+    (["--task", "rdm", "--rank", "0"], "rank must be an integer >= 1"),
+    (["--task", "rdm", "--rank", "4", "--hidden", "3"], "hidden must be >= rank"),
+    (["--task", "rdm", "--noise", "-0.1"], "noise must be >= 0"),
+])
+def test_cli_bad_arguments(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as err:
+        main(["train", *args, "--out", str(tmp_path / "x"), "--no-cache"])
+    assert err.value.code == 2
+    lines = capsys.readouterr().err.strip().split("\n")
+    assert len(lines) == 1 and message in lines[0]
+    assert not (tmp_path / "x").exists()  # nothing was written (or compiled)
