@@ -39,15 +39,17 @@ class Config:
     # phase diagram points
     N_phase: int = 2000
     seeds_phase: int = 1
-    phase_g: tuple[float, ...] = (0.4, 1.4, 1.9, 2.6)
-    phase_overlap: tuple[float, ...] = (0.5, 1.6, 2.2, 3.5)
+    #: (g, overlap) points, each inside one region, away from the boundaries
+    phase_points: tuple[tuple[float, float], ...] = (
+        (0.5, 0.5), (0.8, 0.8), (0.5, 1.5), (0.5, 3.0), (1.3, 2.2), (1.5, 3.5), (1.95, 2.2), (2.65, 3.0),
+        (3.0, 3.8), (1.5, 0.5), (2.0, 1.2), (2.6, 2.2), (3.2, 3.0), (3.3, 1.5))
     # spectrum
     N_spectrum: int = 2000
     # input-driven (Fig. 2)
     N_input: int = 2000
     seeds_input: int = 2
     input_sigma_nI: tuple[float, ...] = (0.0, 0.3, 0.6, 0.9, 1.3, 1.8)
-    input_overlap: tuple[float, ...] = (0.6, 1.2, 1.8, 2.5, 3.5)
+    input_overlap: tuple[float, ...] = (0.6, 1.4, 2.4, 3.5)
     # Go-Nogo (Fig. 3)
     N_gonogo: int = 2500
     seeds_gonogo: int = 4
@@ -59,8 +61,8 @@ class Config:
     detect_c_fine: tuple[float, ...] = tuple(np.round(np.arange(0.40, 0.701, 0.02), 2))
     # context-dependent discrimination (Fig. 5)
     N_context: int = 4000
-    seeds_context: int = 3
-    context_amplitudes: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    seeds_context: int = 4
+    context_amplitudes: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
     # rank two, g = 0 (ring, limit cycle)
     N_rank_two: int = 8000
     seeds_rank_two: int = 3
@@ -75,13 +77,13 @@ class Config:
         return cls(
             quick=True,
             N_sweep=600, seeds_sweep=2, g_grid=(0.4, 1.0, 1.6, 2.0, 2.6), T_sweep=100.0, T_avg=50.0,
-            N_phase=500, phase_g=(0.4, 1.9, 2.6), phase_overlap=(0.5, 2.2, 3.5),
+            N_phase=500, phase_points=((0.5, 0.5), (0.5, 2.2), (1.95, 2.2), (2.65, 3.0), (2.6, 2.2), (1.5, 0.5)),
             N_spectrum=500,
-            N_input=600, seeds_input=1, input_sigma_nI=(0.0, 0.6, 1.3), input_overlap=(0.6, 1.8, 3.5),
+            N_input=600, seeds_input=1, input_sigma_nI=(0.0, 0.6, 1.3), input_overlap=(1.4, 3.5),
             N_gonogo=800, seeds_gonogo=2,
             N_detect=800, seeds_detect=1, detect_c=(0.2, 0.4, 0.5, 0.6, 0.7, 0.9), detect_trials=8,
             detect_c_fine=(0.40, 0.50, 0.60, 0.70),
-            N_context=1000, seeds_context=1, context_amplitudes=(0.0, 0.5, 1.0),
+            N_context=1500, seeds_context=2, context_amplitudes=(0.5, 1.0, 1.5),
             N_rank_two=1000, seeds_rank_two=1, rank_two_starts=6, T_rank_two=40.0,
         )
 
@@ -193,3 +195,57 @@ def theory_fn(name: str):
 def missing_theory(*names: str) -> list[str]:
     """Return those of ``names`` that :mod:`lowrank_rnn.theory` does not provide."""
     return [n for n in names if theory_fn(n) is None]
+
+
+def branch_lines(ax, xs, values, *, color, label=None, ls="-", lw=1.4, tol_sign=1e-6, by_sign=True, **kw):
+    """Draw solution branches over a scanned parameter; return the first line drawn (or None).
+
+    ``values[i]`` lists the solutions at ``xs[i]``, each a number y or a pair (kappa, y) (then y is
+    drawn and kappa tells the branches apart). Branches are told apart by the sign of kappa
+    (negative, zero, positive) and by their rank among the solutions of that sign at each x;
+    consecutive x of the same branch are joined, and a branch that vanishes breaks its line. Meant for
+    the symmetric rank-one branches (+kappa, 0, -kappa). With ``by_sign=False`` only the rank (in
+    kappa) tells branches apart, e.g. for a single unstable branch that crosses kappa = 0.
+    """
+    xs = np.asarray(xs, float)
+    groups: dict = {}
+    for i, (x, items) in enumerate(zip(xs, values)):
+        per_sign: dict = {}
+        for it in items:
+            k, y = (it, it) if np.ndim(it) == 0 else (float(it[0]), float(it[1]))
+            sgn = (0 if abs(k) <= tol_sign else int(np.sign(k))) if by_sign else 0
+            per_sign.setdefault(sgn, []).append((k, y))
+        for sgn, kys in per_sign.items():
+            kys.sort(key=lambda t: abs(t[0]) if by_sign else t[0])
+            for rank, (_, y) in enumerate(kys):
+                groups.setdefault((sgn, rank), []).append((i, x, y))
+    first = None
+    for pts in groups.values():
+        run = [pts[0]]
+        for p in pts[1:] + [None]:
+            if p is not None and p[0] == run[-1][0] + 1:
+                run.append(p)
+                continue
+            xx, yy = [q[1] for q in run], [q[2] for q in run]
+            line = ax.plot(xx, yy, ls=ls, color=color, lw=lw, marker="." if len(run) == 1 else None,
+                           ms=3, label=label if first is None else None, **kw)[0]
+            first = first or line
+            if p is not None:
+                run = [p]
+    return first
+
+
+def bisect_edge(pred, lo: float, hi: float, tol: float = 1e-4) -> float | None:
+    """Return the point in [lo, hi] where ``pred`` switches from True (at lo) to False (at hi), to ``tol``.
+
+    None when ``pred(lo)`` is False or ``pred(hi)`` is True (no switch bracketed).
+    """
+    if not pred(lo) or pred(hi):
+        return None
+    while hi - lo > tol:
+        mid = 0.5 * (lo + hi)
+        if pred(mid):
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)

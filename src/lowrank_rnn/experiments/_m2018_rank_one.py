@@ -3,12 +3,14 @@ diagram, kappa and Delta_0 against g), spectra, and input-driven activity (Figs.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .. import spectrum
 from .._ensemble import Ensemble
-from ._m2018_common import (Config, key_for, missing_theory, panel_label, paper_style, simulate_summary,
-                            theory_fn)
+from ._m2018_common import (Config, bisect_edge, branch_lines, key_for, missing_theory, panel_label, paper_style,
+                            simulate_summary, theory_fn)
 from ._report import Report
 
 #: Fig. 1 family: M_m = 1.1, Sigma_m = Sigma_n = 1, overlap M_m M_n (the rank-one ensemble of the paper)
@@ -31,28 +33,47 @@ def _pm_m(net) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------- theory helpers
 
-def theory_branches(ens: Ensemble, inputs=None) -> dict[str, list]:
-    """Return the mean-field states of ``ens``: {'stationary': [...], 'chaotic': [...]}, from
-    :func:`lowrank_rnn.theory.stationary_states` and :func:`~lowrank_rnn.theory.chaotic_states`."""
-    out = {"stationary": [], "chaotic": []}
-    st, ch = theory_fn("stationary_states"), theory_fn("chaotic_states")
-    if st is not None:
-        out["stationary"] = list(st(ens, inputs=inputs))
-    if ch is not None:
-        out["chaotic"] = list(ch(ens, inputs=inputs))
-    return out
-
-
 def _kappa(state) -> float:
     return float(np.ravel(np.asarray(state.kappa))[0])
 
 
-def _pick(states, kappa_sim: float, stable_only: bool = True):
-    """Return the state nearest in kappa to a simulated value (stable ones first), or None."""
-    cand = [s for s in states if (not stable_only or getattr(s, "stable", True))] or list(states)
-    if not cand:
+def _pick(states, kappa_sim: float):
+    """Return the stable state nearest in kappa to a simulated value (any state if none is stable)."""
+    cand = [s for s in states if s.stable] or list(states)
+    return min(cand, key=lambda s: abs(_kappa(s) - kappa_sim)) if cand else None
+
+
+def _axis(*parts) -> np.ndarray:
+    return np.unique(np.round(np.concatenate([np.ravel(p) for p in parts]).astype(float), 6))
+
+
+@lru_cache(maxsize=2)
+def shared_diagram(cfg: Config):
+    """Return (PhaseDiagram, overlaps, g_C(overlaps), g_B(overlaps)) for both spontaneous sections.
+
+    One grid holds the figure's background, the simulated points (phase diagram and the g sweep at
+    overlap 2.2) and a fine g axis for the sweep's theory lines, so that the solvers (JAX, compiled
+    per array shape) are compiled once. None while :mod:`lowrank_rnn.theory` lacks them.
+    """
+    if missing_theory("phase_diagram", "critical_g_C", "critical_g_B"):
         return None
-    return min(cand, key=lambda s: abs(_kappa(s) - kappa_sim))
+    n = 40 if cfg.quick else 90
+    pts = np.asarray(cfg.phase_points, float)
+    g_axis = _axis(np.linspace(0.02, 3.5, n), cfg.g_grid, pts[:, 0])
+    ov_axis = _axis(np.linspace(0.02, 4.0, n), [MEAN_M * MEAN_N], pts[:, 1])
+    diagram = theory_fn("phase_diagram")(g_axis, ov_axis, mean_m=MEAN_M, std_m=1.0)
+    ovs = _axis(np.linspace(1.001, 4.0, 40 if cfg.quick else 80), [MEAN_M * MEAN_N])
+    gC = np.asarray(theory_fn("critical_g_C")(ovs, mean_m=MEAN_M, std_m=1.0))
+    gB = np.asarray(theory_fn("critical_g_B")(ovs))
+    return diagram, ovs, gC, gB
+
+
+def _at(axis: np.ndarray, x: float) -> int:
+    """Index of ``x`` on a grid axis that contains it."""
+    i = int(np.argmin(np.abs(axis - x)))
+    if abs(axis[i] - x) > 1e-6:
+        raise ValueError(f"{x} is not on the grid")
+    return i
 
 
 # ------------------------------------------------------------------------ kappa, Delta_0 against g
@@ -73,82 +94,95 @@ def section_sweep(cfg: Config, report: Report, results: dict) -> None:
             summ = simulate_summary(net, T=cfg.T_sweep, T_avg=cfg.T_avg, dt=cfg.dt, x0=_pm_m(net))
             kap[i, s], d0[i, s], dT[i, s] = summ.kappa[:, 0], summ.delta0, summ.delta_T
 
-    # theory on a fine grid
-    g_fine = np.round(np.linspace(0.05, 3.0, 60 if not cfg.quick else 30), 4)
-    th = {"g": [], "kappa": [], "delta0": [], "stable": [], "kind": []}
-    for g in g_fine:
-        br = theory_branches(spontaneous_ensemble(g))
-        for kind in ("stationary", "chaotic"):
-            for s in br[kind]:
-                th["g"].append(g), th["kappa"].append(_kappa(s)), th["delta0"].append(float(s.delta0))
-                th["stable"].append(bool(getattr(s, "stable", True))), th["kind"].append(kind)
+    shared = shared_diagram(cfg)
     gC = gB = None
-    if theory_fn("critical_g_C") is not None:
-        gC = float(theory_fn("critical_g_C")(MEAN_M * MEAN_N))
-    if theory_fn("critical_g_B") is not None:
-        gB = float(theory_fn("critical_g_B")(MEAN_M * MEAN_N))
+    lines = {}
+    if shared is not None:
+        pd, ovs, gCs, gBs = shared
+        j = _at(pd.overlap, MEAN_M * MEAN_N)
+        gC, gB = float(gCs[_at(ovs, MEAN_M * MEAN_N)]), float(gBs[_at(ovs, MEAN_M * MEAN_N)])
+        g_ax, region = pd.g, pd.region[:, j]
+        st_k, st_d = pd.stationary_kappa[:, j], pd.stationary_delta0[:, j]
+        st_ok = (pd.stationary_radius[:, j] < 1) & (np.real(pd.stationary_outlier[:, j]) < 1)
+        ch_k, ch_d = pd.chaotic_kappa[:, j], pd.chaotic_delta0[:, j]
+        # branches as (kappa, Delta_0, stable) per g; the +-kappa pair is symmetric
+        lines = {
+            ("stationary", True): [[(k, dd), (-k, dd)] if np.isfinite(k) and ok else []
+                                   for k, dd, ok in zip(st_k, st_d, st_ok)],
+            ("stationary", False): [([(k, dd), (-k, dd)] if np.isfinite(k) and not ok else [])
+                                    + [(0.0, sd)] for k, dd, ok, sd in zip(st_k, st_d, st_ok, pd.static_delta0)],
+            ("chaotic", True): [([(k, dd), (-k, dd)] if np.isfinite(k) and r == 2 else [])
+                                + ([(0.0, cd)] if np.isfinite(cd) and r == 3 else [])
+                                for k, dd, r, cd in zip(ch_k, ch_d, region, pd.chaos_delta0)],
+            ("chaotic", False): [([(k, dd), (-k, dd)] if np.isfinite(k) and r != 2 else [])
+                                 + ([(0.0, cd)] if np.isfinite(cd) and r != 3 else [])
+                                 for k, dd, r, cd in zip(ch_k, ch_d, region, pd.chaos_delta0)],
+        }
 
-    # theory at the simulated g, on the branch each simulated trial sits on
+    # theory at the simulated g: the state the region label designates (kappa >= 0 of the pair)
     rows, comparisons = [], []
     for i, g in enumerate(gs):
-        br = theory_branches(spontaneous_ensemble(g))
-        k_sim_pos = np.nanmean(kap[i, :, 0])
-        st = _pick(br["stationary"] + br["chaotic"], k_sim_pos)
-        k_th = _kappa(st) if st is not None else np.nan
-        d_th = float(st.delta0) if st is not None else np.nan
-        kind = ("chaotic" if st in br["chaotic"] else "stationary") if st is not None else None
-        rows.append([g, k_th, k_sim_pos, np.nanstd(kap[i, :, 0]), d_th, np.nanmean(d0[i, :, 0]),
+        k_th = d_th = np.nan
+        kind = None
+        if shared is not None:
+            gi = _at(pd.g, g)
+            k_th, d_th = float(pd.kappa[gi, j]), float(pd.delta0[gi, j])
+            kind = "stationary" if pd.region[gi, j] in (0, 1) else "chaotic"
+        k_sim = np.nanmean(kap[i, :, 0])
+        rows.append([g, k_th, k_sim, np.nanstd(kap[i, :, 0]), d_th, np.nanmean(d0[i, :, 0]),
                      np.nanmean(dT[i, :, 0]), kind])
-        comparisons.append({"g": g, "kappa_theory": k_th, "kappa_sim_mean": k_sim_pos,
+        comparisons.append({"g": g, "kappa_theory": k_th, "kappa_sim_mean": k_sim,
                             "kappa_sim_std": np.nanstd(kap[i, :, 0]), "kappa_sim_all": kap[i].tolist(),
                             "delta0_theory": d_th, "delta0_sim_mean": np.nanmean(d0[i, :, 0]),
                             "delta_T_sim_mean": np.nanmean(dT[i, :, 0]), "theory_kind": kind})
 
     with paper_style():
-        fig, axes = plt.subplots(1, 2, figsize=(7.2, 2.9))
-        th_g, th_k, th_d = (np.asarray(th[k]) for k in ("g", "kappa", "delta0"))
-        th_st, th_kind = np.asarray(th["stable"], bool), np.asarray(th["kind"])
-        for ax, yth, ysim, lab in ((axes[0], th_k, kap, r"latent $\kappa$"),
-                                   (axes[1], th_d, d0, r"$\Delta_0$ = population variance of $x$")):
-            for kind, col in (("stationary", "C0"), ("chaotic", "C3")):
-                for stab, mk, fc in ((True, "o", col), (False, "o", "none")):
-                    sel = (th_kind == kind) & (th_st == stab)
-                    if sel.any():
-                        ax.scatter(th_g[sel], yth[sel], s=5, marker=mk, facecolors=fc, edgecolors=col, lw=0.6,
-                                   label=f"theory, {kind}{'' if stab else ' (unstable)'}", zorder=2)
+        fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.4))
+        for ax, field in ((axes[0], 0), (axes[1], 1)):
+            for (kind, stab), vals in lines.items():
+                branch_lines(ax, g_ax, [[(k, k if field == 0 else dd) for k, dd in v] for v in vals],
+                             color="C0" if kind == "stationary" else "C3", ls="-" if stab else "--",
+                             lw=1.5 if stab else 0.8, label=f"theory, {kind}{'' if stab else ' (unstable)'}",
+                             zorder=2)
+        for ax, ysim, lab in ((axes[0], kap, r"latent $\kappa$"),
+                              (axes[1], d0, r"$\Delta_0$ = population variance of $x$")):
             for b, mk in ((0, "^"), (1, "v")):
                 ax.errorbar(gs, np.nanmean(ysim[:, :, b], axis=1), yerr=np.nanstd(ysim[:, :, b], axis=1),
                             fmt=mk, color="k", ms=3.5, lw=0.8, capsize=1.5, zorder=3,
                             label=f"simulation, $x_0 = {'+' if b == 0 else '-'}m$")
-            for gv, name, ls in ((gC, "$g_C$", "--"), (gB, "$g_B$", ":")):
+            for gv, name, ls in ((gC, "$g_C$", "-."), (gB, "$g_B$", ":")):
                 if gv is not None:
-                    ax.axvline(gv, color="0.4", ls=ls, lw=0.9)
+                    ax.axvline(gv, color="0.3", ls=ls, lw=0.9)
                     ax.text(gv, 1.0, name, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
                             fontsize=7)
             ax.axvspan(gC or G_C_PUBLISHED, gB or G_B_PUBLISHED, color="0.9", zorder=0)
+            ax.set_xlim(0, 3.1)
             ax.set_xlabel("random strength $g$")
             ax.set_ylabel(lab)
         axes[0].axhline(0, color="k", lw=0.4)
-        axes[0].legend(loc="upper right", fontsize=5.5, ncol=1)
         panel_label(axes[0], "A"), panel_label(axes[1], "B")
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.12, 1, 1))
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=6.5)
     caption = (
         f"Rank one, $M_m$ = {MEAN_M}, $M_n$ = {MEAN_N}, $\\Sigma_m = \\Sigma_n$ = 1 (overlap 2.2), no input. "
-        f"Filled/open coloured dots: mean-field stationary (blue) and chaotic (red) states, stable/unstable. "
+        "Lines: mean-field stationary (blue) and chaotic (red) states, solid stable, dashed unstable "
+        "(`theory.phase_diagram` along overlap 2.2; the κ = 0 stationary state is unstable for every g here). "
         f"Black triangles: sampled networks, N = {cfg.N_sweep}, {S} seeds (mean ± s.d.), started at "
-        f"x0 = ±m, Euler dt = {cfg.dt}, T = {cfg.T_sweep:g}, averages over the last {cfg.T_avg:g} τ. "
-        f"Dashed/dotted lines: g_C = {fmt_g(gC)} (stationary → chaotic, published {G_C_PUBLISHED}) and "
-        f"g_B = {fmt_g(gB)} (bistable chaos collapses to κ = 0, published {G_B_PUBLISHED}); grey band: the "
-        "window between them, where finite networks deviate from mean field (κ larger than predicted, "
-        "switches between ±κ).")
+        f"x0 = ±m, Euler dt = {cfg.dt}, T = {cfg.T_sweep:g}, averages over the last {cfg.T_avg:g} τ "
+        "(Δ0: the variance of x_i across neurons, averaged over time). "
+        f"Vertical lines: g_C = {fmt_g(gC)} (fixed point turns chaotic; published {G_C_PUBLISHED}) and "
+        f"g_B = {fmt_g(gB)} (bistable chaos collapses onto κ = 0; published {G_B_PUBLISHED}), from "
+        "`theory.critical_g_C` / `critical_g_B`. Grey band: between them finite networks deviate from mean "
+        "field (κ larger than predicted; large networks switch between ±κ).")
     report.section("1b. Spontaneous activity: κ and Δ0 against g",
                    "Mean-field κ and Δ0 (stationary and chaotic branches) against simulations of sampled "
                    "networks (Mastrogiuseppe & Ostojic 2018, Fig. 1).")
     report.figure(fig, "spontaneous_kappa_delta0.png", caption)
     report.table(["g", "κ theory", "κ sim (x0=+m)", "s.d.", "Δ0 theory", "Δ0 sim", "temporal var sim",
-                  "theory branch"], rows,
-                 caption=f"Theory on the branch nearest the simulated κ (x0 = +m), N = {cfg.N_sweep}, "
-                         f"{S} seeds.")
+                  "theory state"], rows,
+                 caption=f"Theory: the stable state of the mean-field phase diagram at each g (κ ≥ 0 of the "
+                         f"symmetric pair). Simulation: N = {cfg.N_sweep}, {S} seeds, x0 = +m.")
     results["spontaneous"] = {"N": cfg.N_sweep, "seeds": S, "overlap": MEAN_M * MEAN_N,
                               "g_C": gC, "g_B": gB, "g_C_published": G_C_PUBLISHED,
                               "g_B_published": G_B_PUBLISHED, "points": comparisons}
@@ -160,10 +194,14 @@ def fmt_g(x) -> str:
 
 # ----------------------------------------------------------------------------------- phase diagram
 
+#: the regimes, in the order of lowrank_rnn.theory's phase-diagram labels
+REGIMES = ("homogeneous stationary", "heterogeneous stationary", "heterogeneous chaotic", "homogeneous chaotic")
+
+
 def classify(kappa_abs: float, delta_T: float, *, kappa_thr: float = 0.15, chaos_thr: float = 0.01) -> str:
     """Return the simulated regime: '{homogeneous|heterogeneous} {stationary|chaotic}'.
 
-    Heterogeneous means a structured mean |kappa| > ``kappa_thr`` (a homogeneous state has kappa = 0
+    Heterogeneous means a time-averaged |<kappa>| > ``kappa_thr`` (a homogeneous state has kappa = 0
     up to O(1/sqrt(N)) fluctuations); chaotic means a temporal variance of x_i, averaged over
     neurons, above ``chaos_thr`` (a fixed point has 0).
     """
@@ -171,8 +209,8 @@ def classify(kappa_abs: float, delta_T: float, *, kappa_thr: float = 0.15, chaos
             + ("chaotic" if delta_T > chaos_thr else "stationary"))
 
 
-REGIME_STYLE = {"homogeneous stationary": ("o", "white"), "heterogeneous stationary": ("s", "C0"),
-                "heterogeneous chaotic": ("D", "C3"), "homogeneous chaotic": ("^", "C1")}
+MARKERS = {"homogeneous stationary": "o", "heterogeneous stationary": "s", "heterogeneous chaotic": "D",
+           "homogeneous chaotic": "^"}
 
 
 def section_phase_diagram(cfg: Config, report: Report, results: dict) -> None:
@@ -180,72 +218,69 @@ def section_phase_diagram(cfg: Config, report: Report, results: dict) -> None:
     import matplotlib.pyplot as plt
 
     pts = []
-    for i, g in enumerate(cfg.phase_g):
-        for j, ov in enumerate(cfg.phase_overlap):
-            ens = spontaneous_ensemble(g, ov)
-            for s in range(cfg.seeds_phase):
-                net = ens.sample(cfg.N_phase, key=key_for("phase", 100 * i + 10 * j + s))
-                summ = simulate_summary(net, T=cfg.T_sweep, T_avg=cfg.T_avg, dt=cfg.dt, x0=_pm_m(net))
-                kabs, dT = float(np.max(summ.kappa_abs[:, 0])), float(np.max(summ.delta_T))
-                pts.append({"g": g, "overlap": ov, "seed": s, "kappa_abs": kabs, "delta_T": dT,
-                            "regime_sim": classify(kabs, dT), "overlap_network": float(net.overlap[0, 0])})
-    # the regime the theory predicts at the same points: stable states of the mean-field solvers
+    for i, (g, ov) in enumerate(cfg.phase_points):
+        ens = spontaneous_ensemble(g, ov)
+        for s in range(cfg.seeds_phase):
+            net = ens.sample(cfg.N_phase, key=key_for("phase", 100 * i + s))
+            summ = simulate_summary(net, T=cfg.T_sweep, T_avg=cfg.T_avg, dt=cfg.dt, x0=_pm_m(net))
+            kabs, dT = float(np.max(np.abs(summ.kappa[:, 0]))), float(np.max(summ.delta_T))
+            pts.append({"g": g, "overlap": ov, "seed": s, "kappa_abs": kabs, "delta_T": dT,
+                        "regime_sim": classify(kabs, dT), "overlap_network": float(net.overlap[0, 0])})
+    shared = shared_diagram(cfg)
     for p in pts:
-        p["regime_theory"] = theory_regime(spontaneous_ensemble(p["g"], p["overlap"]))
+        p["regime_theory"] = None
+        if shared is not None:
+            pd = shared[0]
+            p["regime_theory"] = REGIMES[int(pd.region[_at(pd.g, p["g"]), _at(pd.overlap, p["overlap"])])]
     agree = [p["regime_theory"] == p["regime_sim"] for p in pts if p["regime_theory"] is not None]
 
     with paper_style():
-        fig, ax = plt.subplots(figsize=(4.6, 3.6))
-        ppd = theory_fn("plot_phase_diagram")
-        if ppd is not None:
-            ppd(ax=ax)
-        for reg, (mk, col) in REGIME_STYLE.items():
+        fig, ax = plt.subplots(figsize=(5.6, 3.6))
+        colors = dict.fromkeys(REGIMES, "white")
+        handles = []
+        if shared is not None:
+            pd, ovs, gCs, gBs = shared
+            theory_fn("plot_phase_diagram")(pd, ax=ax, curves=False, legend=True)
+            leg = ax.get_legend()
+            for h, t in zip(leg.legend_handles, leg.get_texts()):
+                colors[t.get_text()] = h.get_facecolor()
+                handles.append(h)
+            leg.remove()
+            handles.append(ax.plot(gCs, ovs, "k-", lw=1.3, label="$g_C$: fixed point turns chaotic")[0])
+            handles.append(ax.plot(gBs, ovs, "k--", lw=1.3, label="$g_B$: bistable chaos ends")[0])
+            ax.plot([1.0, 1.0], [pd.overlap.min(), 1.0], "k:", lw=1.0)
+            ax.plot([pd.g.min(), 1.0], [1.0, 1.0], "k:", lw=1.0)
+        for reg in REGIMES:
             sel = [p for p in pts if p["regime_sim"] == reg]
             if sel:
-                ax.scatter([p["g"] for p in sel], [p["overlap"] for p in sel], marker=mk, s=38, facecolor=col,
-                           edgecolor="k", lw=0.8, zorder=5, label=f"simulation: {reg}")
+                handles.append(ax.scatter([p["g"] for p in sel], [p["overlap"] for p in sel], marker=MARKERS[reg],
+                                          s=42, facecolor=colors[reg], edgecolor="k", lw=1.0, zorder=5,
+                                          label=f"simulation: {reg}"))
         ax.set_xlabel("random strength $g$")
         ax.set_ylabel(r"structure strength $m^Tn/N$")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=6)
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=6)
         fig.tight_layout()
     caption = (
-        f"Rank one, $M_m$ = {MEAN_M}, $\\Sigma_m = \\Sigma_n$ = 1, overlap set by $M_n$, no input. Regions and "
-        "boundaries: mean-field theory (`lowrank_rnn.theory.plot_phase_diagram`). Markers: regime of sampled "
-        f"networks (N = {cfg.N_phase}, {cfg.seeds_phase} seed(s) per point, x0 = ±m, dt = {cfg.dt}, "
-        f"T = {cfg.T_sweep:g}, last {cfg.T_avg:g} τ averaged): heterogeneous if max |κ| > 0.15, chaotic if "
-        "the temporal variance of x_i (mean over i) exceeds 0.01.")
+        f"Rank one, $M_m$ = {MEAN_M}, $\\Sigma_m = \\Sigma_n$ = 1, overlap set by $M_n$ = overlap / {MEAN_M}, no input. "
+        "Shaded regions: mean-field regime (`theory.phase_diagram`, drawn by `theory.plot_phase_diagram`); "
+        "solid/dashed: g_C and g_B (`theory.critical_g_C`, `critical_g_B`); dotted: overlap = 1 and g = 1. "
+        f"Markers: regime of sampled networks (N = {cfg.N_phase}, {cfg.seeds_phase} seed(s) per point, x0 = ±m, "
+        f"dt = {cfg.dt}, T = {cfg.T_sweep:g}, last {cfg.T_avg:g} τ averaged), filled with the colour of the regime "
+        "found: heterogeneous if the time-averaged |κ| of either trial exceeds 0.15, chaotic if the temporal variance of x_i (mean over i) exceeds "
+        "0.01. A marker whose colour matches the background agrees with the theory.")
     report.section("1a. Phase diagram of the rank-one network",
                    "Four regimes (Mastrogiuseppe & Ostojic 2018, Fig. 1): homogeneous/heterogeneous × "
                    "stationary/chaotic. Theory regions against the regime found in simulations.")
     report.figure(fig, "phase_diagram.png", caption)
-    report.table(["g", "overlap", "overlap (network)", "max |κ| sim", "temporal var sim", "regime sim",
+    report.table(["g", "overlap", "overlap (network)", "max |<κ>_t| sim", "temporal var sim", "regime sim",
                   "regime theory"],
                  [[p["g"], p["overlap"], p["overlap_network"], p["kappa_abs"], p["delta_T"], p["regime_sim"],
                    p["regime_theory"]] for p in pts],
-                 caption="Simulated regime against the stable mean-field state(s) at the same parameters.")
+                 caption="Simulated regime against the mean-field regime at the same parameters.")
     if agree:
         report.text(f"Simulated and predicted regimes agree at {sum(agree)} of {len(agree)} points.")
     results["phase_diagram"] = {"N": cfg.N_phase, "points": pts,
                                 "agreement": (sum(agree) / len(agree)) if agree else None}
-
-
-def theory_regime(ens: Ensemble) -> str | None:
-    """Return the regime of the stable mean-field state(s) of ``ens`` in :func:`classify`'s words.
-
-    A stationary state is used when one is stable; otherwise the chaotic branch with the largest |kappa|.
-    None while the solvers are missing.
-    """
-    if missing_theory("stationary_states", "chaotic_states"):
-        return None
-    br = theory_branches(ens)
-    stable = [s for s in br["stationary"] if getattr(s, "stable", True)]
-    if stable:
-        k = max(abs(_kappa(s)) for s in stable)
-        return ("heterogeneous" if k > 1e-6 else "homogeneous") + " stationary"
-    if br["chaotic"]:
-        k = max(abs(_kappa(s)) for s in br["chaotic"])
-        return ("heterogeneous" if k > 1e-6 else "homogeneous") + " chaotic"
-    return None
 
 
 # ----------------------------------------------------------------------------------------- spectrum
@@ -255,11 +290,11 @@ def section_spectrum(cfg: Config, report: Report, results: dict) -> None:
     import matplotlib.pyplot as plt
 
     N = cfg.N_spectrum
-    g_fp = 0.5
+    g_fp = 1.5  # the fixed point is stable but its bulk radius g sqrt([phi'^2]) is near 1 (g_C = 1.796)
     out, rows = {}, []
     with paper_style():
         fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.6))
-        for ax, g, letter in ((axes[0], g_fp, "A"), (axes[1], 1.5, "B")):
+        for ax, g, letter in ((axes[0], 0.5, "A"), (axes[1], g_fp, "B")):
             ens = spontaneous_ensemble(g)
             net = ens.sample(N, key=key_for("spectrum", int(10 * g)))
             eigs = spectrum.eigenvalues(net)
@@ -321,8 +356,9 @@ def section_spectrum(cfg: Config, report: Report, results: dict) -> None:
         f"network of N = {N} per panel. (A, B) eigenvalues of J at g = 0.5 and 1.5 (grey) against the predicted "
         "bulk disk of radius g and the outlier at the overlap E[nm] = 2.2 (`lowrank_rnn.spectrum.plot`). "
         f"(C) eigenvalues of the stability matrix J diag(φ'(x*)) at the positive fixed point of the network of "
-        f"A (reached from x0 = m, T = 100), against the mean-field bulk radius g·sqrt([φ'²]) and outlier of "
-        "the stationary state; the state is stable when every eigenvalue has real part < 1 (dotted line).")
+        f"B (reached from x0 = m, T = 100), against the mean-field bulk radius g·sqrt([φ'²]) and the outliers of "
+        "the linearised mean-field map (here inside the bulk); the state is stable while every eigenvalue has "
+        "real part < 1 (dotted line), and turns chaotic when the bulk radius reaches 1 at g_C.")
     report.section("2. Spectra", "The random part gives a disk of radius g; the rank-one structure one real "
                    "outlier at the overlap (Mastrogiuseppe & Ostojic 2018, Fig. 1). Linearising around the "
                    "heterogeneous fixed point shrinks the bulk to g·sqrt([φ'²]) and moves the outlier below 1.")
@@ -354,21 +390,37 @@ def input_ensemble(sigma_nI: float, sigma_perp: float, overlap: float = INPUT_ME
         means={"m1": INPUT_MEAN_M, "n1": overlap / INPUT_MEAN_M}, g=g)
 
 
-def _stationary_kappas(ens: Ensemble, inputs) -> list[tuple[float, bool]]:
+def _stationary_kappas(ens: Ensemble, inputs) -> list[tuple[float, bool, float]]:
+    """(kappa, stable, real part of the leading outlier) of every mean-field stationary state."""
     st = theory_fn("stationary_states")
     if st is None:
         return []
-    return [(_kappa(s), bool(getattr(s, "stable", True))) for s in st(ens, inputs=inputs)]
+    return [(_kappa(s), bool(s.stable), float(np.max(np.real(s.outliers)))) for s in st(ens, inputs=inputs)]
 
 
-def _scatter_branches(ax, xs, branches, label_prefix="theory"):
-    """Draw theory stationary states over a scanned parameter: stable filled, unstable open."""
-    xs_s, ks_s, xs_u, ks_u = [], [], [], []
-    for x, states in zip(xs, branches):
-        for k, stab in states:
-            (xs_s if stab else xs_u).append(x), (ks_s if stab else ks_u).append(k)
-    ax.plot(xs_s, ks_s, ".", ms=2.2, color="C0", label=f"{label_prefix}, stable")
-    ax.plot(xs_u, ks_u, ".", ms=1.2, color="0.6", label=f"{label_prefix}, unstable")
+def _pitchfork_onset(xs, branches) -> float | None:
+    """Return where the kappa = 0 state loses stability: its leading outlier crosses 1.
+
+    For Sigma_nI = 0 that outlier is overlap x [phi'](0, Delta0), linear in the overlap, so linear
+    interpolation between grid points is exact.
+    """
+    lam = np.array([next((o for k, _, o in b if abs(k) < 1e-9), np.nan) for b in branches])
+    ok = np.isfinite(lam)
+    xs, lam = np.asarray(xs)[ok], lam[ok]
+    j = np.flatnonzero((lam[:-1] < 1) & (lam[1:] >= 1))
+    if not len(j):
+        return None
+    j = int(j[0])
+    return float(xs[j] + (1 - lam[j]) * (xs[j + 1] - xs[j]) / (lam[j + 1] - lam[j]))
+
+
+def _draw_branches(ax, xs, branches, color="C0", label_prefix="theory", unstable=True):
+    """Draw theory stationary states over a scanned parameter: stable solid, unstable dashed."""
+    branch_lines(ax, xs, [[k for k, st, _ in b if st] for b in branches], color=color, lw=1.4,
+                 label=f"{label_prefix}, stable")
+    if unstable:
+        branch_lines(ax, xs, [[k for k, st, _ in b if not st] for b in branches], color=color, ls="--", lw=0.8,
+                     label=f"{label_prefix}, unstable", by_sign=False)
 
 
 def section_input_driven(cfg: Config, report: Report, results: dict) -> None:
@@ -377,7 +429,7 @@ def section_input_driven(cfg: Config, report: Report, results: dict) -> None:
 
     u1 = np.ones(1)
     T, T_avg = 60.0, 20.0
-    n_fine = 81 if not cfg.quick else 31
+    n_fine = 61 if not cfg.quick else 16
     # A: input correlated with n, Sigma_perp = 1
     s_fine = np.linspace(0.0, 2.0, n_fine)
     th_A = [_stationary_kappas(input_ensemble(s, INPUT_SIGMA_PERP), u1) for s in s_fine]
@@ -387,19 +439,19 @@ def section_input_driven(cfg: Config, report: Report, results: dict) -> None:
             net = input_ensemble(s, INPUT_SIGMA_PERP).sample(cfg.N_input, key=key_for("inputA", 100 * i + k))
             inp = np.ones((int(round(T / cfg.dt)), 1), np.float32)
             simA[i, k] = simulate_summary(net, T=T, T_avg=T_avg, dt=cfg.dt, x0=_pm_m(net), inputs=inp).kappa[:, 0]
-    # where the negative branch disappears (theory, on the fine grid)
-    neg = [any(k < 0 and st for k, st in b) for b in th_A]
-    s_neg_end = float(s_fine[np.argmin(neg)]) if (neg and neg[0] and not all(neg)) else None
+    # where the negative branch disappears (theory): bisection on "a stable kappa < 0 state exists"
+    s_neg_end = None
+    if theory_fn("stationary_states") is not None:
+        s_neg_end = bisect_edge(lambda s: any(k < 0 and st for k, st, _ in
+                                              _stationary_kappas(input_ensemble(s, INPUT_SIGMA_PERP), u1)),
+                                0.0, 2.0, tol=1e-3)
 
     # B: input orthogonal to n, kappa against the overlap for several Sigma_perp
     o_fine = np.linspace(0.2, 4.0, n_fine)
     perps = (0.0, 1.0, 2.0)
     th_B = {sp: [_stationary_kappas(input_ensemble(0.0, sp, overlap=o), u1) for o in o_fine] for sp in perps}
-    onset = {}
-    for sp in perps:
-        bi = [sum(1 for k, st in b if st and abs(k) > 1e-6) >= 2 for b in th_B[sp]]
-        onset[sp] = float(o_fine[int(np.argmax(bi))]) if any(bi) else None
-    sim_perps = (0.0, 1.0) if not cfg.quick else (1.0,)
+    onset = {sp: _pitchfork_onset(o_fine, th_B[sp]) for sp in perps}
+    sim_perps = (0.0, 1.0)
     simB = {sp: np.full((len(cfg.input_overlap), cfg.seeds_input, 2), np.nan) for sp in sim_perps}
     for sp in sim_perps:
         for i, o in enumerate(cfg.input_overlap):
@@ -414,7 +466,7 @@ def section_input_driven(cfg: Config, report: Report, results: dict) -> None:
         fig, axes = plt.subplots(1, 2, figsize=(7.4, 3.0))
         ax = axes[0]
         if th_A and any(th_A):
-            _scatter_branches(ax, s_fine, th_A)
+            _draw_branches(ax, s_fine, th_A)
         for b, mk in ((0, "^"), (1, "v")):
             ax.errorbar(cfg.input_sigma_nI, np.nanmean(simA[:, :, b], 1), yerr=np.nanstd(simA[:, :, b], 1),
                         fmt=mk, color="k", ms=3.5, lw=0.8, capsize=1.5,
@@ -429,12 +481,13 @@ def section_input_driven(cfg: Config, report: Report, results: dict) -> None:
         panel_label(ax, "A")
         ax = axes[1]
         for sp, col in zip(perps, ("C0", "C2", "C4")):
-            xs_s, ks_s = [], []
-            for o, b in zip(o_fine, th_B[sp]):
-                for k, st in b:
-                    if st:
-                        xs_s.append(o), ks_s.append(k)
-            ax.plot(xs_s, ks_s, ".", ms=2.2, color=col, label=f"theory (stable), $\\Sigma_\\perp$ = {sp:g}")
+            xs_sp, br_sp = list(o_fine), list(th_B[sp])
+            if onset[sp] is not None:  # the pitchfork: +-kappa branch off kappa = 0 at the onset
+                j = int(np.searchsorted(o_fine, onset[sp]))
+                xs_sp.insert(j, onset[sp])
+                br_sp.insert(j, [(2e-6, True, 1.0), (-2e-6, True, 1.0)])
+            _draw_branches(ax, xs_sp, br_sp, color=col, label_prefix=f"theory, $\\Sigma_\\perp$ = {sp:g}",
+                           unstable=False)
         for sp, mk in zip(sim_perps, ("o", "s")):
             col = {0.0: "C0", 1.0: "C2", 2.0: "C4"}[sp]
             for b in (0, 1):
@@ -465,14 +518,15 @@ def section_input_driven(cfg: Config, report: Report, results: dict) -> None:
         th = _stationary_kappas(input_ensemble(s, INPUT_SIGMA_PERP), u1)
         for b in (0, 1):
             ksim = float(np.nanmean(simA[i, :, b]))
-            stab = [k for k, st in th if st]
+            stab = [k for k, st, _ in th if st]
             k_th = min(stab, key=lambda k: abs(k - ksim)) if stab else None
             rows.append([s, "+m" if b == 0 else "−m", k_th, ksim])
     report.table(["Σ_nI", "x0", "κ theory (nearest stable)", "κ sim (mean over seeds)"], rows,
                  caption="Panel A: simulated κ against the nearest stable mean-field state.")
     report.table(["Σ_⊥", "onset of bistability (overlap), theory"],
                  [[sp, onset[sp]] for sp in perps],
-                 caption="Panel B: smallest overlap on the grid with two stable non-zero states.")
+                 caption="Panel B: overlap at which the κ = 0 state loses stability (its leading mean-field "
+                         "outlier crosses 1) and the two states ±κ appear.")
     results["input_driven"] = {
         "sigma_nI_negative_branch_end": s_neg_end, "sigma_nI_negative_branch_end_published": 0.73,
         "bistability_onset_overlap": {str(k): v for k, v in onset.items()},

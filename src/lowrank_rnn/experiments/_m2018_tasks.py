@@ -8,8 +8,8 @@ import numpy as np
 
 from .._ensemble import Ensemble
 from .._simulate import simulate
-from ._m2018_common import Config, key_for, panel_label, paper_style, state_readout, theory_fn
-from ._report import Report
+from ._m2018_common import Config, bisect_edge, branch_lines, key_for, panel_label, paper_style, state_readout, theory_fn
+from ._report import Report, fmt
 
 
 def _stable(states):
@@ -162,15 +162,7 @@ def detection_threshold(ens: Ensemble, lo: float = 0.0, hi: float = 1.0, tol: fl
     """
     if theory_fn("stationary_states") is None:
         return None
-    if not _has_negative_state(ens, lo) or _has_negative_state(ens, hi):
-        return None
-    while hi - lo > tol:
-        mid = 0.5 * (lo + hi)
-        if _has_negative_state(ens, mid):
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+    return bisect_edge(lambda c: _has_negative_state(ens, c), lo, hi, tol)
 
 
 def _logistic_fit(c, frac, n):
@@ -243,10 +235,10 @@ def section_detection(cfg: Config, report: Report, results: dict) -> None:
         fig, axes = plt.subplots(1, 3, figsize=(10.2, 2.9))
         ax = axes[0]
         if branches:
-            for stab, col, ms in ((True, "C0", 2.4), (False, "0.6", 1.4)):
-                xs = [c for c, b in zip(c_grid, branches) for k, st_ in b if st_ == stab]
-                ks = [k for c, b in zip(c_grid, branches) for k, st_ in b if st_ == stab]
-                ax.plot(xs, ks, ".", color=col, ms=ms, label=f"theory, {'stable' if stab else 'unstable'}")
+            for stab in (True, False):
+                branch_lines(ax, c_grid, [[k for k, st_ in b if st_ == stab] for b in branches], color="C0",
+                             ls="-" if stab else "--", lw=1.4 if stab else 0.8,
+                             label=f"theory, {'stable' if stab else 'unstable'}")
         if c_star is not None:
             ax.axvline(c_star, color="C3", ls="--", lw=1, label=f"theory $c^*$ = {c_star:.3f}")
         ax.axhline(0, color="k", lw=0.4)
@@ -349,88 +341,135 @@ def section_context(cfg: Config, report: Report, results: dict) -> None:
     dt, P = cfg.dt, CTX_T
     n = {k: int(round(v / dt)) for k, v in P.items()}
     n_tot = sum(n.values())
-    amps = [a for a in cfg.context_amplitudes if a > 0]
+    amps = sorted(a for a in cfg.context_amplitudes if a > 0)
+    a1 = min(amps, key=lambda a: abs(a - 1.0))  # the published amplitude
     conds = [(ctx, None, 0.0) for ctx in "AB"] + [(ctx, stim, a) for ctx in "AB" for stim in "AB" for a in amps]
+    idx = {c: i for i, c in enumerate(conds)}
     u = np.zeros((len(conds), n_tot, 4), np.float32)
     for i, (ctx, stim, a) in enumerate(conds):
         u[i, n["discard"]:, 2:4] = _ctx_amplitudes(ctx)
         if stim is not None:
             u[i, n["discard"] + n["context"]:, "AB".index(stim)] = a
     every = 10
-    Z, Kf = [], []
+    i_on = (n["discard"] + n["context"]) // every
+    Z, Kpre = [], []
     for s in range(cfg.seeds_context):
         net = ens.sample(cfg.N_context, key=key_for("context", s))
         x0 = -np.asarray(net.m.sum(axis=1) + net.n.sum(axis=1))
         tr = simulate(net, T=n_tot * dt, dt=dt, x0=x0, inputs=u, record=("readout", "kappa"), record_every=every)
-        Z.append(tr.readout[:, :, 0]), Kf.append(tr.kappa[:, -1])
-    Z, Kf = np.stack(Z), np.stack(Kf)  # (seeds, conds, time), (seeds, conds, 2)
+        Z.append(tr.readout[:, :, 0]), Kpre.append(tr.kappa[:, i_on])
+    Z, Kpre = np.stack(Z), np.stack(Kpre)  # (seeds, conds, time), (seeds, conds, 2)
     t = tr.t - P["discard"] - P["context"]
     z_end = Z[:, :, -1]
-    idx = {c: i for i, c in enumerate(conds)}
-    a1 = max(amps)
-    solved = [bool(z_end[s, idx[("A", "A", a1)]] > 0 and z_end[s, idx[("A", "B", a1)]] < 0
-                   and z_end[s, idx[("B", "B", a1)]] > 0 and z_end[s, idx[("B", "A", a1)]] < 0)
-              for s in range(cfg.seeds_context)]
 
-    # theory: stable stationary states under each condition; the one nearest the simulated kappa
+    def solves(s_, a):
+        return bool(z_end[s_, idx[("A", "A", a)]] > 0 and z_end[s_, idx[("A", "B", a)]] < 0
+                    and z_end[s_, idx[("B", "B", a)]] > 0 and z_end[s_, idx[("B", "A", a)]] < 0)
+
+    solved = {a: [solves(s_, a) for s_ in range(cfg.seeds_context)] for a in amps}
+
+    # Theory (rank two, four inputs). Context B is context A with the labels 1 <-> 2 swapped (the
+    # ensemble is symmetric under I_A <-> I_B, ctx_A <-> ctx_B), so only context A is solved.
+    # Thresholds: the stimulus amplitude above which no stable state with a negative readout (Nogo)
+    # remains, for the relevant and for the irrelevant stimulus. Prediction for one condition: the
+    # stable state nearest in kappa to the pre-stimulus state (the network stays on its branch while
+    # it exists and jumps when it disappears); the pre-stimulus branch is the stable context-only
+    # state nearest the simulated kappa.
     st = theory_fn("stationary_states")
-    th = {}
+    th, thr = {}, {"relevant": None, "irrelevant": None}
+    solve_kw = {"n_starts": 5} if cfg.quick else {}
     if st is not None:
-        for i, (ctx, stim, a) in enumerate(conds):
-            inp = np.zeros(4)
-            inp[2:4] = _ctx_amplitudes(ctx)
-            if stim is not None:
-                inp["AB".index(stim)] = a
-            stab = _stable(st(ens, inputs=inp))
-            if not stab:
-                th[conds[i]] = (None, 0)
+        cache = {}
+
+        def states_A(stim, a):
+            key = (stim, round(float(a), 9))
+            if key not in cache:
+                inp = np.zeros(4)
+                inp[2:4] = _ctx_amplitudes("A")
+                if stim is not None:
+                    inp["AB".index(stim)] = a
+                stab = _stable(st(ens, inputs=inp, **solve_kw))
+                cache[key] = (stab, inp, [float(state_readout(ens, s_, inp)[0]) for s_ in stab])
+            return cache[key]
+
+        for name, stim in (("relevant", "A"), ("irrelevant", "B")):
+            thr[name] = bisect_edge(lambda a, stim=stim: any(z < 0 for z in states_A(stim, a)[2]), 0.0, 3.0,
+                                    tol=0.01 if cfg.quick else 0.004)
+        swap = {"A": "B", "B": "A", None: None}
+        for ctx in "AB":
+            flip = (lambda k: k[::-1]) if ctx == "B" else (lambda k: k)
+            k_pre_sim = flip(Kpre[:, idx[(ctx, None, 0.0)]].mean(axis=0))
+            pre_states = states_A(None, 0.0)[0]
+            if not pre_states:
                 continue
-            k_sim = Kf[:, i].mean(axis=0)
-            best = min(stab, key=lambda s_: float(np.sum((_kvec(s_) - k_sim) ** 2)))
-            th[conds[i]] = (float(state_readout(ens, best, inp)[0]), len(stab))
+            pre = min(pre_states, key=lambda s_: float(np.sum((_kvec(s_) - k_pre_sim) ** 2)))
+            for c in conds:
+                if c[0] != ctx:
+                    continue
+                stab, _, zs = states_A(c[1] if ctx == "A" else swap[c[1]], c[2])
+                if not stab:
+                    th[c] = (None, 0)
+                    continue
+                j = min(range(len(stab)), key=lambda j_: float(np.sum((_kvec(stab[j_]) - _kvec(pre)) ** 2)))
+                th[c] = (zs[j], len(stab))
 
     with paper_style():
-        fig, axes = plt.subplots(1, 3, figsize=(10.2, 2.9))
+        fig, axes = plt.subplots(1, 3, figsize=(10.4, 3.0))
         show = t >= -P["context"]
         for ax, ctx, letter in ((axes[0], "A", "A"), (axes[1], "B", "B")):
             ax.axvspan(0, P["stimulus"], color="0.94", zorder=0)
             for stim, col in (("A", "C3"), ("B", "C0")):
                 j = idx[(ctx, stim, a1)]
-                for s in range(Z.shape[0]):
-                    ax.plot(t[show], Z[s, j, show], color=col, lw=0.6, alpha=0.5)
-                ax.plot(t[show], Z[:, j, show].mean(0), color=col, lw=1.5, label=f"stimulus {stim}")
+                for s_ in range(Z.shape[0]):
+                    ax.plot(t[show], Z[s_, j, show], color=col, lw=1.0, alpha=0.8,
+                            label=(f"stimulus {stim}" + (" (relevant)" if stim == ctx else " (irrelevant)"))
+                            if s_ == 0 else None)
             ax.axhline(0, color="k", lw=0.4)
             ax.set_xlabel("time from stimulus onset ($\\tau$)"), ax.set_ylabel("readout $z$")
-            ax.set_title(f"context {ctx} (relevant stimulus: {ctx})")
-            ax.legend(fontsize=6, loc="lower right")
+            ax.set_title(f"context {ctx}, stimulus amplitude {a1:g}")
+            ax.legend(fontsize=6, loc="center right")
             panel_label(ax, letter)
         ax = axes[2]
-        for (ctx, stim), col, ls, mk in ((("A", "A"), "C3", "-", "o"), (("A", "B"), "C0", "-", "s"),
-                                         (("B", "A"), "C3", "--", "o"), (("B", "B"), "C0", "--", "s")):
-            xs = [0.0] + amps
-            js = [idx[(ctx, None, 0.0)]] + [idx[(ctx, stim, a)] for a in amps]
-            ax.errorbar(xs, z_end[:, js].mean(0), yerr=z_end[:, js].std(0), color=col, ls=ls, marker=mk, ms=3.5,
-                        lw=1, capsize=1.5, label=f"context {ctx}, stimulus {stim}")
-            if th:
-                cs_ = [(ctx, None, 0.0)] + [(ctx, stim, a) for a in amps]
-                ax.plot(xs, [th[c][0] if th[c][0] is not None else np.nan for c in cs_], marker=mk, ls="none",
-                        mfc="none", mec="k", ms=6, mew=0.7, label="theory (nearest stable state)"
-                        if (ctx, stim) == ("A", "A") else None)
+        xs = np.array([0.0] + amps)
+        for rel, col, mk in ((True, "C3", "o"), (False, "C0", "s")):
+            if th:  # identical in both contexts (symmetry), drawn once
+                cs_ = [("A", None, 0.0)] + [("A", "A" if rel else "B", a) for a in amps]
+                ax.plot(xs, [th[c][0] if th.get(c, (None,))[0] is not None else np.nan for c in cs_], color=col,
+                        lw=0.9, marker=mk, mfc="none", ms=7, mew=0.9,
+                        label=f"theory, {'relevant' if rel else 'irrelevant'} stimulus")
+            for k, ctx in enumerate("AB"):
+                stim = ctx if rel else {"A": "B", "B": "A"}[ctx]
+                js = [idx[(ctx, None, 0.0)]] + [idx[(ctx, stim, a)] for a in amps]
+                off = 0.03 * (2 * k - 1) + (0.012 if rel else -0.012)
+                for s_ in range(z_end.shape[0]):
+                    ax.plot(xs + off, z_end[s_, js], ls="none", marker=mk, ms=2.8, color=col, alpha=0.75,
+                            mfc=col if ctx == "A" else "white",
+                            label=f"simulation, context {ctx}, stimulus {stim}" if s_ == 0 else None)
+        for name, col in (("relevant", "C3"), ("irrelevant", "C0")):
+            if thr[name] is not None:
+                ax.axvline(thr[name], color=col, ls=":", lw=1.1, label=f"theory threshold, {name} ({thr[name]:.2f})")
         ax.axhline(0, color="k", lw=0.4)
-        ax.set_xlabel("stimulus amplitude"), ax.set_ylabel(f"readout at the end ({P['stimulus']:g} τ)")
-        ax.legend(fontsize=5.5, loc="upper left")
+        ax.set_xlabel("stimulus amplitude"), ax.set_ylabel(f"readout at the end of the stimulus")
+        ax.legend(fontsize=5.3, loc="upper left")
+        ax.set_ylim(top=0.75)
         panel_label(ax, "C")
         fig.tight_layout()
     caption = (
-        f"Rank two: m_r = y_r + {CTX_RHO_M}·ctx_r + {CTX_BETA_M}·w, n_r = I_r + {CTX_RHO_N:g}·ctx_r + {CTX_BETA_N:g}·w "
-        f"(r = A, B); I_A, I_B, y_r ~ N(0, {CTX_SIGMA_I}²), w, ctx_r ~ N(0, 1); g = {CTX_G}. Protocol: x0 = −m1−m2−n1−n2, "
-        f"discard {P['discard']:g} τ without input, context {P['context']:g} τ (input {CTX_GAMMA_ON} along the "
-        f"relevant context vector and {CTX_GAMMA_OFF} along the other), then stimulus {P['stimulus']:g} τ along I_A or "
-        f"I_B. N = {cfg.N_context}, {cfg.seeds_context} sampled network(s), dt = {dt}. (A, B) readout for stimulus "
-        f"amplitude {a1:g} in each context (thin: networks, thick: mean). (C) readout at the end against the "
-        "stimulus amplitude for each stimulus in each context (mean ± s.d. over networks); open black markers: "
-        "readout of the mean-field stable stationary state nearest the simulated κ (`theory.stationary_states`, "
-        "rank two with four inputs). The authors warn of strong finite-size effects in this model.")
+        f"Rank two: m_r = y_r + {CTX_RHO_M}·ctx_r + {CTX_BETA_M}·w, n_r = I_r + {CTX_RHO_N:g}·ctx_r + "
+        f"{CTX_BETA_N:g}·w (r = A, B); I_A, I_B, y_r ~ N(0, {CTX_SIGMA_I}²), w, ctx_r ~ N(0, 1); g = {CTX_G}. "
+        f"Protocol: x0 = −m1−m2−n1−n2, discard {P['discard']:g} τ without input, context {P['context']:g} τ "
+        f"(input {CTX_GAMMA_ON} along the relevant context vector and {CTX_GAMMA_OFF} along the other), then "
+        f"{P['stimulus']:g} τ of stimulus along I_A or I_B. N = {cfg.N_context}, {cfg.seeds_context} sampled "
+        f"networks, dt = {dt}. (A, B) readout at the published amplitude {a1:g} (thin: networks, thick: mean). "
+        "(C) readout at the end against the stimulus amplitude, relevant (red) and irrelevant (blue) stimulus; "
+        "small markers: single networks (filled context A, open context B). Theory (`theory.stationary_states`, "
+        "rank two with four inputs; identical in both contexts by symmetry): large open markers, readout of "
+        "the stable state nearest in κ to the pre-stimulus state (the "
+        "network stays on its branch while it exists); dotted lines, the amplitude above which no Nogo "
+        "(negative-readout) state remains, for the relevant and the irrelevant stimulus: the task is solved "
+        "between the two"
+        + (" (stationary states from a 5 × 5 grid of starts in the quick run)" if cfg.quick else "")
+        + ". The authors warn of strong finite-size effects in this model.")
     report.section("6. Context-dependent discrimination (rank two)",
                    "Context inputs along directions shared by m_r and n_r select which stimulus drives the "
                    "readout (Mastrogiuseppe & Ostojic 2018, Fig. 5).")
@@ -444,10 +483,15 @@ def section_context(cfg: Config, report: Report, results: dict) -> None:
                          th.get(c, (None, None))[0], th.get(c, (None, None))[1]])
     report.table(["context", "stimulus", "target", "readout sim", "s.d.", "fraction z > 0", "readout theory",
                   "# stable states (theory)"], rows,
-                 caption=f"Stimulus amplitude {a1:g}; {sum(solved)} of {len(solved)} sampled networks solve the "
-                         "task (z > 0 exactly for the relevant stimulus in both contexts).")
+                 caption=f"Stimulus amplitude {a1:g}, N = {cfg.N_context}.")
+    report.table(["amplitude"] + [f"{a:g}" for a in amps],
+                 [["networks solving the task"] + [f"{sum(solved[a])}/{len(solved[a])}" for a in amps]],
+                 caption="A network solves the task at an amplitude when its readout ends positive for the relevant "
+                         "and negative for the irrelevant stimulus, in both contexts. Theory: solved for amplitudes "
+                         f"between {fmt(thr['relevant'])} and {fmt(thr['irrelevant'])}.")
     results["context"] = {
-        "N": cfg.N_context, "seeds": cfg.seeds_context, "networks_solving": int(sum(solved)),
-        "solved_per_network": solved,
+        "N": cfg.N_context, "seeds": cfg.seeds_context, "amplitudes": amps, "published_amplitude": a1,
+        "networks_solving": {f"{a:g}": int(sum(v)) for a, v in solved.items()},
+        "threshold_relevant_theory": thr["relevant"], "threshold_irrelevant_theory": thr["irrelevant"],
         "readout_end": {f"ctx{c[0]}_stim{c[1] or '0'}_amp{c[2]:g}": z_end[:, i].tolist() for i, c in enumerate(conds)},
         "readout_theory": {f"ctx{c[0]}_stim{c[1] or '0'}_amp{c[2]:g}": v[0] for c, v in th.items()}}
