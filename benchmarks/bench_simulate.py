@@ -16,7 +16,8 @@ three implementations are timed side by side in one process:
 All three record the latents ``kappa = n^T tanh(x) / N`` at every step and nothing else, in float32
 unless ``--numpy-dtype float64``. Every cell is called once first (for JAX: to compile), then
 ``--repeats`` times or more, until the steady calls add up to ``--min-time`` seconds; the best
-steady time is reported, and compile time as first call minus the median steady call. Times are
+steady time is reported, and compile time as first call minus the median steady call. The steady
+calls of the paths of a cell go round-robin, so that a change of load falls on all of them. Times are
 ``time.perf_counter`` wall-clock and include the transfer of the results to NumPy; CPU times
 (``time.process_time``) are recorded beside them as a cross-check on a shared machine.
 
@@ -102,24 +103,38 @@ def numpy_loop(J: np.ndarray, n: np.ndarray, x0: np.ndarray, n_steps: int, dt: f
     return X.T, np.moveaxis(kappa, 2, 0)
 
 
-def _timed(fn: Callable[[], object], repeats: int, min_time: float = 0.0, max_repeats: int = 30):
-    """Return (first-call wall time, steady wall times, steady CPU times, output of the last call).
+def _timed(fns: dict[str, Callable[[], object]], repeats: int, min_time: float = 0.0,
+           max_repeats: int = 30) -> dict[str, tuple]:
+    """Return, for each named call, (first-call wall time, steady wall times, steady CPU times,
+    output of its last call).
 
-    The steady call is repeated ``repeats`` times, and more (up to ``max_repeats``) until the steady
-    calls add up to ``min_time`` seconds, so that cheap cells get enough samples for their best
-    time to mean something on a shared machine. CPU time (``time.process_time``, all threads of
-    this process) is kept beside wall time as a cross-check; wall time is what is reported.
+    Each call is made once first (for JAX: compilation), then the steady calls go round-robin, so
+    that a change of load on a shared machine falls on every path alike. Each is repeated
+    ``repeats`` times, and more (up to ``max_repeats``) until its steady calls add up to
+    ``min_time`` seconds, so that cheap calls get enough samples for their best time to mean
+    something. CPU time (``time.process_time``, all threads of this process) is kept beside wall
+    time as a cross-check; wall time is what is reported.
     """
-    t0 = time.perf_counter()
-    out = fn()
-    first = time.perf_counter() - t0
-    times, cpu = [], []
-    while len(times) < repeats or (sum(times) < min_time and len(times) < max_repeats):
-        c0, t0 = time.process_time(), time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return first, times, cpu, out
+    first, out = {}, {}
+    for name, fn in fns.items():
+        t0 = time.perf_counter()
+        out[name] = fn()
+        first[name] = time.perf_counter() - t0
+    times = {name: [] for name in fns}
+    cpu = {name: [] for name in fns}
+
+    def wants_more(name):
+        n, total = len(times[name]), sum(times[name])
+        return n < repeats or (total < min_time and n < max_repeats)
+
+    while any(wants_more(name) for name in fns):
+        for name, fn in fns.items():
+            if wants_more(name):
+                c0, t0 = time.process_time(), time.perf_counter()
+                out[name] = fn()
+                times[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - c0)
+    return {name: (first[name], times[name], cpu[name], out[name]) for name in fns}
 
 
 def _jax_call(net: Network, x0: np.ndarray, steps: int, method: str, record=("kappa",),
@@ -152,16 +167,21 @@ def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, s
 
     cell: dict = {"N": N, "batch": B, "steps": steps, "scaled": scaled, "measured_steps": list(points)}
 
-    # low-rank: always the full number of steps
-    first, times, cpu, traj_lr = _timed(lambda: _jax_call(net, x0, steps, "lowrank"), repeats, min_time)
+    # the low-rank path always runs the full number of steps; all calls are interleaved
+    fns = {("lowrank", steps): lambda: _jax_call(net, x0, steps, "lowrank")}
+    for s in points:
+        fns[("dense", s)] = lambda s=s: _jax_call(net, x0, s, "dense")
+        fns[("numpy", s)] = lambda s=s: numpy_loop(J, n_np, x0, s)
+    timed = _timed(fns, repeats, min_time)
+    first, times, cpu, traj_lr = timed[("lowrank", steps)]
     cell["lowrank"] = _summary(first, times, cpu, compiled=True)
     kappa_lr = _kappa_batch_first(traj_lr.kappa)
 
     dense_runs, numpy_runs = {}, {}
     for s in points:
-        first, times, cpu, traj_d = _timed(lambda: _jax_call(net, x0, s, "dense"), repeats, min_time)
+        first, times, cpu, traj_d = timed[("dense", s)]
         dense_runs[s] = (_summary(first, times, cpu, compiled=True), _kappa_batch_first(traj_d.kappa))
-        first, times, cpu, (x_np, kappa_np) = _timed(lambda: numpy_loop(J, n_np, x0, s), repeats, min_time)
+        first, times, cpu, (x_np, kappa_np) = timed[("numpy", s)]
         numpy_runs[s] = (_summary(first, times, cpu, compiled=False), kappa_np, x_np)
     cell["dense"] = _extrapolate({s: r[0] for s, r in dense_runs.items()}, steps)
     cell["numpy"] = _extrapolate({s: r[0] for s, r in numpy_runs.items()}, steps)
