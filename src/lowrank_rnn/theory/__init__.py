@@ -12,3 +12,13 @@ from ._latent import latent_fixed_points as latent_fixed_points
 from ._latent import latent_flow as latent_flow
 from ._latent import limit_cycle as limit_cycle
 from ._latent import plot_flow_field as plot_flow_field
+from ._meanfield import ChaoticState as ChaoticState
+from ._meanfield import StationaryState as StationaryState
+from ._meanfield import chaotic_states as chaotic_states
+from ._meanfield import stationary_states as stationary_states
+from ._phasediagram import REGIONS as REGIONS
+from ._phasediagram import PhaseDiagram as PhaseDiagram
+from ._phasediagram import critical_g_B as critical_g_B
+from ._phasediagram import critical_g_C as critical_g_C
+from ._phasediagram import phase_diagram as phase_diagram
+from ._phasediagram import plot_phase_diagram as plot_phase_diagram
