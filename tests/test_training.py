@@ -51,19 +51,19 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, monkeypatc
     kw = dict(key=jax.random.key(5), epochs=4, lr=1e-2, keep_best=True, **TINY)
     full, h_full = train(_small(jax.random.key(4), task), task, out=tmp_path / "a", **kw)
 
-    real_write = ckpt.write_epoch
+    real_submit = ckpt.Writer.submit
     calls = {"n": 0}
 
-    def write_then_stop(*args, **kwargs):
-        real_write(*args, **kwargs)
+    def submit_then_stop(self, *args, **kwargs):
+        real_submit(self, *args, **kwargs)
         calls["n"] += 1
-        if calls["n"] == 2:  # killed right after the checkpoint of epoch 2
+        if calls["n"] == 2:  # Ctrl-C right after epoch 2 handed its checkpoint to the writer
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(ckpt, "write_epoch", write_then_stop)
+    monkeypatch.setattr(ckpt.Writer, "submit", submit_then_stop)
     with pytest.raises(KeyboardInterrupt):
         train(_small(jax.random.key(4), task), task, out=tmp_path / "b", **kw)
-    monkeypatch.setattr(ckpt, "write_epoch", real_write)
+    monkeypatch.setattr(ckpt.Writer, "submit", real_submit)
     assert json.loads((tmp_path / "b" / "history.json").read_text())["epoch"] == [1, 2]
     resumed, h_resumed = train(_small(jax.random.key(4), task), task, out=tmp_path / "b", **kw)
     assert _leaves_equal(resumed, full)

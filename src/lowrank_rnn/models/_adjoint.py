@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 
 
-_SMALL = 4  # products over at most this many columns are written element-wise (XLA fuses them)
+_SMALL = 8  # products over at most this many columns are written element-wise (XLA fuses them)
 
 
 def _outer(c: jax.Array, v: jax.Array) -> jax.Array:

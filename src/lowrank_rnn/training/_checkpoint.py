@@ -9,6 +9,8 @@ Layout of ``out/``::
                       lowrank_rnn.load(path) rebuilds it
     history.json, history.csv   one row per epoch: epoch, train_loss, val_loss, val_accuracy, wall_time
     train_seconds     the training loop's wall time in seconds, compilation included (written at the end)
+    timing.json       train_seconds; sample_seconds (drawing the trials, before the loop); the CPU time of
+                      the loop in this session (all threads; after a resume, the resumed part only)
 
 Every file is written to a temporary name and renamed, so an interruption leaves the previous
 version intact; ``checkpoint.npz`` alone is read on resume.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,39 @@ from .._io import atomic_write_bytes, save
 
 _META = "__meta__"
 _CHECKPOINT_VERSION = 1
+
+
+class Writer:
+    """Writes checkpoints on one background thread, in order, while the next epoch computes.
+
+    ``submit`` first re-raises the error of an earlier write, if any; ``close`` waits for every
+    pending write (so the checkpoint of the last completed epoch is on disk when training stops,
+    however it stops) and re-raises a write error.
+    """
+
+    def __init__(self):
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lowrank-rnn-checkpoint")
+        self._pending: list[Future] = []
+
+    def _reap(self) -> None:
+        done = [f for f in self._pending if f.done()]
+        self._pending = [f for f in self._pending if not f.done()]
+        for f in done:
+            f.result()
+
+    def submit(self, fn, *args, **kwargs) -> None:
+        self._reap()
+        self._pending.append(self._pool.submit(fn, *args, **kwargs))
+
+    def close(self, *, raise_errors: bool = True) -> None:
+        try:
+            for f in self._pending:
+                exc = f.exception()
+                if exc is not None and raise_errors:
+                    raise exc
+        finally:
+            self._pending = []
+            self._pool.shutdown(wait=True)
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -123,8 +159,11 @@ def read(out: Path, config: dict) -> dict | None:
             "opt_state": groups["opt_state"], "best": groups["best"] or None}
 
 
-def finish(out: Path, model, history: dict[str, list], train_seconds: float) -> None:
-    """Write the returned model, the history and ``train_seconds`` at the end of a run."""
+def finish(out: Path, model, history: dict[str, list], train_seconds: float, *, sample_seconds: float,
+           cpu_seconds: float) -> None:
+    """Write the returned model, the history, ``train_seconds`` and ``timing.json`` at the end of a run."""
     save(model, out / "model.npz")
     write_history(out, history)
+    write_json(out / "timing.json", {"train_seconds": train_seconds, "sample_seconds": sample_seconds,
+                                     "cpu_seconds_this_session": cpu_seconds, "epochs": len(history["epoch"])})
     atomic_write_bytes(out / "train_seconds", f"{train_seconds:.6f}\n".encode())

@@ -238,13 +238,17 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
 
     # ---------------------------------------------------------------- the loop
     k_data, k_train = jax.random.split(key)
-    trials = _sample(k_data, task=task, n=n_trials)
+    t_sample = time.perf_counter()
+    trials = jax.block_until_ready(_sample(k_data, task=task, n=n_trials))
     train_set, val_set = trials[:n_train], trials[n_train:]
+    sample_seconds = time.perf_counter() - t_sample
     run_epoch = partial(_epoch, static=static, opt_spec=opt_spec, task=task, n_batches=n_batches, batch=batch,
                         noise_rng=noise_rng)
     t_start = time.perf_counter() - elapsed
+    cpu_start = time.process_time()
     stopped = start_epoch > 0 and early_stop is not None and history["train_loss"][-1] < early_stop
     bar = None
+    writer = ckpt.Writer() if out is not None else None
     if progress and not stopped and start_epoch < epochs:
         from tqdm.auto import tqdm
 
@@ -272,19 +276,28 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
             if keep_best and (best is None or row["val_loss"] < best[0]):
                 best = (row["val_loss"], params)
             stopped = early_stop is not None and row["train_loss"] < early_stop
-            if out is not None:
-                ckpt.write_epoch(out, model=eqx.combine(params, frozen, static), params=params, opt_state=opt_state,
-                                 best=best, history=history, epoch=epoch + 1, config=config,
-                                 train_seconds=time.perf_counter() - t_start)
+            if writer is not None:  # on a background thread, while the next epoch computes
+                host_params, host_opt, host_best = jax.device_get((params, opt_state, best))
+                writer.submit(ckpt.write_epoch, out, model=eqx.combine(host_params, frozen, static),
+                              params=host_params, opt_state=host_opt, best=host_best,
+                              history={k: list(v) for k, v in history.items()}, epoch=epoch + 1,
+                              config=config, train_seconds=time.perf_counter() - t_start)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_loss=f"{row['val_loss']:.4f}",
                                 acc=f"{row['val_accuracy']:.3f}")
+    except BaseException:
+        if writer is not None:
+            writer.close(raise_errors=False)  # the last completed epoch's checkpoint reaches the disk
+        raise
     finally:
         if bar is not None:
             bar.close()
+    if writer is not None:
+        writer.close()
     train_seconds = time.perf_counter() - t_start
     final = eqx.combine(best[1] if keep_best and best is not None else params, frozen, static)
     if out is not None:
-        ckpt.finish(out, final, history, train_seconds)
+        ckpt.finish(out, final, history, train_seconds, sample_seconds=sample_seconds,
+                    cpu_seconds=time.process_time() - cpu_start)
     return final, history
