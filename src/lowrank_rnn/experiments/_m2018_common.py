@@ -34,8 +34,8 @@ class Config:
     N_sweep: int = 2000
     seeds_sweep: int = 3
     g_grid: tuple[float, ...] = tuple(np.round(np.arange(0.2, 3.01, 0.2), 2))
-    T_sweep: float = 200.0
-    T_avg: float = 100.0
+    T_sweep: float = 150.0
+    T_avg: float = 75.0
     # phase diagram points
     N_phase: int = 2000
     seeds_phase: int = 1
@@ -57,12 +57,12 @@ class Config:
     N_detect: int = 2500
     seeds_detect: int = 3
     detect_c: tuple[float, ...] = (0.2, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9)
-    detect_trials: int = 24
+    detect_trials: int = 16
     detect_c_fine: tuple[float, ...] = tuple(np.round(np.arange(0.40, 0.701, 0.02), 2))
     # context-dependent discrimination (Fig. 5)
-    N_context: int = 4000
+    N_context: int = 3000
     seeds_context: int = 4
-    context_amplitudes: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
+    context_amplitudes: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5)
     # rank two, g = 0 (ring, limit cycle)
     N_rank_two: int = 8000
     seeds_rank_two: int = 3
@@ -84,7 +84,7 @@ class Config:
             N_detect=800, seeds_detect=1, detect_c=(0.2, 0.4, 0.5, 0.6, 0.7, 0.9), detect_trials=8,
             detect_c_fine=(0.40, 0.50, 0.60, 0.70),
             N_context=1500, seeds_context=2, context_amplitudes=(0.5, 1.0, 1.5),
-            N_rank_two=1000, seeds_rank_two=1, rank_two_starts=6, T_rank_two=40.0,
+            N_rank_two=4000, seeds_rank_two=1, rank_two_starts=6, T_rank_two=40.0,
         )
 
 

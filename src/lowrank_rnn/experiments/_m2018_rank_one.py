@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import spectrum
 from .._ensemble import Ensemble
+from ..theory import REGIONS
 from ._m2018_common import (Config, bisect_edge, branch_lines, key_for, missing_theory, panel_label, paper_style,
                             simulate_summary, theory_fn)
 from ._report import Report
@@ -194,8 +195,8 @@ def fmt_g(x) -> str:
 
 # ----------------------------------------------------------------------------------- phase diagram
 
-#: the regimes, in the order of lowrank_rnn.theory's phase-diagram labels
-REGIMES = ("homogeneous stationary", "heterogeneous stationary", "heterogeneous chaotic", "homogeneous chaotic")
+#: the regimes, indexed by the labels of lowrank_rnn.theory.phase_diagram
+REGIMES = REGIONS
 
 
 def classify(kappa_abs: float, delta_T: float, *, kappa_thr: float = 0.15, chaos_thr: float = 0.01) -> str:
@@ -261,12 +262,14 @@ def section_phase_diagram(cfg: Config, report: Report, results: dict) -> None:
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=6)
         fig.tight_layout()
     caption = (
-        f"Rank one, $M_m$ = {MEAN_M}, $\\Sigma_m = \\Sigma_n$ = 1, overlap set by $M_n$ = overlap / {MEAN_M}, no input. "
+        f"Rank one, $M_m$ = {MEAN_M}, $\\Sigma_m = \\Sigma_n$ = 1, overlap set by $M_n$ = overlap / {MEAN_M}, "
+        "no input. "
         "Shaded regions: mean-field regime (`theory.phase_diagram`, drawn by `theory.plot_phase_diagram`); "
         "solid/dashed: g_C and g_B (`theory.critical_g_C`, `critical_g_B`); dotted: overlap = 1 and g = 1. "
         f"Markers: regime of sampled networks (N = {cfg.N_phase}, {cfg.seeds_phase} seed(s) per point, x0 = ±m, "
         f"dt = {cfg.dt}, T = {cfg.T_sweep:g}, last {cfg.T_avg:g} τ averaged), filled with the colour of the regime "
-        "found: heterogeneous if the time-averaged |κ| of either trial exceeds 0.15, chaotic if the temporal variance of x_i (mean over i) exceeds "
+        "found: heterogeneous if the time-averaged |κ| of either trial exceeds 0.15, chaotic if the temporal "
+        "variance of x_i (mean over i) exceeds "
         "0.01. A marker whose colour matches the background agrees with the theory.")
     report.section("1a. Phase diagram of the rank-one network",
                    "Four regimes (Mastrogiuseppe & Ostojic 2018, Fig. 1): homogeneous/heterogeneous × "
@@ -319,7 +322,7 @@ def section_spectrum(cfg: Config, report: Report, results: dict) -> None:
         J = (np.asarray(net_fp.m, np.float64) @ np.asarray(net_fp.n, np.float64).T / N
              + np.asarray(net_fp.bulk, np.float64))
         Sm = J * (1.0 - np.tanh(xs) ** 2)[None, :]
-        ev = np.linalg.eigvals(Sm)
+        ev = np.linalg.eigvals(Sm.astype(np.float32)).astype(complex)  # float32: ~1e-6, ample for a plot
         ev = ev[np.argsort(-ev.real)]
         ax = axes[2]
         ax.scatter(ev.real, ev.imag, s=3, color="0.45", lw=0, label="numerical eigenvalues")

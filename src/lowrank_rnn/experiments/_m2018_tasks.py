@@ -8,12 +8,13 @@ import numpy as np
 
 from .._ensemble import Ensemble
 from .._simulate import simulate
-from ._m2018_common import Config, bisect_edge, branch_lines, key_for, panel_label, paper_style, state_readout, theory_fn
+from ._m2018_common import (Config, bisect_edge, branch_lines, key_for, panel_label, paper_style, state_readout,
+                            theory_fn)
 from ._report import Report, fmt
 
 
 def _stable(states):
-    return [s for s in states if getattr(s, "stable", True)]
+    return [s for s in states if s.stable]
 
 
 def _kvec(state) -> np.ndarray:
@@ -194,7 +195,7 @@ def section_detection(cfg: Config, report: Report, results: dict) -> None:
     branches = []
     if st is not None:
         for c in c_grid:
-            branches.append([(_kvec(s)[0], bool(getattr(s, "stable", True))) for s in st(ens, inputs=np.array([c, 1.0]))])
+            branches.append([(_kvec(s)[0], bool(s.stable)) for s in st(ens, inputs=np.array([c, 1.0]))])
 
     n_pre = int(round((P["discard"] + P["rest"]) / dt))
     n_stim = int(round(P["stimulus"] / dt))
@@ -266,22 +267,25 @@ def section_detection(cfg: Config, report: Report, results: dict) -> None:
         if c_star is not None:
             ax.axvline(c_star, color="C3", ls="--", lw=1, label=f"theory $c^*$ = {c_star:.3f}")
         for k, th in enumerate(thr_sim):
-            ax.plot(th, -0.04, "|", color="C2", ms=8, mew=1.5, label="noise-free threshold, per network" if k == 0 else None)
+            ax.plot(th, -0.04, "|", color="C2", ms=8, mew=1.5,
+                    label="noise-free threshold, per network" if k == 0 else None)
         ax.set_ylim(-0.08, 1.05)
-        ax.set_xlabel("stimulus strength $c$"), ax.set_ylabel("fraction of Go outcomes ($z > 0$ at the end)")
+        ax.set_xlabel("stimulus strength $c$"), ax.set_ylabel("fraction of Go choices ($z > 0$ at the end)")
         ax.legend(fontsize=5.5, loc="upper left")
         panel_label(ax, "C")
         fig.tight_layout()
     caption = (
         f"Rank one, bistable: m = w + {DETECT_RHO:g}y, n = I + {DETECT_RHO:g}y (σ_mn = {DETECT_RHO ** 2:g}), I, w ~ "
-        f"N(0, {DETECT_SIGMA_I}²), y, h ~ N(0, 1), g = {DETECT_G}. Input during the stimulus: c·I + h + noise along I. "
+        f"N(0, {DETECT_SIGMA_I}²), y, h ~ N(0, 1), g = {DETECT_G}. Input during the stimulus: c·I + h + noise "
+        "along I. "
         f"(A) mean-field stationary κ against c under inputs (c, 1) (`theory.stationary_states`); the negative "
         f"state disappears at c* (dashed; published {DETECT_C_PUBLISHED}). (B) readout of noisy trials, first "
         f"network. (C) fraction of Go outcomes (readout > 0 at the end of a {P['stimulus']:g} τ stimulus), "
         f"{n_tr} trials × {cfg.seeds_detect} networks per c, N = {cfg.N_detect}, binomial s.e.; green ticks: the "
         f"threshold of each network without noise (fine c grid, {T_fine:g} τ stimulus). Networks start at "
         f"x0 = −m − n and relax for {P['discard'] + P['rest']:g} τ without input. Noise convention: the stimulus "
-        f"channel is u_1(t) = c + σ ξ_t / sqrt(dt) with σ = {DETECT_NOISE}, ξ_t ~ N(0, 1) i.i.d. per step, so each "
+        f"channel is u_1(t) = c + σ ξ_t / sqrt(dt) with σ = {DETECT_NOISE}, ξ_t ~ N(0, 1) i.i.d. per step, so "
+        "each "
         f"Euler step (dt = {dt}) adds sqrt(dt) σ ξ_t I, a common white-noise fluctuation of the stimulus "
         "strength (as in the authors' code); `simulate(noise=...)` is not used.")
     report.section("5. Detection of a noisy stimulus (rank one, bistable)",
@@ -377,7 +381,7 @@ def section_context(cfg: Config, report: Report, results: dict) -> None:
     # state nearest the simulated kappa.
     st = theory_fn("stationary_states")
     th, thr = {}, {"relevant": None, "irrelevant": None}
-    solve_kw = {"n_starts": 5} if cfg.quick else {}
+    solve_kw = {"n_starts": 5 if cfg.quick else 7}
     if st is not None:
         cache = {}
 
@@ -393,8 +397,13 @@ def section_context(cfg: Config, report: Report, results: dict) -> None:
             return cache[key]
 
         for name, stim in (("relevant", "A"), ("irrelevant", "B")):
-            thr[name] = bisect_edge(lambda a, stim=stim: any(z < 0 for z in states_A(stim, a)[2]), 0.0, 3.0,
-                                    tol=0.01 if cfg.quick else 0.004)
+            has_nogo = lambda a, stim=stim: any(z < 0 for z in states_A(stim, a)[2])  # noqa: E731
+            # bracket on the simulated amplitudes (cached), then bisect inside the bracket
+            grid = [0.0] + amps + [3.0]
+            ok = [has_nogo(a) for a in grid]
+            j = next((k for k in range(1, len(grid)) if ok[k - 1] and not ok[k]), None)
+            if j is not None:
+                thr[name] = bisect_edge(has_nogo, grid[j - 1], grid[j], tol=0.005)
         swap = {"A": "B", "B": "A", None: None}
         for ctx in "AB":
             flip = (lambda k: k[::-1]) if ctx == "B" else (lambda k: k)
@@ -468,7 +477,7 @@ def section_context(cfg: Config, report: Report, results: dict) -> None:
         "network stays on its branch while it exists); dotted lines, the amplitude above which no Nogo "
         "(negative-readout) state remains, for the relevant and the irrelevant stimulus: the task is solved "
         "between the two"
-        + (" (stationary states from a 5 × 5 grid of starts in the quick run)" if cfg.quick else "")
+        + f" (stationary states from a {solve_kw['n_starts']} × {solve_kw['n_starts']} grid of Newton starts)"
         + ". The authors warn of strong finite-size effects in this model.")
     report.section("6. Context-dependent discrimination (rank two)",
                    "Context inputs along directions shared by m_r and n_r select which stimulus drives the "

@@ -31,7 +31,7 @@ TITLE = ("Mastrogiuseppe & Ostojic 2018 (Neuron 99:609): low-rank networks, "
          "theory against simulation")
 
 #: theory functions the reproduction uses, all from lowrank_rnn.theory
-THEORY = ("stationary_states", "chaotic_states", "critical_g_C", "critical_g_B", "plot_phase_diagram",
+THEORY = ("stationary_states", "phase_diagram", "critical_g_C", "critical_g_B", "plot_phase_diagram",
           "latent_fixed_points", "limit_cycle", "plot_flow_field")
 
 
