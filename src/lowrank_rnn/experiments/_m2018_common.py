@@ -39,10 +39,11 @@ class Config:
     # phase diagram points
     N_phase: int = 2000
     seeds_phase: int = 1
-    #: (g, overlap) points, each inside one region, away from the boundaries
+    #: (g, overlap) points, each inside one region: at least 0.3 in g from g_C and g_B, except in the
+    #: narrow heterogeneous-chaotic band, where they sit in its middle
     phase_points: tuple[tuple[float, float], ...] = (
         (0.5, 0.5), (0.8, 0.8), (0.5, 1.5), (0.5, 3.0), (1.3, 2.2), (1.5, 3.5), (1.95, 2.2), (2.65, 3.0),
-        (3.0, 3.8), (1.5, 0.5), (2.0, 1.2), (2.6, 2.2), (3.2, 3.0), (3.3, 1.5))
+        (3.0, 3.8), (1.5, 0.5), (2.0, 1.2), (2.6, 2.2), (3.4, 2.5), (3.3, 1.5))
     # spectrum
     N_spectrum: int = 2000
     # input-driven (Fig. 2)

@@ -144,6 +144,7 @@ def section_rank_two(cfg: Config, report: Report, results: dict) -> None:
         ax.set_xlabel("time ($\\tau$)"), ax.set_ylabel(r"$\kappa$")
         ax.set_title("limit cycle: latents over time")
         ax.set_ylim(-1.6, 2.7)
+        ax.set_yticks([-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5])
         ax.legend(fontsize=6, loc="upper right", ncol=3)
         panel_label(ax, "D")
         fig.tight_layout()

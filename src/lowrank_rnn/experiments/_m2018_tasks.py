@@ -121,8 +121,9 @@ def section_go_nogo(cfg: Config, report: Report, results: dict) -> None:
     report.table(["stimulus", "readout theory", "readout sim (mean)", "s.d. over networks"],
                  [["Go", th_go, float(z_go.mean()), float(z_go.std())],
                   ["Nogo", th_nogo, float(z_nogo.mean()), float(z_nogo.std())]],
-                 caption=f"Readout at the end of the stimulus, N = {cfg.N_gonogo}. Published single network, "
-                         "N = 2500: z_Go = 1.104, z_Nogo = −0.12 (a finite-size effect; the mean-field value is 0).")
+                 caption=f"Readout at the end of the stimulus, N = {cfg.N_gonogo}. For comparison, the reference note "
+                         "(lowrank_theory.md §4.1) lists one simulated network of N = 2500 with z_Go = 1.104 and "
+                         "z_Nogo = −0.12 (a finite-size effect; the mean-field Nogo value is 0).")
     results["go_nogo"] = {"N": cfg.N_gonogo, "seeds": cfg.seeds_gonogo,
                           "readout_go_sim": z_go.tolist(), "readout_nogo_sim": z_nogo.tolist(),
                           "readout_go_sim_mean": float(z_go.mean()), "readout_nogo_sim_mean": float(z_nogo.mean()),
@@ -281,7 +282,7 @@ def section_detection(cfg: Config, report: Report, results: dict) -> None:
         f"(A) mean-field stationary κ against c under inputs (c, 1) (`theory.stationary_states`); the negative "
         f"state disappears at c* (dashed; published {DETECT_C_PUBLISHED}). (B) readout of noisy trials, first "
         f"network. (C) fraction of Go outcomes (readout > 0 at the end of a {P['stimulus']:g} τ stimulus), "
-        f"{n_tr} trials × {cfg.seeds_detect} networks per c, N = {cfg.N_detect}, binomial s.e.; green ticks: the "
+        f"{n_tr} trials × {cfg.seeds_detect} network(s) per c, N = {cfg.N_detect}, binomial s.e.; green ticks: the "
         f"threshold of each network without noise (fine c grid, {T_fine:g} τ stimulus). Networks start at "
         f"x0 = −m − n and relax for {P['discard'] + P['rest']:g} τ without input. Noise convention: the stimulus "
         f"channel is u_1(t) = c + σ ξ_t / sqrt(dt) with σ = {DETECT_NOISE}, ξ_t ~ N(0, 1) i.i.d. per step, so "
@@ -297,7 +298,7 @@ def section_detection(cfg: Config, report: Report, results: dict) -> None:
                   ["noise-free threshold per network (sim)", ", ".join(f"{v:.2f}" for v in thr_sim) or None],
                   ["noise-free threshold, mean over networks", float(np.mean(thr_sim)) if thr_sim else None],
                   ["c50 of the noisy psychometric curve (sim)", c50],
-                  ["logistic width (sim)", width]],
+                  ["logistic width (sim)", width]], digits=4,
                  caption="Detection threshold. Common input noise lets trials below c* cross, so c50 lies below "
                          "the noise-free threshold.")
     report.table(["c"] + [f"{c:g}" for c in cs], [["fraction Go"] + [float(f) for f in frac]],
@@ -403,7 +404,7 @@ def section_context(cfg: Config, report: Report, results: dict) -> None:
             ok = [has_nogo(a) for a in grid]
             j = next((k for k in range(1, len(grid)) if ok[k - 1] and not ok[k]), None)
             if j is not None:
-                thr[name] = bisect_edge(has_nogo, grid[j - 1], grid[j], tol=0.005)
+                thr[name] = bisect_edge(has_nogo, grid[j - 1], grid[j], tol=0.05 if cfg.quick else 0.005)
         swap = {"A": "B", "B": "A", None: None}
         for ctx in "AB":
             flip = (lambda k: k[::-1]) if ctx == "B" else (lambda k: k)
@@ -423,7 +424,7 @@ def section_context(cfg: Config, report: Report, results: dict) -> None:
                 th[c] = (zs[j], len(stab))
 
     with paper_style():
-        fig, axes = plt.subplots(1, 3, figsize=(10.4, 3.0))
+        fig, axes = plt.subplots(1, 3, figsize=(11.6, 3.0), gridspec_kw={"width_ratios": [1, 1, 1.1]})
         show = t >= -P["context"]
         for ax, ctx, letter in ((axes[0], "A", "A"), (axes[1], "B", "B")):
             ax.axvspan(0, P["stimulus"], color="0.94", zorder=0)
@@ -436,7 +437,8 @@ def section_context(cfg: Config, report: Report, results: dict) -> None:
             ax.axhline(0, color="k", lw=0.4)
             ax.set_xlabel("time from stimulus onset ($\\tau$)"), ax.set_ylabel("readout $z$")
             ax.set_title(f"context {ctx}, stimulus amplitude {a1:g}")
-            ax.legend(fontsize=6, loc="center right")
+            ax.set_ylim(top=0.45)
+            ax.legend(fontsize=6, loc="upper left")
             panel_label(ax, letter)
         ax = axes[2]
         xs = np.array([0.0] + amps)
@@ -458,9 +460,8 @@ def section_context(cfg: Config, report: Report, results: dict) -> None:
             if thr[name] is not None:
                 ax.axvline(thr[name], color=col, ls=":", lw=1.1, label=f"theory threshold, {name} ({thr[name]:.2f})")
         ax.axhline(0, color="k", lw=0.4)
-        ax.set_xlabel("stimulus amplitude"), ax.set_ylabel(f"readout at the end of the stimulus")
-        ax.legend(fontsize=5.3, loc="upper left")
-        ax.set_ylim(top=0.75)
+        ax.set_xlabel("stimulus amplitude"), ax.set_ylabel("readout at the end of the stimulus")
+        ax.legend(fontsize=5.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         panel_label(ax, "C")
         fig.tight_layout()
     caption = (
@@ -469,7 +470,7 @@ def section_context(cfg: Config, report: Report, results: dict) -> None:
         f"Protocol: x0 = −m1−m2−n1−n2, discard {P['discard']:g} τ without input, context {P['context']:g} τ "
         f"(input {CTX_GAMMA_ON} along the relevant context vector and {CTX_GAMMA_OFF} along the other), then "
         f"{P['stimulus']:g} τ of stimulus along I_A or I_B. N = {cfg.N_context}, {cfg.seeds_context} sampled "
-        f"networks, dt = {dt}. (A, B) readout at the published amplitude {a1:g} (thin: networks, thick: mean). "
+        f"networks, dt = {dt}. (A, B) readout at the published amplitude {a1:g}, one line per network. "
         "(C) readout at the end against the stimulus amplitude, relevant (red) and irrelevant (blue) stimulus; "
         "small markers: single networks (filled context A, open context B). Theory (`theory.stationary_states`, "
         "rank two with four inputs; identical in both contexts by symmetry): large open markers, readout of "

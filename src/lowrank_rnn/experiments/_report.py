@@ -53,11 +53,14 @@ def fmt(x: Any, digits: int = 3) -> str:
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 3) -> str:
     """Return a Markdown table with ``header`` and ``rows`` (numbers formatted by :func:`fmt`)."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    def cell(text: str) -> str:  # a literal '|' would end the cell
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in rows:
         if len(row) != len(header):
             raise ValueError(f"rows: a row has {len(row)} cells, the header {len(header)}")
-        lines.append("| " + " | ".join(fmt(c, digits) for c in row) + " |")
+        lines.append("| " + " | ".join(cell(fmt(c, digits)) for c in row) + " |")
     return "\n".join(lines)
 
 
