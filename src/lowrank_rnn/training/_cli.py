@@ -19,7 +19,7 @@ def enable_compilation_cache() -> None:
 
     folder = os.environ.get("LOWRANK_RNN_JAX_CACHE", str(Path.home() / ".cache" / "lowrank-rnn" / "jax"))
     jax.config.update("jax_compilation_cache_dir", folder)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -59,8 +59,8 @@ def _optimizer(spec) -> optax.GradientTransformation:
 
 
 @partial(jax.jit, static_argnames=("static", "opt_spec", "task", "n_batches", "batch", "noise_rng"))
-def _epoch(params, frozen, opt_state, train_set, val_set, key, *, static, opt_spec, task, n_batches, batch,
-           noise_rng):
+def _epoch(params, frozen, opt_state, train_set, val_set, key, epoch, *, static, opt_spec, task, n_batches,
+           batch, noise_rng):
     """One epoch, compiled: every minibatch update in one ``lax.scan``, then the validation pass.
 
     Everything that varies between runs of the same shape (parameters, fixed arrays, trials, key)
@@ -75,7 +75,8 @@ def _epoch(params, frozen, opt_state, train_set, val_set, key, *, static, opt_sp
         return task.loss(outputs, trials)
 
     grad_fn = jax.value_and_grad(loss_fn)
-    k_perm, k_noise, k_val = jax.random.split(key, 3)
+    # the epoch's key: from the training half of the run's key and the epoch number
+    k_perm, k_noise, k_val = jax.random.split(jax.random.fold_in(jax.random.split(key)[1], epoch), 3)
     n_train = train_set.inputs.shape[0]
     order = jax.random.permutation(k_perm, n_train)[: n_batches * batch].reshape(n_batches, batch)
 
@@ -104,9 +105,16 @@ def _epoch(params, frozen, opt_state, train_set, val_set, key, *, static, opt_sp
     return params, opt_state, stats
 
 
-@partial(jax.jit, static_argnames=("task", "n"))
-def _sample(key, *, task, n):
-    return task.sample(key, n)
+@partial(jax.jit, static_argnames=("task", "n", "n_train"))
+def _trials(key, *, task, n, n_train):
+    """Draw the run's trials from the data half of ``key``; return (training set, validation set)."""
+    trials = task.sample(jax.random.split(key)[0], n)
+    return trials[:n_train], trials[n_train:]
+
+
+@partial(jax.jit, static_argnames=("opt_spec",))
+def _opt_init(params, *, opt_spec):
+    return _optimizer(opt_spec).init(params)
 
 
 def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 1e-2, batch: int = 32,
@@ -221,7 +229,7 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
                      "key": np.asarray(jax.random.key_data(key)).tolist()},
     }
     opt_spec = ("adam", lr, clip) if optimizer is None else ("custom", optimizer)
-    opt_state = _optimizer(opt_spec).init(params)
+    opt_state = _opt_init(params, opt_spec=opt_spec)
 
     history: dict[str, list] = {f: [] for f in HISTORY_FIELDS}
     start_epoch, elapsed, best = 0, 0.0, None
@@ -237,10 +245,8 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
         ckpt.write_json(out / "config.json", {**config, "training": {**config["training"], "epochs": epochs}})
 
     # ---------------------------------------------------------------- the loop
-    k_data, k_train = jax.random.split(key)
     t_sample = time.perf_counter()
-    trials = jax.block_until_ready(_sample(k_data, task=task, n=n_trials))
-    train_set, val_set = trials[:n_train], trials[n_train:]
+    train_set, val_set = jax.block_until_ready(_trials(key, task=task, n=n_trials, n_train=n_train))
     sample_seconds = time.perf_counter() - t_sample
     run_epoch = partial(_epoch, static=static, opt_spec=opt_spec, task=task, n_batches=n_batches, batch=batch,
                         noise_rng=noise_rng)
@@ -258,8 +264,8 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
         for epoch in range(start_epoch, epochs):
             if stopped:
                 break
-            params, opt_state, stats = run_epoch(params, frozen, opt_state, train_set, val_set,
-                                                 jax.random.fold_in(k_train, epoch))
+            params, opt_state, stats = run_epoch(params, frozen, opt_state, train_set, val_set, key,
+                                                 np.int32(epoch))
             stats = jax.device_get(stats)
             if int(stats["bad_batch"]) >= 0:
                 where = f" (last good checkpoint: {out / 'checkpoint.npz'}, epoch {epoch})" if out else ""
