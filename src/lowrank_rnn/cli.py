@@ -78,8 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    from .training._cli import enable_compilation_cache
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    enable_compilation_cache()  # repeated runs of a command skip JAX compilation
     try:
         return args.func(args)
     except (ValueError, TypeError) as err:  # bad arguments: one clear line, no traceback
