@@ -47,6 +47,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+def save_figure(fig, path: str | os.PathLike, dpi: int = 150) -> Path:
+    """Return ``path`` after writing the matplotlib figure there atomically and closing it
+    (format from the suffix, PNG by default)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
 def save(obj: Any, path: str | os.PathLike) -> Path:
     """Save an ensemble, network, trajectory or other library object to ``path`` (an ``.npz`` file).
 

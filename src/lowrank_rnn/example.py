@@ -7,7 +7,6 @@ the initial condition), the sampled network and ensemble as ``.npz`` files, and 
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -16,18 +15,8 @@ import numpy as np
 
 from . import spectrum
 from ._ensemble import Ensemble
-from ._io import atomic_write_bytes, save
+from ._io import atomic_write_bytes, save, save_figure
 from ._simulate import simulate
-
-
-def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
-    """Write a matplotlib figure to ``path`` atomically (format from the suffix) and close it."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, dpi=dpi, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
 
 
 def run_example(out: Path, *, N: int = 2000, g: float = 0.5, seed: int = 0) -> Path:

@@ -9,7 +9,6 @@ half-written file.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from collections.abc import Sequence
@@ -18,17 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_write_bytes
-
-
-def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
-    """Return ``path`` after writing the matplotlib figure there atomically (PNG) and closing it."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, dpi=dpi, bbox_inches="tight", format="png")
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+from .._io import atomic_write_bytes, save_figure
 
 
 def fmt(x: Any, digits: int = 3) -> str:
