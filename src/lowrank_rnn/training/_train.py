@@ -213,6 +213,9 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
         raise ValueError(f"batch must be <= the number of training trials ({n_train} of n_trials = "
                          f"{n_trials} with val_fraction = {val_fraction}), got {batch}")
     n_batches = n_train // batch
+    if keep_best and n_val == 0:
+        raise ValueError("keep_best needs a validation set (val_fraction > 0): it keeps the epoch with the "
+                         "lowest validation loss")
     filt = model.trainable() if trainable is None else trainable
     arrays, static = eqx.partition(model, eqx.is_array)
     params, frozen = eqx.partition(arrays, filt)
@@ -271,8 +274,8 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
                 where = f" (last good checkpoint: {out / 'checkpoint.npz'}, epoch {epoch})" if out else ""
                 raise DivergenceError(
                     "training diverged: the loss, its gradient or the updated parameters became non-finite "
-                    f"in epoch {epoch + 1}, minibatch {int(stats['bad_batch']) + 1} of {n_batches}{where}. Lower lr, set clip, "
-                    "or reduce the noise.", time=epoch + 1)
+                    f"in epoch {epoch + 1}, minibatch {int(stats['bad_batch']) + 1} of {n_batches}{where}. "
+                    "Lower lr, set clip, or reduce the noise.", time=epoch + 1)
             row = {"epoch": epoch + 1, "train_loss": float(stats["train_loss"]),
                    "val_loss": float(stats["val_loss"]) if n_val else float("nan"),
                    "val_accuracy": float(stats["val_accuracy"]) if n_val else float("nan"),
