@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    enable_compilation_cache()  # repeated runs of a command skip JAX compilation
+    if not getattr(args, "no_cache", False):  # train/evaluate --no-cache opt out
+        enable_compilation_cache()  # repeated runs of a command skip JAX compilation
     try:
         return args.func(args)
     except (ValueError, TypeError) as err:  # bad arguments: one clear line, no traceback
