@@ -22,12 +22,13 @@ calls of the paths of a cell go round-robin, so that a change of load falls on a
 (``time.process_time``) are recorded beside them as a cross-check on a shared machine.
 
 The dense and NumPy cells with N above ``--full-max-n`` are too costly for 1000 steps on a small
-machine (N = 16000, B = 32 is about 16 TFLOP); they are timed at ``s`` and ``2 s`` steps
-(``--scaled-steps``) and extrapolated to 1000 steps with the two-point line
-``t(1000) = t(s) + (1000 - s) (t(2s) - t(s)) / s``, which separates the one-time cost (forming J,
-dispatch, transfers) from the per-step cost instead of multiplying it by 1000 / s. (Where noise makes
-that line nonsensical, a negative one-time cost or one above t(s), the 2s-step time is scaled in
-proportion instead, and the JSON says so.) The table marks those cells.
+machine (N = 16000, B = 32 is about 16 TFLOP); they are timed at 1 step and at ``s`` steps
+(``--scaled-steps``) and extrapolated to 1000 steps along the line through those two points,
+``t(1000) = t(1) + 999 (t(s) - t(1)) / (s - 1)``, which separates the one-time cost (forming J,
+dispatch, transfers) from the per-step cost instead of multiplying it by 1000 / s. The 1-step call
+is cheap and repeated many times, so the difference t(s) - t(1) is large against timing noise.
+(Where noise still makes the line nonsensical, a negative one-time cost or one above t(1), the
+s-step time is scaled in proportion instead, and the JSON says so.) The table marks those cells.
 
 Before any time is reported the three paths are checked against each other: the final states after
 the same number of steps (a separate, untimed call recording ``x``), and the recorded latents over
@@ -45,6 +46,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -161,9 +163,9 @@ def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, s
     J = np.asarray(net.connectivity(), dtype=numpy_dtype)
     n_np = np.asarray(net.n)
     scaled = N > full_max_n and scaled_steps < steps
-    points = (scaled_steps, 2 * scaled_steps) if scaled else (steps,)
-    if scaled and 2 * scaled_steps > steps:
-        raise ValueError(f"--scaled-steps {scaled_steps}: twice it must not exceed --steps {steps}")
+    points = (1, scaled_steps) if scaled else (steps,)
+    if scaled and not 2 <= scaled_steps <= steps:
+        raise ValueError(f"scaled_steps = {scaled_steps} must lie in [2, steps = {steps}]")
 
     cell: dict = {"N": N, "batch": B, "steps": steps, "scaled": scaled, "measured_steps": list(points)}
 
@@ -187,7 +189,7 @@ def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, s
     cell["numpy"] = _extrapolate({s: r[0] for s, r in numpy_runs.items()}, steps)
 
     # agreement: final states after s_check steps (untimed calls recording x), latents over shared steps
-    s_check = points[0]
+    s_check = points[-1]
     x_lr = _final_x(_jax_call(net, x0, s_check, "lowrank", record=("x",), record_every=s_check))
     x_d = _final_x(_jax_call(net, x0, s_check, "dense", record=("x",), record_every=s_check))
     x_np = numpy_runs[s_check][2].astype(np.float32)
@@ -238,8 +240,8 @@ def _extrapolate(runs: dict[int, dict], steps: int) -> dict:
         per_step = (r2[stat] - r1[stat]) / (s2 - s1)
         fixed = r1[stat] - s1 * per_step
         # timing noise can make the line nonsensical (a negative one-time cost, or one above the
-        # whole s-step call); then fall back to scaling the longer run in proportion, which counts
-        # its one-time cost 1000 / 2s times over (an overestimate of the path's time).
+        # whole shorter call); then fall back to scaling the longer run in proportion, which
+        # counts its one-time cost 1000 / s times over (an overestimate of the path's time).
         clamped = not 0.0 <= fixed <= r1[stat]
         if clamped:
             fixed, per_step = 0.0, r2[stat] / s2
@@ -263,7 +265,19 @@ def machine_info() -> dict:
         "numpy": np.__version__,
         "devices": [str(d) for d in jax.devices()],
         "loadavg_start": list(os.getloadavg()),
+        "commit": _git("rev-parse", "HEAD"),
+        "uncommitted_library_changes": _git("status", "--porcelain", "--", "src"),
     }
+
+
+def _git(*args: str) -> str | None:
+    """Return the output of a git command in this checkout, or None outside one."""
+    try:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                             cwd=os.path.dirname(os.path.abspath(__file__)))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
 
 
 def _cpu_model() -> str:
@@ -324,26 +338,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--min-time", type=float, default=3.0,
                    help="repeat cheap steady calls until they add up to this many seconds (at most 30 calls)")
     p.add_argument("--full-max-n", type=int, default=4000,
-                   help="dense/NumPy cells with larger N are timed at --scaled-steps and twice that, "
+                   help="dense/NumPy cells with larger N are timed at 1 step and --scaled-steps, "
                         "then extrapolated")
-    p.add_argument("--scaled-steps", type=int, default=20)
+    p.add_argument("--scaled-steps", type=int, default=40)
     p.add_argument("--numpy-dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--tol", type=float, default=1e-3,
                    help="largest allowed max|dx| / max(1, max|x|) and max|dkappa| between paths")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: N in (128, 512), batch (1, 4), 60 steps, one cell extrapolated")
+                   help="smoke run: N in (128, 512), batch (1, 4), 60 steps, N = 512 extrapolated")
     p.add_argument("--out", help="write the results as JSON here (atomically)")
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.batches, args.steps = [128, 512], [1, 4], 60
         args.repeats, args.full_max_n, args.scaled_steps, args.min_time = 2, 128, 10, 0.0
-    for name in ("steps", "repeats", "scaled_steps"):
+    for name in ("steps", "repeats"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if any(v < 1 for v in args.sizes + args.batches):
         p.error("--sizes and --batches must be >= 1")
-    if 2 * args.scaled_steps > args.steps:
-        p.error("--scaled-steps: twice it must not exceed --steps")
+    if not 2 <= args.scaled_steps <= args.steps:
+        p.error("--scaled-steps must lie in [2, --steps]")
     return args
 
 
@@ -352,7 +366,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = machine_info()
     info["argv"] = ["python", "benchmarks/bench_simulate.py"] + list(sys.argv[1:] if argv is None else argv)
     print(f"# {info['date']}  jax {info['jax']}  numpy {info['numpy']}  devices {info['devices']}  "
-          f"{info['cpu_count']} CPUs ({info['processor']})  load {info['loadavg_start']}", flush=True)
+          f"{info['cpu_count']} CPUs ({info['processor']})  load {info['loadavg_start']}  "
+          f"commit {info['commit']}{' (src modified)' if info['uncommitted_library_changes'] else ''}",
+          flush=True)
     cells = []
     for N in args.sizes:
         for B in args.batches:
