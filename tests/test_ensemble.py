@@ -172,3 +172,14 @@ def test_sample_argument_errors():
         ens.sample(10, key=0)
     with pytest.raises(TypeError, match="positional"):
         Ensemble.rank_one(1.0, 2.0, 1.0, 1.0)
+
+
+def test_replace_rechecks_and_keeps_shapes():
+    ens = Ensemble.rank_one(mean_m=1.0, mean_n=2.0, std_m=1.0, std_n=1.0, g=0.5)
+    moved = ens.replace(mean=[0.5, 0.5])
+    np.testing.assert_allclose(moved.overlap, [[0.25]])
+    assert moved.g == 0.5 and ens.replace(g=1.0).g == 1.0
+    with pytest.raises(ValueError, match="not positive semi-definite"):
+        ens.replace(cov=[[1.0, 3.0], [3.0, 1.0]])
+    with pytest.raises(TypeError, match="unknown fields"):
+        ens.replace(rank=2)

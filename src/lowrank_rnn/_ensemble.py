@@ -260,7 +260,10 @@ class Ensemble(eqx.Module):
 
     def replace(self, **changes) -> Ensemble:
         """Return a copy with some of ``names, mean, cov, g, weights`` replaced (and re-checked)."""
-        kw = dict(names=self.names, mean=self.mean, cov=self.cov, g=self.g, weights=self.weights)
+        if self.n_populations == 1:  # a single Gaussian is described by (P,) and (P, P)
+            kw = dict(names=self.names, mean=self.mean[0], cov=self.cov[0], g=self.g, weights=None)
+        else:
+            kw = dict(names=self.names, mean=self.mean, cov=self.cov, g=self.g, weights=self.weights)
         bad = set(changes) - set(kw)
         if bad:
             raise TypeError(f"replace() got unknown fields {sorted(bad)}; allowed: {sorted(kw)}")
