@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import positive_int
-from .._io import atomic_write_bytes, load
+from .._io import atomic_write_bytes, load, save_figure
 
 
 def load_run(run: str | Path):
@@ -27,17 +27,6 @@ def load_run(run: str | Path):
     task_cfg = dict(config["task"])
     task = get_task(task_cfg.pop("name"), **task_cfg)
     return load(run / "model.npz"), task, config
-
-
-def _save_figure(fig, path: Path) -> None:
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def _grouping(conditions: dict) -> tuple[str | None, np.ndarray | None]:
@@ -134,14 +123,14 @@ def evaluate(run: str | Path, *, n_trials: int = 1000, seed: int = 12345, figure
         psy = task.psychometric(outputs, trials)
         ax = task.plot_psychometric(psy)
         first = ax[0] if isinstance(ax, (list, tuple, np.ndarray)) else ax
-        _save_figure(first.figure, run / "psychometric.png")
+        save_figure(first.figure, run / "psychometric.png", dpi=130)
         summary["psychometric_figure"] = str(run / "psychometric.png")
         if states is not None:
             kappa = np.asarray(model.latents(jnp.asarray(states)))
             times = np.arange(kappa.shape[1]) * task.dt
             cond = {k: np.asarray(v) for k, v in trials.conditions.items()}
             fig = plot_latents(kappa, times, cond, title=f"{summary['task']}: latent trajectories")
-            _save_figure(fig, run / "latents.png")
+            save_figure(fig, run / "latents.png", dpi=130)
             summary["latents_figure"] = str(run / "latents.png")
     atomic_write_bytes(run / "evaluation.json", (json.dumps(summary, indent=2) + "\n").encode())
     return summary
