@@ -72,7 +72,7 @@ N_NODES = 201
 #: Default number of nodes per dimension for nested (double) averages.
 N_NODES_NESTED = 81
 #: Gauss–Legendre nodes for the integral over t in the regularised energy equation.
-N_ENERGY = 8
+N_ENERGY = 12
 _HALF_WIDTH = 8.5
 
 
@@ -151,14 +151,26 @@ def _check_inputs(ensemble: Ensemble, inputs) -> np.ndarray:
     return u
 
 
+#: input vectors are padded with silent ones (zero mean, zero covariance, zero amplitude) up to this
+#: number, so that ensembles with 0, 1 or 2 inputs share one compilation of every solver
+_MIN_INPUTS = 2
+
+
 def _params(ensemble: Ensemble, u: np.ndarray) -> _Params:
     mean = np.asarray(ensemble.mean, np.float64)
     cov = np.asarray(ensemble.cov, np.float64)
     sm, sn, sI = (ensemble._slice(k) for k in ("m", "n", "I"))
+    C, R, K = mean.shape[0], ensemble.rank, ensemble.n_inputs
+    pad = max(0, _MIN_INPUTS - K)
+    MI = np.concatenate([mean[:, sI], np.zeros((C, pad))], axis=1)
+    SmI = np.concatenate([cov[:, sm, sI], np.zeros((C, R, pad))], axis=2)
+    SnI = np.concatenate([cov[:, sn, sI], np.zeros((C, R, pad))], axis=2)
+    SII = np.zeros((C, K + pad, K + pad))
+    SII[:, :K, :K] = cov[:, sI, sI]
     f = partial(jnp.asarray, dtype=jnp.float64)
-    return _Params(alpha=f(ensemble.weights), Mm=f(mean[:, sm]), Mn=f(mean[:, sn]), MI=f(mean[:, sI]),
-                   Smm=f(cov[:, sm, sm]), Snm=f(cov[:, sn, sm]), SmI=f(cov[:, sm, sI]),
-                   SnI=f(cov[:, sn, sI]), SII=f(cov[:, sI, sI]), g=f(ensemble.g), u=f(u))
+    return _Params(alpha=f(ensemble.weights), Mm=f(mean[:, sm]), Mn=f(mean[:, sn]), MI=f(MI),
+                   Smm=f(cov[:, sm, sm]), Snm=f(cov[:, sn, sm]), SmI=f(SmI), SnI=f(SnI), SII=f(SII),
+                   g=f(ensemble.g), u=f(np.concatenate([u, np.zeros(pad)])))
 
 
 def _structure(P: _Params, kappa):
@@ -285,7 +297,9 @@ def _solve_d(P: _Params, kappa, q: _Quad):
 
     undriven = jnp.all((mu == 0) & (Q == 0))
     lo = jnp.where(undriven & (P.g > 1.0), 1e-12 * g2, 0.0)
-    return safeguarded_newton(h_dh, lo, g2, g2, n_iter=60)
+    d = safeguarded_newton(h_dh, lo, g2, g2, n_iter=60)
+    # undriven with g <= 1: g^2 [phi^2](0, d) < d for d > 0, so d = 0 exactly
+    return jnp.where(undriven & (P.g <= 1.0), 0.0, d)
 
 
 def _stationary_residual(P: _Params, x, q: _Quad):
@@ -560,12 +574,19 @@ def _stationary_rank_one(P, q, B, n_grid) -> list[np.ndarray]:
     _, d = (np.asarray(a) for a in _kappa_residual_1d(P, jnp.asarray(kr), q))
     x0 = np.stack([kr, d], axis=1)
     x, err = (np.asarray(a) for a in _polish_stationary(P, jnp.asarray(x0), q))
+    err0 = np.asarray(_residual_norms(P, jnp.asarray(x0), q))
     out = []
     for i in range(n):
-        # keep the polished root only if Newton stayed on the same branch
-        good = err[i] < 1e-10 and np.max(np.abs(x[i] - x0[i])) < 1e-6 * max(1.0, np.max(np.abs(x0[i])))
+        # keep the polished root only if it improved and Newton stayed on the same branch
+        good = (err[i] < err0[i] and err[i] < 1e-10
+                and np.max(np.abs(x[i] - x0[i])) < 1e-6 * max(1.0, np.max(np.abs(x0[i]))))
         out.append(x[i] if good else x0[i])
     return out
+
+
+@jax.jit
+def _residual_norms(P, x, q):
+    return jax.vmap(lambda xi: jnp.max(jnp.abs(_stationary_residual(P, xi, q))))(x)
 
 
 @partial(jax.jit, static_argnames=("n_iter",))
@@ -690,7 +711,7 @@ def _Etilde(P, mu, Q, dinf, T, q, G=None, form="auto"):
     h'(c) = 1 - g^2 sum alpha <<phi'>>^2(cov = c + Q_p), so E/T^2 + G/T is that integral: equal to
     E/T^2 wherever G = 0, regular as T -> 0 (limit (1 - g^2 sum alpha [phi'^2])/2, i.e. (1 - r^2)/2),
     and free of the stationary root T = 0. For T >= 1e-4 it is computed from ln cosh (one nested
-    average, [Phi^2] - <<Phi>>^2 as a centred inner variance); below, by 8-point Gauss-Legendre in t
+    average, [Phi^2] - <<Phi>>^2 as a centred inner variance); below, by 12-point Gauss-Legendre in t
     (:func:`_Etilde_gl`). The two agree to ~1e-8 (tests). ``form`` = "phi" or "gl" forces one form
     (for vectorised callers, where ``lax.cond`` would evaluate both). The ln cosh form carries the
     quadrature error of the nested averages divided by T, the Gauss-Legendre form does not.
@@ -729,15 +750,15 @@ def _sheet_robust(P: _Params, kappa, q: _Quad):
 
     def homogeneous(_):
         def Eh(T):
-            return _Etilde(P, mu, Q, 0.0, T, q)
+            return _Etilde_gl(P, mu, Q, 0.0, T, q)
 
         e_lo, e_hi = Eh(0.0), Eh(g2)
         T = chandrupatla(Eh, 0.0, g2, e_lo, e_hi)
-        return jnp.asarray(0.0), T, (e_lo < 0) & (e_hi > 0)
+        return jnp.asarray(0.0), T, (e_lo < 0) & (e_hi > 0) & (P.g > 1.0) & (T > 0)
 
     def driven(_):
         dstat = _solve_d(P, kappa, q)
-        v_hi = _Etilde(P, mu, Q, dstat, 0.0, q)  # = (1 - r^2) / 2 at the stationary state
+        v_hi = _Etilde_gl(P, mu, Q, dstat, 0.0, q)  # = (1 - r^2) / 2 at the stationary state
 
         def d0_of(dinf):
             def Gd(d0):
@@ -748,13 +769,13 @@ def _sheet_robust(P: _Params, kappa, q: _Quad):
 
         def V(dinf):
             d0, feasible = d0_of(dinf)
-            return jnp.where(feasible, _Etilde(P, mu, Q, dinf, jnp.maximum(d0 - dinf, 0.0), q), 1.0)
+            return jnp.where(feasible, _Etilde_gl(P, mu, Q, dinf, jnp.maximum(d0 - dinf, 0.0), q), 1.0)
 
         def solve(_):
             dinf = chandrupatla(V, 0.0, dstat, jnp.asarray(1.0), v_hi)
             d0, feasible = d0_of(dinf)
             T = jnp.maximum(d0 - dinf, 0.0)
-            ok = feasible & (jnp.abs(_Etilde(P, mu, Q, dinf, T, q)) < 1e-8) & (T > 0)
+            ok = feasible & (jnp.abs(_Etilde_gl(P, mu, Q, dinf, T, q)) < 1e-8) & (T > 0)
             return dinf, T, ok
 
         def none(_):
@@ -801,7 +822,7 @@ def _sheet_scan(P, kappas, q):
 
     def step(carry, k):
         y_prev, ok_prev = carry
-        y_n, err = jax.lax.cond(ok_prev, lambda _: _sheet_newton(P, k, y_prev, q),
+        y_n, err = jax.lax.cond(ok_prev, lambda _: _sheet_newton(P, k, y_prev, q, form="phi"),
                                 lambda _: (y_prev, jnp.asarray(jnp.inf)), None)
         cont = ok_prev & (err < 1e-10) & (y_n[1] > 0) & (y_n[0] >= 0)
 
@@ -872,18 +893,35 @@ def _bulk_edge(P, a, b, q):
     return jax.vmap(one)(a, b)
 
 
-@jax.jit
-def _chaotic_latent_jacobian(P, x, q):
+@partial(jax.jit, static_argnames=("form",))
+def _chaotic_latent_jacobian(P, x, q, form="phi"):
     """d(RHS)/d(kappa) along the chaotic sheet (variances eliminated by the implicit function theorem)."""
     R = P.Mm.shape[1]
-    J = jax.jacfwd(lambda y: _chaotic_residual(P, y, q))(x)
+    J = jax.jacfwd(lambda y: _chaotic_residual(P, y, q, form))(x)
     A, Bm, Cm, Dm = J[:R, :R], J[:R, R:], J[R:, :R], J[R:, R:]
     return jnp.eye(R) + A - Bm @ jnp.linalg.solve(Dm, Cm)
 
 
 def _polish_chaotic(P, x0, q):
-    res = jax.tree_util.Partial(_chaotic_residual, P, q=q)
-    return _newton(res, x0)
+    """Newton on the full chaotic system from each row of x0 (numpy), in the form of the energy
+    equation that suits its temporal variance (see :func:`_Etilde`)."""
+    x0 = np.asarray(x0, np.float64)
+    x, err = np.empty_like(x0), np.empty(len(x0))
+    R = x0.shape[1] - 2
+    for form, sel in (("phi", x0[:, R + 1] >= 1e-3), ("gl", x0[:, R + 1] < 1e-3)):
+        if np.any(sel):
+            xp, n = _pad(x0[sel])
+            res = jax.tree_util.Partial(_RESIDUAL_BY_FORM[form], P, q=q)
+            xs, es = _newton(res, jnp.asarray(xp))
+            x[sel], err[sel] = np.asarray(xs)[:n], np.asarray(es)[:n]
+    return x, err
+
+
+_RESIDUAL_BY_FORM = {"phi": partial(_chaotic_residual, form="phi"), "gl": partial(_chaotic_residual, form="gl")}
+
+
+def _energy_form(T: float) -> str:
+    return "phi" if T >= 1e-3 else "gl"
 
 
 def _pad(x: np.ndarray, size: int | None = None) -> tuple[np.ndarray, int]:
@@ -955,7 +993,8 @@ def chaotic_states(ensemble: Ensemble, inputs=None, *, n_nodes: int = N_NODES, n
         for x in xs:
             kappa, dinf, T = x[:R], x[R], x[R + 1]
             mu, Q, _, _ = (np.asarray(a) for a in _structure(P, jnp.asarray(kappa)))
-            lat = np.linalg.eigvals(np.asarray(_chaotic_latent_jacobian(P, jnp.asarray(x), q)))
+            lat = np.linalg.eigvals(np.asarray(_chaotic_latent_jacobian(P, jnp.asarray(x), q,
+                                                                        _energy_form(float(T)))))
             states.append(ChaoticState(kappa=np.asarray(kappa).copy(), mu=_per_population(mu, C),
                                        delta0=_per_population(dinf + T + Q, C),
                                        delta_inf=_per_population(dinf + Q, C),
@@ -989,8 +1028,8 @@ def _chaotic_rank_one(P, q, B, n_grid) -> list[np.ndarray]:
         starts.append(list(pts[-1][:3])), brackets.append(None)
     if not starts:
         return []
-    x0, n = _pad(np.array(starts, np.float64))
-    x, err = (np.asarray(v)[:n] for v in _polish_chaotic(P, jnp.asarray(x0), q))
+    x, err = _polish_chaotic(P, np.array(starts, np.float64), q)
+    n = len(x)
     good = (err < 1e-10) & (x[:, 2] > 0) & (x[:, 1] >= -1e-14)
     out = [x[i] for i in np.flatnonzero(good)]
     # fallback: nested bracketing where Newton from the interpolated start failed
@@ -1002,27 +1041,51 @@ def _chaotic_rank_one(P, q, B, n_grid) -> list[np.ndarray]:
     return out
 
 
+def _snake(grid_axes: list[np.ndarray]) -> np.ndarray:
+    """The points of a regular grid in boustrophedon order: consecutive points are neighbours, so
+    that the chaotic sheet can be continued from one start to the next."""
+    if len(grid_axes) == 1:
+        return grid_axes[0][:, None]
+    rest = _snake(grid_axes[1:])
+    rows = []
+    for i, a in enumerate(grid_axes[0]):
+        block = rest if i % 2 == 0 else rest[::-1]
+        rows.append(np.concatenate([np.full((len(block), 1), a), block], axis=1))
+    return np.concatenate(rows)
+
+
 def _chaotic_multistart(P, q, B, n_starts) -> list[np.ndarray]:
     R = len(B)
-    k0 = _start_grid(B, n_starts)
-    dinf, T, ok = (np.asarray(a) for a in _sheet_batch(P, jnp.asarray(k0), q))
+    if n_starts is None:  # chaotic states live where the fixed point's bulk is unstable: a finer grid
+        n_starts = max(3, min(15, int(round(400 ** (1.0 / R)))))
+    k0 = _snake([np.linspace(-b, b, n_starts) * 0.95 for b in B])
+    k0 = np.concatenate([np.zeros((1, R)), k0])
+    dinf, T, ok, _ = (np.asarray(a) for a in _sheet_scan(P, jnp.asarray(k0), q))
     if not np.any(ok):
         return []
     x0 = np.concatenate([k0[ok], dinf[ok][:, None], T[ok][:, None]], axis=1)
     x0, n = _pad(x0)
-    x, err = (np.asarray(a)[:n] for a in _damped_newton_full(P, jnp.asarray(x0), q))
-    keep = (err < 1e-9) & (x[:, R + 1] > 1e-10) & (x[:, R] > -1e-12)
-    return _dedupe([r for r in x[keep]], 1e-6)
+    # explore with a coarse quadrature (4x cheaper), then polish the distinct survivors with the full one
+    coarse = _quad(min(len(q.z), 101), min(len(q.zn), 41))
+    x, err = (np.asarray(a)[:n] for a in _damped_newton_full(P, jnp.asarray(x0), coarse))
+    keep = (err < 1e-8) & (x[:, R + 1] > 0) & (x[:, R] > -1e-12)
+    if not np.any(keep):
+        return []
+    x = np.stack(_dedupe([r for r in x[keep]], 1e-6))
+    xp, errp = _polish_chaotic(P, x, q)
+    good = (errp < 1e-10) & (xp[:, R + 1] > 0) & (xp[:, R] >= -1e-14)
+    return _dedupe([r for r in xp[good]], 1e-7)
 
 
 @partial(jax.jit, static_argnames=("n_iter",))
-def _damped_newton_full(P, x0, q, n_iter=30):
+def _damped_newton_full(P, x0, q, n_iter=20):
     """Damped Newton on the chaotic residual in (kappa, d_inf, T), vmapped over starts; the step is
-    halved until the residual decreases and T > 0, d_inf >= 0."""
+    halved until the residual decreases and T > 0, d_inf >= 0. Uses the ln cosh form of the energy
+    equation (the survivors are polished with the form that suits their T)."""
     R = P.Mm.shape[1]
 
     def F(x):
-        return _chaotic_residual(P, x, q)
+        return _chaotic_residual(P, x, q, form="phi")
 
     def one(x):
         def body(_, x):

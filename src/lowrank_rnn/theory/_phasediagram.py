@@ -125,8 +125,18 @@ def critical_g_B(overlap, *, n_nodes: int = mf.N_NODES, n_nested: int = mf.N_NOD
     n_nodes, n_nested = mf._check_nodes(n_nodes, n_nested)
     with jax.enable_x64(True):
         q = mf._quad(n_nodes, n_nested)
-        out = np.asarray(_g_B(jnp.asarray(ov.ravel()), q)).reshape(ov.shape)
+        out = _in_chunks(lambda o: _g_B(o, q), ov.ravel()).reshape(ov.shape)
     return float(out[0]) if scalar else out
+
+
+def _in_chunks(fn, x, size=16):
+    """fn over a 1-D array in padded chunks of a fixed size (one compilation for every length)."""
+    outs = []
+    for start in range(0, len(x), size):
+        part = x[start:start + size]
+        padded = np.concatenate([part, np.repeat(part[-1:], size - len(part), axis=0)])
+        outs.append(np.asarray(fn(jnp.asarray(padded)))[: len(part)])
+    return np.concatenate(outs)
 
 
 @jax.jit
@@ -192,8 +202,9 @@ def critical_g_C(overlap, *, mean_m: float = _MEAN_M, std_m: float = _STD_M, n_n
             q = mf._quad(n_nodes, mf.N_NODES_NESTED)
             g_hi = 1.0 + 2.0 * ov[sel]
             for _ in range(8):  # widen the bracket until the fixed point is bulk-unstable at g_hi
-                g, f_hi = (np.asarray(a) for a in _g_C(jnp.asarray(ov[sel]), mean_m, std_m**2,
-                                                      jnp.asarray(g_hi), q))
+                both = _in_chunks(lambda a: jnp.stack(_g_C(a[:, 0], mean_m, std_m**2, a[:, 1], q), axis=1),
+                                  np.stack([ov[sel], g_hi], axis=1))
+                g, f_hi = both[:, 0], both[:, 1]
                 if np.all(f_hi > 0):
                     break
                 g_hi = np.where(f_hi > 0, g_hi, 2.0 * g_hi)
@@ -489,8 +500,9 @@ def phase_diagram(g_values, overlap_values, *, mean_m: float = _MEAN_M, std_m: f
                 mean_m, Sm2, q))
             ov_lo = 1.0 / np.asarray(mf._pavg((mf.DPHI,), jnp.zeros(idx.size), jnp.asarray(chaos_T[idx]),
                                               q.z, q.w))[:, 0]
-            ov_hi = mean_m * kC / np.asarray(mf._pavg((mf.PHI,), jnp.asarray(mean_m * kC),
-                                                      jnp.asarray(dC + Sm2 * kC**2), q.z, q.w))[:, 0]
+            phi_C = np.asarray(mf._pavg((mf.PHI,), jnp.asarray(mean_m * kC), jnp.asarray(dC + Sm2 * kC**2),
+                                        q.z, q.w))[:, 0]
+            ov_hi = np.where(kC > 0, mean_m * kC / np.where(kC > 0, phi_C, 1.0), ov_lo)
             xs, gs, mns, where = [], [], [], []
             for j, i in enumerate(idx):
                 okj = np.cumprod(ok_t[j]).astype(bool)  # continuation broke down: keep the part before
