@@ -63,6 +63,7 @@ import numpy as np
 
 from .._checks import positive_int
 from .._ensemble import Ensemble
+from ._gaussian import _nodes  # the one quadrature rule (trapezoid on [-8.5, 8.5])
 from ._rootfind import chandrupatla, safeguarded_newton
 
 __all__ = ["StationaryState", "ChaoticState", "stationary_states", "chaotic_states"]
@@ -73,15 +74,6 @@ N_NODES = 201
 N_NODES_NESTED = 81
 #: Gauss–Legendre nodes for the integral over t in the regularised energy equation.
 N_ENERGY = 12
-_HALF_WIDTH = 8.5
-
-
-@lru_cache(maxsize=None)
-def _nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Equally spaced nodes z on [-8.5, 8.5] and weights w with sum_i w_i f(z_i) ~ int Dz f(z)."""
-    z = np.linspace(-_HALF_WIDTH, _HALF_WIDTH, n)
-    w = np.exp(-0.5 * z * z)
-    return z, w / w.sum()
 
 
 @lru_cache(maxsize=None)
