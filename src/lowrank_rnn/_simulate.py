@@ -221,15 +221,15 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
     return Trajectory(t=t, dt=dt, noise=noise, **arrays)
 
 
-def _observables(network: Network, x: jax.Array, record: tuple[str, ...]) -> dict[str, jax.Array]:
+def _observables(network: Network, x: jax.Array, r: jax.Array, nT_over_N: jax.Array,
+                 record: tuple[str, ...]) -> dict[str, jax.Array]:
     out = {}
-    r = network.phi(x)
     if "x" in record:
         out["x"] = x
     if "rates" in record:
         out["rates"] = r
     if "kappa" in record:
-        out["kappa"] = r @ network.n / network.N
+        out["kappa"] = nT_over_N @ r
     if "readout" in record:
         out["readout"] = r @ network.readouts / network.N
     return out
@@ -256,8 +256,8 @@ def _run(network, x0, u, keys, dt, sq, *, has_noise, n_steps, record_every, reco
         u_blocks = u_trial.reshape(n_saves, record_every, u_trial.shape[-1])
 
         def step(carry, u_t):
-            x, k, i, bad = carry
-            drive = recurrent(network.phi(x))
+            x, r, k, i, bad = carry  # r = phi(x), carried so that recording does not recompute it
+            drive = recurrent(r)
             if u_t.shape[-1]:  # no inputs given: no input drive (shapes are static)
                 drive = drive + network.inputs @ u_t
             x_new = x + dt * (-x + drive)
@@ -266,15 +266,16 @@ def _run(network, x0, u, keys, dt, sq, *, has_noise, n_steps, record_every, reco
                 x_new = x_new + sq * jax.random.normal(sub, x.shape, x.dtype)
             # a non-finite entry makes the sum non-finite: one reduction, no boolean pass
             bad = jnp.where((bad < 0) & ~jnp.isfinite(jnp.sum(x_new)), i, bad)
-            return (x_new, k, i + 1, bad), None
+            return (x_new, network.phi(x_new), k, i + 1, bad), None
 
         def block(carry, u_blk):
             carry, _ = jax.lax.scan(step, carry, u_blk)
-            return carry, _observables(network, carry[0], record)
+            return carry, _observables(network, carry[0], carry[1], nT_over_N, record)
 
-        init = (x_init, key, jnp.int32(0), jnp.int32(-1))
-        (_, _, _, bad), obs = jax.lax.scan(block, init, u_blocks)
-        first = _observables(network, x_init, record)
+        r_init = network.phi(x_init)
+        init = (x_init, r_init, key, jnp.int32(0), jnp.int32(-1))
+        (_, _, _, _, bad), obs = jax.lax.scan(block, init, u_blocks)
+        first = _observables(network, x_init, r_init, nT_over_N, record)
         obs = {name: jnp.concatenate([first[name][None], obs[name]], axis=0) for name in obs}
         return obs, bad
 
