@@ -548,11 +548,18 @@ def stationary_states(ensemble: Ensemble, inputs=None, *, n_nodes: int = N_NODES
     return states
 
 
+def _symmetric_grid(B: float, n: int) -> np.ndarray:
+    """n (made odd) points on [-B, B], symmetric, with kappa = 0 exactly a node."""
+    pos = np.linspace(0.0, B, n // 2 + 1)[1:]
+    return np.concatenate([-pos[::-1], [0.0], pos])
+
+
 def _stationary_rank_one(P, q, B, n_grid) -> list[np.ndarray]:
     from scipy.optimize import brentq
 
-    k = np.linspace(-B, B, n_grid if n_grid % 2 else n_grid + 1)  # odd: kappa = 0 is a node
+    k = _symmetric_grid(B, n_grid)
     F, _ = (np.asarray(a) for a in _kappa_residual_1d(P, jnp.asarray(k), q))
+    F = np.where(np.abs(F) < 1e-14, 0.0, F)  # an exact root on the grid (kappa = 0 by symmetry)
 
     def fun(x):
         return float(_kappa_residual_1d(P, jnp.asarray([x]), q)[0][0])
@@ -996,9 +1003,9 @@ def chaotic_states(ensemble: Ensemble, inputs=None, *, n_nodes: int = N_NODES, n
 
 
 def _chaotic_rank_one(P, q, B, n_grid) -> list[np.ndarray]:
-    k = np.linspace(-B, B, n_grid if n_grid % 2 else n_grid + 1)
+    k = _symmetric_grid(B, n_grid)
     dinf, T, ok, F = (np.asarray(a) for a in _sheet_scan(P, jnp.asarray(k)[:, None], q))
-    F = F[:, 0]
+    F = np.where(np.abs(F[:, 0]) < 1e-14, 0.0, F[:, 0])
     pts = [(k[i], dinf[i], T[i], F[i]) for i in np.flatnonzero(ok)]
     # edges of the sheet's domain: the stationary bulk radius crosses 1 there (T = 0)
     flips = [i for i in range(len(k) - 1) if ok[i] != ok[i + 1]]
