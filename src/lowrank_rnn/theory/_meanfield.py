@@ -624,7 +624,6 @@ def _start_grid(B: np.ndarray, n_starts: int | None) -> np.ndarray:
 
 
 def _stationary_multistart(P, q, B, n_starts) -> list[np.ndarray]:
-    R = len(B)
     k0 = _start_grid(B, n_starts)
     k, err, d = (np.asarray(a) for a in _damped_newton_kappa(P, jnp.asarray(k0), q))
     ok = err < 1e-9
@@ -952,8 +951,10 @@ def chaotic_states(ensemble: Ensemble, inputs=None, *, n_nodes: int = N_NODES, n
     afresh where that fails; the sheet's domain ends where the stationary bulk radius crosses 1, and
     those edges are located exactly. Every sign change of F is solved by Newton on the full system
     (kappa, d_inf, d0 - d_inf), with nested bracketing as the fallback. Rank R > 1: damped Newton on
-    the full system from a grid of starts in the box |kappa_r| <= B_r, each started on the sheet;
-    same limits as :func:`stationary_states`.
+    the full system from a grid of starts in the box |kappa_r| <= B_r (default 15 per axis for
+    R = 2, 7 for R = 3), each started on the sheet, explored with a coarse quadrature and polished
+    with the full one; same limits as :func:`stationary_states` (chaotic states only exist where the
+    fixed point with the same kappa is bulk-unstable, which can be a small part of the box).
 
     Parameters
     ----------
