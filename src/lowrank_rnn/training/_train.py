@@ -20,6 +20,7 @@ from ..models._base import AbstractRNN, run_trials
 from ..models._hashnoise import NoiseSource
 from ..models._savers import hyperparameters
 from . import _checkpoint as ckpt
+from ._es import check_es_options, train_es
 
 HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "val_accuracy", "wall_time")
 
@@ -122,7 +123,8 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
           early_stop: float | None = None, keep_best: bool = False,
           optimizer: optax.GradientTransformation | None = None, trainable: Any = None,
           out: str | Path | None = None, resume: bool = True, progress: bool = True,
-          noise_rng: str = "hash") -> tuple[AbstractRNN, dict[str, list]]:
+          noise_rng: str = "hash", method: str = "bptt", strategy: Any = None, popsize: int | None = None,
+          sigma: float | None = None, fitness: Any = None) -> tuple[AbstractRNN, dict[str, list]]:
     """Return the trained model and its history, after backpropagation through time on a task.
 
     ``n_trials`` trials are drawn once from ``key`` (``task.sample``); the last ``val_fraction`` of
@@ -160,6 +162,14 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
     progress: show a ``tqdm`` bar with the losses and the validation accuracy.
     noise_rng: ``"hash"`` (default: :func:`~lowrank_rnn.training.hash_normal`, a fast
         counter-based generator) or ``"threefry"`` (``jax.random.normal``) for the network noise.
+    method: ``"bptt"`` (default) or ``"es"``: evolution strategies (:mod:`lowrank_rnn.training._es`;
+        one generation per minibatch, the population scored with ``jax.vmap``; ``lr``, ``clip`` and
+        ``optimizer`` drive the mean of openai_es and pgpe).
+    strategy, popsize, sigma, fitness: options of ``method="es"``: ``"openai_es"`` (default),
+        ``"cma_es"``, ``"pgpe"`` or an ``OpenES`` / ``CMAES`` / ``PGPE`` object; its population size and
+        perturbation scale; and what it minimises: ``"loss"`` (default, the task loss), ``"accuracy"``
+        (the error rate ``1 - accuracy``) or any ``f(model, trials, key) -> scalar``, differentiable
+        or not. The history then also holds ``generation``, ``population_fitness`` and ``sigma``.
 
     Returns
     -------
@@ -184,6 +194,8 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
     2
     """
     # ---------------------------------------------------------------- checks, before any compilation
+    es_strategy = check_es_options(method, strategy=strategy, popsize=popsize, sigma=sigma, fitness=fitness,
+                                   optimizer=optimizer, clip=clip)
     if not isinstance(model, AbstractRNN):
         raise TypeError(f"model must be a LowRankRNN, FullRankRNN or MixtureLowRankRNN, got {type(model).__name__}")
     _check_task(task)
@@ -221,6 +233,12 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
     params, frozen = eqx.partition(arrays, filt)
     if not jax.tree_util.tree_leaves(params):
         raise ValueError("trainable selects no array of the model: nothing to train")
+    if es_strategy is not None:
+        return train_es(model, task, es_strategy, key=key, epochs=epochs, lr=lr, batch=batch, n_trials=n_trials,
+                        n_train=n_train, n_val=n_val, val_fraction=val_fraction, clip=clip, early_stop=early_stop,
+                        keep_best=keep_best, optimizer=optimizer, filt=filt, params=params, frozen=frozen,
+                        static=static, out=out, resume=resume, progress=progress, noise_rng=noise_rng,
+                        fitness=fitness)
 
     config = {
         "task": task.config() if hasattr(task, "config") else {"name": type(task).__name__},

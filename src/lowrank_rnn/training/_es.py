@@ -1,0 +1,455 @@
+"""Evolution strategies: OpenAI-ES, CMA-ES and PGPE through evosax, behind one thin wrapper.
+
+``train(model, task, method="es", strategy=...)`` lands here (:func:`train_es`). The trainable
+arrays of the model (``eqx.partition`` with ``model.trainable(...)``) are flattened into one vector
+theta of D numbers; a strategy proposes a population theta_1..theta_P around its mean mu; every
+member is scored by a *fitness* (lower is better: the task loss by default, or any callable,
+differentiable or not, e.g. the error rate ``1 - accuracy``), the whole population at once with
+``jax.vmap``; and the strategy moves mu. Each member of a generation sees the same minibatch of
+trials and the same network noise (common random numbers), so fitness differences come from the
+parameters alone.
+
+Strategies (evosax 0.3 does the updates; only this module touches its interface, which changes
+between releases):
+
+* :class:`OpenES`, OpenAI-ES (Salimans et al. 2017, arXiv:1703.03864): antithetic pairs
+  ``theta = mu +- sigma eps``, eps ~ N(0, I); centered-rank fitness shaping F_k in [-0.5, 0.5];
+  the search-gradient estimate ``g = (1 / (P sigma)) sum_k F_k eps_k`` is handed to an optax
+  optimiser (Adam by default) that updates mu.
+* :class:`PGPE` (Sehnke et al. 2010, Neural Networks 23:551): antithetic pairs with a per-parameter
+  sigma that is itself adapted (``sigma_lr``, at most ``sigma_max_change`` relative change per
+  generation); centered ranks; the mean's gradient estimate goes to the optax optimiser.
+* :class:`CMAES` (Hansen 2016, arXiv:1604.00772): full covariance adaptation with cumulative
+  step-size control and recombination weights; no optimiser. Its D x D covariance and
+  eigendecomposition each generation limit it to D <= 5000 parameters.
+
+One *epoch* is one pass over the training trials: ``n_train // batch`` generations, one per
+minibatch, all compiled into one ``lax.scan`` (as one BPTT epoch is one scan of minibatch steps).
+Progress bar, checkpoints and resume, history, keep-best, early stopping, divergence detection and
+the run folder are those of BPTT (:mod:`._train`, :mod:`._checkpoint`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from .._checks import positive_int, real_scalar
+from .._errors import DivergenceError
+from ..models._base import run_trials
+from ..models._savers import hyperparameters
+from . import _checkpoint as ckpt
+
+STRATEGIES = ("openai_es", "cma_es", "pgpe")
+METHODS = ("bptt", "es")
+FITNESSES = ("loss", "accuracy")
+ES_HISTORY_FIELDS = ("generation", "population_fitness", "sigma")
+CMA_MAX_DIMS = 5000
+
+
+# ------------------------------------------------------------------------------------- strategies
+@dataclasses.dataclass(frozen=True)
+class OpenES:
+    """OpenAI-ES: antithetic Gaussian perturbations, centered ranks, an optax optimiser on the mean.
+
+    ``theta_k = mu + sigma eps_k`` and ``mu - sigma eps_k`` (eps_k ~ N(0, I), k = 1..P/2);
+    ``g = (1 / (P sigma)) sum_k F_k eps_k`` with ``F_k`` the centered ranks of the fitness in
+    [-0.5, 0.5]; ``mu <- optimiser(mu, g)`` (Salimans et al. 2017, arXiv:1703.03864, Algorithm 2).
+    ``sigma`` may decay geometrically: ``sigma_t = max(sigma * sigma_decay^t, sigma_min)``.
+
+    Attributes
+    ----------
+    popsize: population size P, even (antithetic pairs), >= 2.
+    sigma: perturbation scale (> 0), in the units of the parameters (loadings are of order 1).
+    sigma_decay: factor per generation, in (0, 1] (1: constant sigma).
+    sigma_min: floor of the decayed sigma, in [0, sigma].
+
+    >>> OpenES(popsize=32, sigma=0.05).popsize
+    32
+    """
+
+    popsize: int = 64
+    sigma: float = 0.05
+    sigma_decay: float = 1.0
+    sigma_min: float = 0.0
+    name = "openai_es"
+
+    def __post_init__(self):
+        _set(self, "popsize", _even_popsize(self.popsize))
+        _set(self, "sigma", real_scalar("sigma", self.sigma, low=0.0, low_open=True))
+        _set(self, "sigma_decay", real_scalar("sigma_decay", self.sigma_decay, low=0.0, high=1.0, low_open=True))
+        _set(self, "sigma_min", real_scalar("sigma_min", self.sigma_min, low=0.0, high=self.sigma))
+
+
+@dataclasses.dataclass(frozen=True)
+class PGPE:
+    """PGPE: antithetic sampling with an adapted per-parameter sigma and an optax optimiser on the mean.
+
+    With ``d_k = sigma * eps_k`` and symmetric pairs ``mu +- d_k``, the mean's gradient estimate is
+    ``sum_k (F_k^+ - F_k^-) d_k / P`` and sigma's is
+    ``sum_k (F_k^+ + F_k^- - 2 b) (d_k^2 - sigma^2) / (sigma P)`` (b the mean shaped fitness);
+    sigma moves by ``sigma_lr`` times its estimate, by at most ``sigma_max_change`` of itself per
+    generation (Sehnke et al. 2010, Neural Networks 23:551, Eqs. 6-9, with centered-rank fitness).
+
+    Attributes
+    ----------
+    popsize: population size P, even, >= 2.
+    sigma: initial perturbation scale (> 0), the same for every parameter.
+    sigma_lr: learning rate of sigma (> 0).
+    sigma_max_change: largest relative change of sigma per generation, in (0, 1].
+
+    >>> PGPE(sigma=0.1).sigma_lr
+    0.1
+    """
+
+    popsize: int = 64
+    sigma: float = 0.05
+    sigma_lr: float = 0.1
+    sigma_max_change: float = 0.2
+    name = "pgpe"
+
+    def __post_init__(self):
+        _set(self, "popsize", _even_popsize(self.popsize))
+        _set(self, "sigma", real_scalar("sigma", self.sigma, low=0.0, low_open=True))
+        _set(self, "sigma_lr", real_scalar("sigma_lr", self.sigma_lr, low=0.0, low_open=True))
+        _set(self, "sigma_max_change", real_scalar("sigma_max_change", self.sigma_max_change, low=0.0, high=1.0,
+                                                   low_open=True))
+
+
+@dataclasses.dataclass(frozen=True)
+class CMAES:
+    """CMA-ES: a full-covariance Gaussian search distribution, adapted from ranked samples.
+
+    ``theta_k = mu + sigma B D z_k`` (``C = B D^2 B^T``); mu moves to the weighted mean of the
+    best half; sigma follows cumulative step-size adaptation and C the rank-one and rank-mu
+    updates (Hansen 2016, arXiv:1604.00772, Eqs. 38-47, negative weights included). No optimiser:
+    ``lr``, ``clip`` and ``optimizer`` of :func:`train` do not apply.
+
+    Attributes
+    ----------
+    popsize: population size P (>= 2); None: Hansen's default ``4 + floor(3 ln D)``.
+    sigma: initial step size (> 0).
+
+    >>> CMAES(sigma=0.1).popsize is None
+    True
+    """
+
+    popsize: int | None = None
+    sigma: float = 0.05
+    name = "cma_es"
+
+    def __post_init__(self):
+        if self.popsize is not None:
+            _set(self, "popsize", positive_int("popsize", self.popsize, low=2))
+        _set(self, "sigma", real_scalar("sigma", self.sigma, low=0.0, low_open=True))
+
+
+Strategy = OpenES | PGPE | CMAES
+_CLASSES = {"openai_es": OpenES, "cma_es": CMAES, "pgpe": PGPE}
+
+
+def _set(obj, name, value):
+    object.__setattr__(obj, name, value)
+
+
+def _even_popsize(popsize) -> int:
+    popsize = positive_int("popsize", popsize, low=2)
+    if popsize % 2:
+        raise ValueError(f"popsize must be even (antithetic pairs mu +- sigma eps), got {popsize}")
+    return popsize
+
+
+def get_strategy(strategy: str | Strategy = "openai_es", *, popsize: int | None = None,
+                 sigma: float | None = None) -> Strategy:
+    """Return the strategy object named ``strategy`` (or ``strategy`` itself), with ``popsize`` and
+    ``sigma`` overriding its defaults; every hyperparameter checked.
+
+    ``strategy`` is one of ``"openai_es"`` (:class:`OpenES`), ``"cma_es"`` (:class:`CMAES`) or
+    ``"pgpe"`` (:class:`PGPE`), or an instance of one of them.
+
+    >>> get_strategy("pgpe", popsize=16).popsize
+    16
+    """
+    if isinstance(strategy, str):
+        if strategy not in _CLASSES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        strategy = _CLASSES[strategy]()
+    elif not isinstance(strategy, (OpenES, PGPE, CMAES)):
+        raise TypeError(f"strategy must be a name ({', '.join(STRATEGIES)}) or an OpenES, CMAES or PGPE, "
+                        f"got {type(strategy).__name__}")
+    changes = {k: v for k, v in (("popsize", popsize), ("sigma", sigma)) if v is not None}
+    return dataclasses.replace(strategy, **changes) if changes else strategy
+
+
+def _resolve(strategy: Strategy, num_dims: int) -> Strategy:
+    """Return ``strategy`` with a concrete population size for ``num_dims`` parameters (checked)."""
+    if isinstance(strategy, CMAES):
+        if num_dims > CMA_MAX_DIMS:
+            raise ValueError(f"cma_es keeps a D x D covariance and decomposes it every generation; this model "
+                             f"trains D = {num_dims} parameters (> {CMA_MAX_DIMS}): use openai_es or pgpe, or "
+                             "train fewer arrays (trainable=...)")
+        if strategy.popsize is None:
+            return dataclasses.replace(strategy, popsize=4 + int(math.floor(3 * math.log(num_dims))))
+    return strategy
+
+
+def _algorithm(strategy: Strategy, num_dims: int, opt_spec):
+    """Return the evosax algorithm and its parameters for a flat solution of ``num_dims`` numbers.
+
+    The only place that speaks evosax (0.3.x): ``Open_ES``, ``PGPE`` and ``CMA_ES`` of
+    ``evosax.algorithms``, each minimising; Open_ES and PGPE shape the fitness by centered ranks.
+    """
+    import optax
+    from evosax.algorithms import CMA_ES, PGPE as _PGPE, Open_ES
+
+    from ._train import _optimizer
+
+    solution = jnp.zeros((num_dims,), jnp.float32)
+    if isinstance(strategy, OpenES):
+        if strategy.sigma_decay == 1.0:
+            schedule = optax.constant_schedule(strategy.sigma)
+        else:
+            schedule = optax.exponential_decay(strategy.sigma, 1, strategy.sigma_decay,
+                                               end_value=strategy.sigma_min)
+        es = Open_ES(strategy.popsize, solution, use_antithetic_sampling=True, optimizer=_optimizer(opt_spec),
+                     std_schedule=schedule)
+        return es, es.default_params
+    if isinstance(strategy, PGPE):
+        es = _PGPE(strategy.popsize, solution, optimizer=_optimizer(opt_spec))
+        params = es.default_params.replace(std_init=strategy.sigma, std_lr=strategy.sigma_lr,
+                                           std_max_change=strategy.sigma_max_change)
+        return es, params
+    es = CMA_ES(strategy.popsize, solution)
+    return es, es.default_params.replace(std_init=jnp.asarray(strategy.sigma, jnp.float32))
+
+
+def strategy_config(strategy: Strategy) -> dict:
+    """Return the strategy as a JSON-ready dict (name and hyperparameters)."""
+    return {"name": strategy.name, **dataclasses.asdict(strategy)}
+
+
+# ------------------------------------------------------------------------------------- fitness
+def _fitness_fn(fitness, task, noise_rng) -> Callable:
+    """Return ``f(model, trials, key) -> scalar`` (lower is better) for a fitness name or callable."""
+    if callable(fitness):
+        return fitness
+
+    def score(model, trials, key):
+        outputs = run_trials(model, trials.inputs, key=key, noise_rng=noise_rng)
+        if fitness == "accuracy":
+            return 1.0 - task.accuracy(outputs, trials)
+        return task.loss(outputs, trials)
+
+    return score
+
+
+def check_es_options(method: str, *, strategy=None, popsize=None, sigma=None, fitness=None, optimizer=None,
+                     clip=None) -> Strategy | None:
+    """Check the ``method`` of :func:`train` and its evolution-strategy options; return the strategy
+    (None for ``method="bptt"``). Raises ValueError/TypeError naming the bad argument."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if method != "es":
+        given = [n for n, v in (("strategy", strategy), ("popsize", popsize), ("sigma", sigma),
+                                ("fitness", fitness)) if v is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} {'is an option' if len(given) == 1 else 'are options'} of "
+                             "method='es' (evolution strategies), not of method='bptt'")
+        return None
+    strat = get_strategy("openai_es" if strategy is None else strategy, popsize=popsize, sigma=sigma)
+    if fitness is not None and not callable(fitness) and fitness not in FITNESSES:
+        raise ValueError(f"fitness must be 'loss', 'accuracy' (minimises 1 - accuracy) or a callable "
+                         f"f(model, trials, key) -> scalar, got {fitness!r}")
+    if isinstance(strat, CMAES) and (optimizer is not None or clip is not None):
+        raise ValueError("cma_es moves its mean by recombination, not by an optimiser: optimizer and clip "
+                         "apply to openai_es and pgpe only")
+    return strat
+
+
+# ------------------------------------------------------------------------------------- compiled pieces
+@partial(jax.jit, static_argnames=("strategy", "opt_spec"))
+def _es_init(key, mean, *, strategy, opt_spec):
+    es, ep = _algorithm(strategy, mean.shape[0], opt_spec)
+    return es.init(key, mean, ep)
+
+
+@partial(jax.jit, static_argnames=("static", "strategy", "opt_spec", "fitness", "task", "n_batches", "batch",
+                                   "noise_rng"))
+def _es_epoch(es_state, params, frozen, train_set, val_set, key, epoch, *, static, strategy, opt_spec, fitness,
+              task, n_batches, batch, noise_rng):
+    """One epoch of evolution, compiled: ``n_batches`` generations in one ``lax.scan``, then validation.
+
+    ``params`` gives only the structure of the trainable arrays (to unflatten the mean).
+    Returns (evosax state, trainable arrays at the mean, statistics).
+    """
+    es, ep = _algorithm(strategy, es_state.mean.shape[0], opt_spec)
+    _, unravel = ravel_pytree(params)
+    score = _fitness_fn(fitness, task, noise_rng)
+
+    def member_fitness(theta, trials, k):
+        return jnp.asarray(score(eqx.combine(unravel(theta), frozen, static), trials, k), jnp.float32)
+
+    population_fitness = jax.vmap(member_fitness, in_axes=(0, None, None))
+    # the epoch's key: from the training half of the run's key and the epoch number (as in BPTT)
+    k_perm, k_gen, k_val = jax.random.split(jax.random.fold_in(jax.random.split(key)[1], epoch), 3)
+    n_train = train_set.inputs.shape[0]
+    order = jax.random.permutation(k_perm, n_train)[: n_batches * batch].reshape(n_batches, batch)
+
+    def generation(carry, inp):
+        state, bad = carry
+        i, idx, k = inp
+        k_ask, k_tell, k_noise = jax.random.split(k, 3)
+        trials = train_set[idx]
+        pop, asked = es.ask(k_ask, state, ep)
+        # the mean is scored beside its population (one more vmapped member): the training loss
+        f = population_fitness(jnp.concatenate([pop, state.mean[None]]), trials, k_noise)
+        f_pop, f_mean = f[:-1], f[-1]
+        finite = jnp.isfinite(f_pop)
+        # a member whose fitness is NaN or inf ranks last; it does not stop the run
+        new, _ = es.tell(k_tell, pop, jnp.where(finite, f_pop, jnp.inf), asked, ep)
+        ok = ((bad < 0) & jnp.isfinite(f_mean) & jnp.any(finite) & jnp.all(jnp.isfinite(new.mean))
+              & jnp.all(jnp.isfinite(new.std)))
+        new = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, state)
+        bad = jnp.where((bad < 0) & ~ok, i, bad)
+        pop_mean = jnp.sum(jnp.where(finite, f_pop, 0.0)) / jnp.maximum(jnp.sum(finite), 1)
+        return (new, bad), (f_mean, pop_mean)
+
+    steps = (jnp.arange(n_batches), order, jax.random.split(k_gen, n_batches))
+    (es_state, bad), (f_means, pop_means) = jax.lax.scan(generation, (es_state, jnp.int32(-1)), steps)
+    good = jnp.arange(n_batches) < jnp.where(bad < 0, n_batches, bad)
+    n_good = jnp.maximum(jnp.sum(good), 1)
+    stats = {"train_loss": jnp.sum(jnp.where(good, f_means, 0.0)) / n_good,
+             "population_fitness": jnp.sum(jnp.where(good, pop_means, 0.0)) / n_good,
+             "sigma": jnp.mean(es_state.std), "bad_batch": bad}
+    params = unravel(es_state.mean)
+    if val_set.inputs.shape[0]:
+        model = eqx.combine(params, frozen, static)
+        val_out = run_trials(model, val_set.inputs, key=k_val, noise_rng=noise_rng)
+        stats["val_loss"] = task.loss(val_out, val_set)
+        stats["val_accuracy"] = task.accuracy(val_out, val_set)
+    return es_state, params, stats
+
+
+# ------------------------------------------------------------------------------------- the loop
+def _fitness_name(fitness) -> str:
+    if fitness is None or isinstance(fitness, str):
+        return fitness or "loss"
+    return f"callable:{getattr(fitness, '__module__', '?')}.{getattr(fitness, '__qualname__', type(fitness).__name__)}"
+
+
+def train_es(model, task, strategy: Strategy, *, key, epochs, lr, batch, n_trials, n_train, n_val, val_fraction,
+             clip, early_stop, keep_best, optimizer, filt, params, frozen, static, out, resume, progress,
+             noise_rng, fitness) -> tuple[Any, dict[str, list]]:
+    """Return the model and history after evolution strategies; called by :func:`train` after its checks.
+
+    The arguments are those of :func:`~lowrank_rnn.training.train`, already checked, with the model
+    partitioned into trainable ``params``, ``frozen`` arrays and ``static`` fields.
+    """
+    from ._train import HISTORY_FIELDS, _filter_summary, _trials
+
+    flat, _ = ravel_pytree(params)
+    flat = jnp.asarray(flat, jnp.float32)
+    strategy = _resolve(strategy, int(flat.shape[0]))
+    n_batches = n_train // batch
+    uses_opt = not isinstance(strategy, CMAES)
+    opt_spec = (("adam", lr, clip) if optimizer is None else ("custom", optimizer)) if uses_opt else None
+    fields = HISTORY_FIELDS + ES_HISTORY_FIELDS
+    config = {
+        "task": task.config() if hasattr(task, "config") else {"name": type(task).__name__},
+        "model": {"class": type(model).__name__, **hyperparameters(model)},
+        "training": {"method": "es", "strategy": strategy_config(strategy), "fitness": _fitness_name(fitness),
+                     "num_params": int(flat.shape[0]), "generations_per_epoch": n_batches,
+                     "lr": lr if uses_opt and optimizer is None else None, "batch": batch, "n_trials": n_trials,
+                     "val_fraction": val_fraction, "clip": clip, "early_stop": early_stop,
+                     "keep_best": bool(keep_best),
+                     "optimizer": None if not uses_opt else ("adam" if optimizer is None else "custom"),
+                     "trainable": _filter_summary(filt), "noise_rng": noise_rng,
+                     "key": np.asarray(jax.random.key_data(key)).tolist()},
+    }
+    es_state = _es_init(jax.random.split(key)[1], flat, strategy=strategy, opt_spec=opt_spec)
+
+    history: dict[str, list] = {f: [] for f in fields}
+    start_epoch, elapsed, best = 0, 0.0, None
+    out = None if out is None else Path(out)
+    if out is not None:
+        saved = ckpt.read(out, config) if resume else None
+        if saved is not None:
+            params = ckpt.restore_leaves(params, saved["params"])
+            es_state = ckpt.restore_leaves(es_state, saved["opt_state"])
+            if saved.get("best") is not None:
+                best = (saved["best_val_loss"], ckpt.restore_leaves(params, saved["best"]))
+            history, start_epoch, elapsed = saved["history"], saved["epoch"], saved["train_seconds"]
+        ckpt.write_json(out / "config.json", {**config, "training": {**config["training"], "epochs": epochs}})
+
+    t_sample = time.perf_counter()
+    train_set, val_set = jax.block_until_ready(_trials(key, task=task, n=n_trials, n_train=n_train))
+    sample_seconds = time.perf_counter() - t_sample
+    run_epoch = partial(_es_epoch, static=static, strategy=strategy, opt_spec=opt_spec, fitness=fitness, task=task,
+                        n_batches=n_batches, batch=batch, noise_rng=noise_rng)
+    t_start = time.perf_counter() - elapsed
+    cpu_start = time.process_time()
+    stopped = start_epoch > 0 and early_stop is not None and history["train_loss"][-1] < early_stop
+    bar = None
+    writer = ckpt.Writer() if out is not None else None
+    if progress and not stopped and start_epoch < epochs:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, initial=start_epoch, desc=f"es {strategy.name} {config['task'].get('name', '')}",
+                   unit="epoch", leave=True)
+    try:
+        for epoch in range(start_epoch, epochs):
+            if stopped:
+                break
+            es_state, params, stats = run_epoch(es_state, params, frozen, train_set, val_set, key, np.int32(epoch))
+            stats = jax.device_get(stats)
+            if int(stats["bad_batch"]) >= 0:
+                where = f" (last good checkpoint: {out / 'checkpoint.npz'}, epoch {epoch})" if out else ""
+                raise DivergenceError(
+                    f"evolution diverged: in epoch {epoch + 1}, generation {int(stats['bad_batch']) + 1} of "
+                    f"{n_batches}, the fitness of the mean or of every member, or the updated mean or sigma, "
+                    f"became non-finite{where}. Lower sigma or lr, or reduce the noise.", time=epoch + 1)
+            row = {"epoch": epoch + 1, "train_loss": float(stats["train_loss"]),
+                   "val_loss": float(stats["val_loss"]) if n_val else float("nan"),
+                   "val_accuracy": float(stats["val_accuracy"]) if n_val else float("nan"),
+                   "wall_time": time.perf_counter() - t_start, "generation": (epoch + 1) * n_batches,
+                   "population_fitness": float(stats["population_fitness"]), "sigma": float(stats["sigma"])}
+            for f in fields:
+                history[f].append(row[f])
+            if keep_best and (best is None or row["val_loss"] < best[0]):
+                best = (row["val_loss"], params)
+            stopped = early_stop is not None and row["train_loss"] < early_stop
+            if writer is not None:  # on a background thread, while the next epoch computes
+                host_params, host_state, host_best = jax.device_get((params, es_state, best))
+                writer.submit(ckpt.write_epoch, out, model=eqx.combine(host_params, frozen, static),
+                              params=host_params, opt_state=host_state, best=host_best,
+                              history={k: list(v) for k, v in history.items()}, epoch=epoch + 1,
+                              config=config, train_seconds=time.perf_counter() - t_start)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_loss=f"{row['val_loss']:.4f}",
+                                acc=f"{row['val_accuracy']:.3f}", sigma=f"{row['sigma']:.3g}")
+    except BaseException:
+        if writer is not None:
+            writer.close(raise_errors=False)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    if writer is not None:
+        writer.close()
+    train_seconds = time.perf_counter() - t_start
+    final = eqx.combine(best[1] if keep_best and best is not None else params, frozen, static)
+    if out is not None:
+        ckpt.finish(out, final, history, train_seconds, sample_seconds=sample_seconds,
+                    cpu_seconds=time.process_time() - cpu_start)
+    return final, history
