@@ -5,6 +5,7 @@ Sub-commands::
     lowrank-rnn example --out DIR                 # sample, simulate, and plot a rank-one network
     lowrank-rnn reproduce NAME --out DIR [--quick]   # a paper's results, theory beside simulation
     lowrank-rnn train --task NAME --out DIR [--rank R --hidden N --epochs --lr --batch --seed]
+    lowrank-rnn train --task NAME --out DIR --method es [--strategy openai_es|cma_es|pgpe --popsize --sigma]
     lowrank-rnn evaluate DIR [--json]             # accuracy, loss and figures of a trained run
     lowrank-rnn motifs [--n-e ... --chain ...] [--json]   # E–I motif predictions (Shao et al. 2025)
 """

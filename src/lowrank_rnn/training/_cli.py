@@ -33,13 +33,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(f"hidden must be >= rank (N >= R), got hidden = {hidden} and rank = {rank}")
     if args.seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {args.seed}")
+    from ._es import check_es_options
+
+    es_options = {k: getattr(args, k) for k in ("strategy", "popsize", "sigma", "fitness")
+                  if getattr(args, k) is not None}
+    check_es_options(args.method, **es_options)  # before any compilation (a pre-training stage included)
+    if args.method != "bptt":
+        es_options["method"] = args.method
     if not args.no_cache:
         enable_compilation_cache()
     from ._recipes import train_recipe
 
     _, history = train_recipe(args.task, out=args.out, seed=args.seed, rank=rank, hidden=hidden, noise=args.noise,
                               epochs=args.epochs, lr=args.lr, batch=args.batch, progress=not args.quiet,
-                              resume=not args.restart)
+                              resume=not args.restart, **es_options)
     seconds = float((Path(args.out) / "train_seconds").read_text())
     print(f"trained {args.task} (rank {rank}, N = {hidden}) for {len(history['epoch'])} epochs in {seconds:.2f} s: "
           f"validation loss {history['val_loss'][-1]:.4g}, accuracy {history['val_accuracy'][-1]:.3f}; "
@@ -84,6 +91,16 @@ def add_parsers(sub) -> None:
     tr.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the recipe's)")
     tr.add_argument("--batch", type=int, default=None, help="minibatch size (default: the recipe's, 32)")
     tr.add_argument("--seed", type=int, default=0, help="random seed of initialisation, trials and noise (default 0)")
+    tr.add_argument("--method", default="bptt", choices=("bptt", "es"),
+                    help="bptt (backpropagation through time, default) or es (evolution strategies)")
+    tr.add_argument("--strategy", default=None, choices=("openai_es", "cma_es", "pgpe"),
+                    help="with --method es: the evolution strategy (default openai_es)")
+    tr.add_argument("--popsize", type=int, default=None,
+                    help="with --method es: population size (default 64; cma_es: 4 + 3 ln D)")
+    tr.add_argument("--sigma", type=float, default=None,
+                    help="with --method es: perturbation scale (initial step size of cma_es; default 0.05)")
+    tr.add_argument("--fitness", default=None, choices=("loss", "accuracy"),
+                    help="with --method es: minimise the task loss (default) or the error rate 1 - accuracy")
     tr.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out and start over")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.add_argument("--no-cache", action="store_true", help="do not use the on-disk compilation cache")

@@ -117,13 +117,15 @@ def check_overrides(*, rank=None, hidden=None, noise=None, epochs=None, lr=None,
 def train_recipe(name: str, *, out: str | Path | None = None, seed: int = 0, rank: int | None = None,
                  hidden: int | None = None, noise: float | None = None, epochs: int | None = None,
                  lr: float | None = None, batch: int | None = None, progress: bool = True,
-                 resume: bool = True):
+                 resume: bool = True, **options):
     """Return ``(model, history)`` after training a network on task ``name`` by its :data:`RECIPES` entry.
 
     ``rank``, ``hidden``, ``noise`` (sigma, library convention), ``epochs``, ``lr`` and ``batch``
     override the recipe; ``seed`` makes the run (initialisation, trials, noise) reproducible.
     A recipe with a full-rank pre-training stage runs it first (into ``out/pretrain``) and starts
-    the low-rank network from the top-R SVD of its connectivity.
+    the low-rank network from the top-R SVD of its connectivity. ``options`` are further arguments
+    of :func:`~lowrank_rnn.training.train` for the (final) low-rank stage, e.g. ``method="es",
+    strategy="cma_es"``; a pre-training stage keeps backpropagation.
     """
     from ..tasks import get_task
     from ._train import train
@@ -156,4 +158,4 @@ def train_recipe(name: str, *, out: str | Path | None = None, seed: int = 0, ran
     return train(model, task, key=k_train, epochs=ov.get("epochs", recipe.epochs), lr=ov.get("lr", recipe.lr),
                  batch=ov.get("batch", recipe.batch), clip=recipe.clip, early_stop=recipe.early_stop,
                  trainable=model.trainable(inputs=recipe.train_inputs), out=out, progress=progress,
-                 resume=resume)
+                 resume=resume, **options)
