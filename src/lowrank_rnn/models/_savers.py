@@ -22,6 +22,8 @@ _ARRAYS = {
 
 def hyperparameters(model) -> dict:
     """Return the JSON-able constructor arguments of a model (everything but its arrays)."""
+    if callable(getattr(model, "hyperparameters", None)):  # models that describe themselves (learning.RateRNN)
+        return model.hyperparameters()
     common = {"N": model.N, "n_inputs": model.n_inputs, "n_outputs": model.n_outputs,
               "noise": float(model.noise), "alpha": float(model.alpha), "nonlinearity": model.nonlinearity}
     if isinstance(model, LowRankRNN):

@@ -59,9 +59,9 @@ def _optimizer(spec) -> optax.GradientTransformation:
     return optax.adam(lr) if clip is None else optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr))
 
 
-@partial(jax.jit, static_argnames=("static", "opt_spec", "task", "n_batches", "batch", "noise_rng"))
+@partial(jax.jit, static_argnames=("static", "opt_spec", "task", "n_batches", "batch", "noise_rng", "rule"))
 def _epoch(params, frozen, opt_state, train_set, val_set, key, epoch, *, static, opt_spec, task, n_batches,
-           batch, noise_rng):
+           batch, noise_rng, rule=None):
     """One epoch, compiled: every minibatch update in one ``lax.scan``, then the validation pass.
 
     Everything that varies between runs of the same shape (parameters, fixed arrays, trials, key)
@@ -72,7 +72,12 @@ def _epoch(params, frozen, opt_state, train_set, val_set, key, epoch, *, static,
 
     def loss_fn(params, trials, key):
         model = eqx.combine(params, frozen, static)
-        outputs = run_trials(model, trials.inputs, key=key, noise_rng=noise_rng)
+        if rule is not None:  # a local learning rule: same forward pass, the rule's backward pass
+            from ..learning import rule_outputs
+
+            outputs = rule_outputs(model, trials.inputs, rule, key=key, noise_rng=noise_rng)
+        else:
+            outputs = run_trials(model, trials.inputs, key=key, noise_rng=noise_rng)
         return task.loss(outputs, trials)
 
     grad_fn = jax.value_and_grad(loss_fn)
@@ -124,7 +129,8 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
           optimizer: optax.GradientTransformation | None = None, trainable: Any = None,
           out: str | Path | None = None, resume: bool = True, progress: bool = True,
           noise_rng: str = "hash", method: str = "bptt", strategy: Any = None, popsize: int | None = None,
-          sigma: float | None = None, fitness: Any = None) -> tuple[AbstractRNN, dict[str, list]]:
+          sigma: float | None = None, fitness: Any = None,
+          credit_assignment: Any = None) -> tuple[AbstractRNN, dict[str, list]]:
     """Return the trained model and its history, after backpropagation through time on a task.
 
     ``n_trials`` trials are drawn once from ``key`` (``task.sample``); the last ``val_fraction`` of
@@ -170,6 +176,10 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
         perturbation scale; and what it minimises: ``"loss"`` (default, the task loss), ``"accuracy"``
         (the error rate ``1 - accuracy``) or any ``f(model, trials, key) -> scalar``, differentiable
         or not. The history then also holds ``generation``, ``population_fitness`` and ``sigma``.
+    credit_assignment: None (exact gradients) or a learning rule for a
+        :class:`~lowrank_rnn.learning.RateRNN`: ``"bptt"``, ``"tbptt(k)"``, ``"eprop"``, ``"rflo"``,
+        ``"mdgl"``, ``"mdgl_celltype"``, ``"modprop"``, ``"feedback_alignment"`` or a rule object
+        (:func:`lowrank_rnn.learning.credit_assignment`); each update then follows the rule.
 
     Returns
     -------
@@ -198,6 +208,16 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
                                    optimizer=optimizer, clip=clip)
     if not isinstance(model, AbstractRNN):
         raise TypeError(f"model must be a LowRankRNN, FullRankRNN or MixtureLowRankRNN, got {type(model).__name__}")
+    rule = None
+    if credit_assignment is not None:
+        from ..learning import RateRNN
+        from ..learning import credit_assignment as parse_rule
+
+        rule = parse_rule(credit_assignment)
+        if not isinstance(model, RateRNN):
+            raise ValueError(f"credit_assignment needs a lowrank_rnn.learning.RateRNN, got a {type(model).__name__}")
+        if es_strategy is not None:
+            raise ValueError("credit_assignment applies to gradient training; method='es' takes none")
     _check_task(task)
     if not isinstance(key, jax.Array):
         raise TypeError("key must be a jax.random key, e.g. jax.random.key(0)")
@@ -249,6 +269,8 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
                      "trainable": _filter_summary(filt), "noise_rng": noise_rng,
                      "key": np.asarray(jax.random.key_data(key)).tolist()},
     }
+    if rule is not None:
+        config["training"]["credit_assignment"] = rule.spec()
     opt_spec = ("adam", lr, clip) if optimizer is None else ("custom", optimizer)
     opt_state = _opt_init(params, opt_spec=opt_spec)
 
@@ -270,7 +292,7 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
     train_set, val_set = jax.block_until_ready(_trials(key, task=task, n=n_trials, n_train=n_train))
     sample_seconds = time.perf_counter() - t_sample
     run_epoch = partial(_epoch, static=static, opt_spec=opt_spec, task=task, n_batches=n_batches, batch=batch,
-                        noise_rng=noise_rng)
+                        noise_rng=noise_rng, rule=rule)
     t_start = time.perf_counter() - elapsed
     cpu_start = time.process_time()
     stopped = start_epoch > 0 and early_stop is not None and history["train_loss"][-1] < early_stop
