@@ -63,9 +63,48 @@ def normal_from_words(k0: jax.Array, k1: jax.Array, shape: tuple[int, ...]) -> j
     return _SQRT2 * erfinv(v)
 
 
+_MIX = (0x243F6A88, 0x85A308D3)  # two arbitrary odd-ish constants (digits of pi) separating the words
+
+
 def key_words(key: jax.Array) -> jax.Array:
-    """Return the two uint32 words (Threefry bits of ``key``) that seed :func:`normal_from_words`."""
-    return jax.random.bits(key, (2,), jnp.uint32)
+    """Return the two uint32 words that seed :func:`normal_from_words`: the key's two data words,
+    each hashed together with the other (``w0 = H(d0 ^ H(d1 ^ c0))``, ``w1 = H(d1 ^ H(w0 ^ c1))``).
+
+    A few scalar integer operations instead of a Threefry evaluation: inside a compiled training
+    epoch each Threefry call is a loop of its own, and they made a quarter of its compile time.
+    Keys with other than two data words (e.g. ``"rbg"``) go through Threefry bits as before.
+    """
+    data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    data = jnp.ravel(data)
+    if data.shape != (2,) or data.dtype != jnp.uint32:
+        return jax.random.bits(key, (2,), jnp.uint32)
+    w0 = _lowbias32(data[0] ^ _lowbias32(data[1] ^ jnp.uint32(_MIX[0])))
+    w1 = _lowbias32(data[1] ^ _lowbias32(w0 ^ jnp.uint32(_MIX[1])))
+    return jnp.stack([w0, w1])
+
+
+def lowbias32_host(x) -> np.ndarray:
+    """Return :func:`_lowbias32` of the uint32 array ``x``, computed by NumPy on the host."""
+    x = np.array(x, dtype=np.uint32, ndmin=1)
+    x ^= x >> np.uint32(16)
+    x *= np.uint32(0x7FEB352D)
+    x ^= x >> np.uint32(15)
+    x *= np.uint32(0x846CA68B)
+    x ^= x >> np.uint32(16)
+    return x
+
+
+def host_words(seed, *tags) -> np.ndarray:
+    """Return uint32 words hashed on the host from the words ``seed`` and the integer ``tags``
+    (scalars or arrays, broadcast): ``h <- H(h ^ w)`` over the seed words then the tags.
+
+    Used to derive a training epoch's shuffling order and noise seeds without any compiled
+    random-number code (see :func:`lowrank_rnn.training.train`).
+    """
+    h = np.full((), 0x9E3779B9, np.uint32)
+    for w in [*np.ravel(np.asarray(seed, np.uint32)), *tags]:
+        h = lowbias32_host(np.asarray(w).astype(np.uint32) ^ h)
+    return h
 
 
 _GOLDEN = 0x9E3779B9

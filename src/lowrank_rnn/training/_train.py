@@ -17,7 +17,7 @@ import optax
 from .._checks import positive_int, real_scalar
 from .._errors import DivergenceError
 from ..models._base import AbstractRNN, run_trials
-from ..models._hashnoise import NoiseSource
+from ..models._hashnoise import NoiseSource, host_words
 from ..models._savers import hyperparameters
 from . import _checkpoint as ckpt
 from ._es import check_es_options, train_es
@@ -60,13 +60,14 @@ def _optimizer(spec) -> optax.GradientTransformation:
 
 
 @partial(jax.jit, static_argnames=("static", "opt_spec", "task", "n_batches", "batch", "noise_rng", "rule"))
-def _epoch(params, frozen, opt_state, train_set, val_set, key, epoch, *, static, opt_spec, task, n_batches,
+def _epoch(params, frozen, opt_state, train_set, val_set, order, words, *, static, opt_spec, task, n_batches,
            batch, noise_rng, rule=None):
     """One epoch, compiled: every minibatch update in one ``lax.scan``, then the validation pass.
 
-    Everything that varies between runs of the same shape (parameters, fixed arrays, trials, key)
-    is an argument, so one compilation serves every seed, and JAX's persistent cache can reuse it
-    across processes.
+    Everything that varies between runs of the same shape (parameters, fixed arrays, trials, the
+    epoch's minibatch ``order`` and noise seeds ``words``, see :func:`_epoch_streams`) is an
+    argument, so one compilation serves every seed and epoch, and JAX's persistent cache can reuse
+    it across processes.
     """
     optimizer = _optimizer(opt_spec)
 
@@ -81,10 +82,7 @@ def _epoch(params, frozen, opt_state, train_set, val_set, key, epoch, *, static,
         return task.loss(outputs, trials)
 
     grad_fn = jax.value_and_grad(loss_fn)
-    # the epoch's key: from the training half of the run's key and the epoch number
-    k_perm, k_noise, k_val = jax.random.split(jax.random.fold_in(jax.random.split(key)[1], epoch), 3)
-    n_train = train_set.inputs.shape[0]
-    order = jax.random.permutation(k_perm, n_train)[: n_batches * batch].reshape(n_batches, batch)
+    keys = jax.random.wrap_key_data(words, impl="threefry2x32")  # no Threefry evaluation: a reinterpretation
 
     def update(carry, inp):
         params, opt_state, bad = carry
@@ -98,17 +96,35 @@ def _epoch(params, frozen, opt_state, train_set, val_set, key, epoch, *, static,
         bad = jnp.where((bad < 0) & ~ok, i, bad)
         return (keep(new_params, params), keep(new_state, opt_state), bad), loss
 
-    steps = (jnp.arange(n_batches), order, jax.random.split(k_noise, n_batches))
+    steps = (jnp.arange(n_batches), order, keys[:n_batches])
     (params, opt_state, bad), losses = jax.lax.scan(update, (params, opt_state, jnp.int32(-1)), steps)
     good = jnp.arange(n_batches) < jnp.where(bad < 0, n_batches, bad)
     train_loss = jnp.sum(jnp.where(good, losses, 0.0)) / jnp.maximum(jnp.sum(good), 1)
     stats = {"train_loss": train_loss, "bad_batch": bad}
     if val_set.inputs.shape[0]:
         model = eqx.combine(params, frozen, static)
-        val_out = run_trials(model, val_set.inputs, key=k_val, noise_rng=noise_rng)
+        val_out = run_trials(model, val_set.inputs, key=keys[n_batches], noise_rng=noise_rng)
         stats["val_loss"] = task.loss(val_out, val_set)
         stats["val_accuracy"] = task.accuracy(val_out, val_set)
     return params, opt_state, stats
+
+
+def _epoch_streams(seed: np.ndarray, epoch: int, *, n_train: int, n_batches: int, batch: int):
+    """Return an epoch's minibatch order ``(n_batches, batch)`` (int32) and noise seeds
+    ``(n_batches + 1, 2)`` (uint32; the last row for the validation pass), from the run key's
+    data words ``seed`` and the epoch number.
+
+    Computed by NumPy on the host with the integer hash of :func:`~lowrank_rnn.training.hash_normal`
+    (the order: the training trials sorted by a keyed hash of their index), so the compiled epoch
+    holds no random-number code of its own (Threefry splits and the sorting rounds of
+    ``jax.random.permutation`` were a quarter of its compile time). Same key and epoch, same
+    streams, so a resumed run repeats an uninterrupted one.
+    """
+    rank = host_words(seed, 1, epoch, np.arange(n_train, dtype=np.uint32))
+    order = np.argsort(rank, kind="stable")[: n_batches * batch].reshape(n_batches, batch).astype(np.int32)
+    b = np.arange(n_batches + 1, dtype=np.uint32)
+    words = np.stack([host_words(seed, 2, epoch, b), host_words(seed, 3, epoch, b)], axis=1)
+    return order, words
 
 
 @partial(jax.jit, static_argnames=("task", "n", "n_train"))
@@ -293,6 +309,7 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
     sample_seconds = time.perf_counter() - t_sample
     run_epoch = partial(_epoch, static=static, opt_spec=opt_spec, task=task, n_batches=n_batches, batch=batch,
                         noise_rng=noise_rng, rule=rule)
+    seed = np.asarray(jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key)
     t_start = time.perf_counter() - elapsed
     cpu_start = time.process_time()
     stopped = start_epoch > 0 and early_stop is not None and history["train_loss"][-1] < early_stop
@@ -307,8 +324,8 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
         for epoch in range(start_epoch, epochs):
             if stopped:
                 break
-            params, opt_state, stats = run_epoch(params, frozen, opt_state, train_set, val_set, key,
-                                                 np.int32(epoch))
+            order, words = _epoch_streams(seed, epoch, n_train=n_train, n_batches=n_batches, batch=batch)
+            params, opt_state, stats = run_epoch(params, frozen, opt_state, train_set, val_set, order, words)
             stats = jax.device_get(stats)
             if int(stats["bad_batch"]) >= 0:
                 where = f" (last good checkpoint: {out / 'checkpoint.npz'}, epoch {epoch})" if out else ""
