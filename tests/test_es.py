@@ -1,0 +1,232 @@
+"""Evolution strategies (train(..., method="es")): each strategy decreases a quadratic, a
+non-differentiable score and a small task's loss; non-finite fitness is handled; resume equals an
+uninterrupted run; the run folder is read by evaluate; bad options fail before compiling."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import lowrank_rnn.training._checkpoint as ckpt
+import lowrank_rnn.training._es as es_module
+from lowrank_rnn import DivergenceError, load
+from lowrank_rnn.cli import main
+from lowrank_rnn.models import LowRankRNN, noise_from_published
+from lowrank_rnn.tasks import get_task
+from lowrank_rnn.training import CMAES, PGPE, OpenES, get_strategy, train
+from lowrank_rnn.training._evaluate import evaluate
+
+SIGMA = noise_from_published(0.05, 0.2)
+SHORT = dict(fixation=40.0, stimulus=200.0, delay=40.0, decision=20.0)  # 15 steps: cheap trials
+TARGET = jnp.asarray(np.random.default_rng(0).normal(size=16), jnp.float32)
+
+
+def _model(key, task, N=16, noise=0.0):
+    return LowRankRNN(N, 1, task.n_inputs, task.n_outputs, key=key, alpha=task.dt / task.tau, noise=noise)
+
+
+def _h0_only(model):
+    """Train only the initial state h0 (D = N numbers): a fitness of h0 alone ignores the trials."""
+    return model.trainable(connectivity=False, input_scales=False, readout_scales=False, h0=True)
+
+
+def quadratic(model, trials, key):
+    return jnp.mean((model.h0 - TARGET) ** 2)
+
+
+# 40 trials, batch 4, no validation (the fitness ignores the trials): 10 generations per epoch
+QUICK = dict(n_trials=40, batch=4, val_fraction=0.0, progress=False)
+
+
+@pytest.mark.parametrize("strategy,lr,sigma", [("openai_es", 0.1, 0.1), ("pgpe", 0.1, 0.1), ("cma_es", None, 0.3)])
+def test_each_strategy_decreases_a_quadratic(strategy, lr, sigma):
+    task = get_task("rdm", **SHORT)
+    model = _model(jax.random.key(0), task)
+    f0 = float(quadratic(model, None, None))
+    kw = {} if lr is None else {"lr": lr}
+    trained, h = train(model, task, key=jax.random.key(1), epochs=8, method="es", strategy=strategy, popsize=16,
+                       sigma=sigma, fitness=quadratic, trainable=_h0_only(model), **QUICK, **kw)
+    f_end = float(quadratic(trained, None, None))
+    # 80 generations from f0 ~ 1: Adam moves each coordinate by ~lr per generation, CMA-ES
+    # contracts geometrically; a factor of 10 leaves both a wide margin
+    assert f_end < 0.1 * f0, (strategy, f0, f_end, h["train_loss"])
+    assert h["train_loss"][-1] < h["train_loss"][0]
+    # train_loss is the fitness of the mean: the returned model's fitness is below the first epoch's
+    assert f_end <= h["train_loss"][0]
+    # only h0 moved
+    assert np.array_equal(np.asarray(trained.m), np.asarray(model.m))
+    assert h["generation"] == [10 * (i + 1) for i in range(8)]
+    assert all(s > 0 for s in h["sigma"])
+
+
+def test_a_non_differentiable_score_decreases():
+    """Sign mismatches of h0 with a target: piecewise constant, its gradient is zero almost everywhere."""
+    task = get_task("rdm", **SHORT)
+    model = _model(jax.random.key(0), task)
+    model = LowRankRNN(16, 1, 1, 1, alpha=model.alpha, m=model.m, n=model.n, input_vectors=model.input_vectors,
+                       readout_vectors=model.readout_vectors, h0=-0.05 * jnp.sign(TARGET))  # every sign wrong
+
+    def mismatches(model, trials, key):
+        return jnp.sum(jnp.sign(model.h0) != jnp.sign(TARGET)).astype(jnp.float32)
+
+    assert float(jnp.abs(jax.grad(lambda h: mismatches(model, None, None) + 0 * h.sum())(model.h0)).sum()) == 0
+    trained, h = train(model, task, key=jax.random.key(2), epochs=4, method="es", strategy="openai_es",
+                       popsize=16, sigma=0.05, lr=0.02, fitness=mismatches, trainable=_h0_only(model), **QUICK)
+    assert float(mismatches(model, None, None)) == 16
+    assert float(mismatches(trained, None, None)) <= 2, h["train_loss"]
+
+
+def test_small_task_loss_decreases():
+    """RDM (short timing, published noise) with N = 32: the task loss, not a toy fitness."""
+    task = get_task("rdm", **SHORT)
+    model = _model(jax.random.key(0), task, N=32, noise=SIGMA)
+    _, h = train(model, task, key=jax.random.key(1), epochs=6, n_trials=160, batch=32, progress=False,
+                 method="es", strategy="openai_es", popsize=32, sigma=0.1, lr=0.05)
+    # measured (this seed): train loss 0.995 -> 0.82 and validation loss 0.99 -> 0.82 in 24 generations
+    assert h["train_loss"][-1] < 0.9 * h["train_loss"][0], h["train_loss"]
+    assert h["val_loss"][-1] < 0.9 * h["val_loss"][0], h["val_loss"]
+    assert np.all(np.diff(h["train_loss"]) < 0)
+
+
+def test_cma_es_learns_rdm_from_the_error_rate():
+    """Fitness = 1 - accuracy (no gradient exists): CMA-ES still reaches a high validation accuracy."""
+    task = get_task("rdm", **SHORT)
+    model = _model(jax.random.key(0), task, N=32, noise=SIGMA)
+    # batch 64 grades the error rate in steps of 1/64 (32 left too many ties to rank)
+    _, h = train(model, task, key=jax.random.key(1), epochs=4, n_trials=320, batch=64, progress=False,
+                 method="es", strategy="cma_es", sigma=0.3, fitness="accuracy")
+    # measured (this seed): validation accuracy 0.72, 0.94, 1.0, 1.0 after 4, 8, 12, 16 generations
+    assert h["val_accuracy"][-1] >= 0.9, h["val_accuracy"]
+    assert h["train_loss"][-1] < h["train_loss"][0]
+
+
+def test_non_finite_members_rank_last_and_a_non_finite_mean_raises(tmp_path):
+    task = get_task("rdm", **SHORT)
+    model = _model(jax.random.key(0), task)
+
+    def nan_on_the_right(model, trials, key):  # members with h0[0] > 0.05 are "unstable"
+        return jnp.where(model.h0[0] > 0.05, jnp.nan, jnp.mean((model.h0 + 1.0) ** 2))
+
+    trained, h = train(model, task, key=jax.random.key(1), epochs=3, method="es", popsize=16, sigma=0.1, lr=0.1,
+                       fitness=nan_on_the_right, trainable=_h0_only(model), **QUICK)
+    assert np.all(np.isfinite(h["train_loss"])) and h["train_loss"][-1] < h["train_loss"][0]
+
+    def always_nan(model, trials, key):
+        return jnp.float32(jnp.nan) + 0 * model.h0[0]
+
+    with pytest.raises(DivergenceError, match="epoch 1, generation 1 of 10"):
+        train(model, task, key=jax.random.key(1), epochs=2, method="es", popsize=8, fitness=always_nan,
+              trainable=_h0_only(model), out=tmp_path / "run", **QUICK)
+
+
+def _leaves_equal(a, b):
+    return all(np.array_equal(np.asarray(x), np.asarray(y))
+               for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
+
+
+@pytest.mark.parametrize("strategy", ["openai_es", "cma_es"])
+def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, monkeypatch, strategy):
+    task = get_task("rdm", **SHORT)
+    kw = dict(key=jax.random.key(5), epochs=4, n_trials=64, batch=16, progress=False, keep_best=True,
+              method="es", strategy=strategy, popsize=8, sigma=0.1, lr=0.05)
+    if strategy == "cma_es":
+        kw.pop("lr")
+    full, h_full = train(_model(jax.random.key(4), task, noise=SIGMA), task, out=tmp_path / "a", **kw)
+
+    real_submit = ckpt.Writer.submit
+    calls = {"n": 0}
+
+    def submit_then_stop(self, *args, **kwargs):
+        real_submit(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 2:  # Ctrl-C right after epoch 2 handed its checkpoint to the writer
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ckpt.Writer, "submit", submit_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train(_model(jax.random.key(4), task, noise=SIGMA), task, out=tmp_path / "b", **kw)
+    monkeypatch.setattr(ckpt.Writer, "submit", real_submit)
+    assert json.loads((tmp_path / "b" / "history.json").read_text())["epoch"] == [1, 2]
+    resumed, h_resumed = train(_model(jax.random.key(4), task, noise=SIGMA), task, out=tmp_path / "b", **kw)
+    assert _leaves_equal(resumed, full)
+    for f in ("epoch", "train_loss", "val_loss", "val_accuracy", "generation", "population_fitness", "sigma"):
+        assert h_resumed[f] == h_full[f], f
+    assert _leaves_equal(load(tmp_path / "b" / "model.npz"), full)
+    # a different strategy setting is another run: refused, not silently mixed
+    with pytest.raises(ValueError, match="different run"):
+        train(_model(jax.random.key(4), task, noise=SIGMA), task, out=tmp_path / "b", **{**kw, "sigma": 0.2})
+
+
+def test_command_line_run_folder_is_read_by_evaluate(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--task", "rdm", "--method", "es", "--strategy", "pgpe", "--popsize", "8",
+                 "--sigma", "0.1", "--hidden", "16", "--epochs", "1", "--out", str(out), "--quiet", "--no-cache"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["method"] == "es" and config["training"]["strategy"]["name"] == "pgpe"
+    assert config["training"]["strategy"]["popsize"] == 8 and config["training"]["epochs"] == 1
+    history = json.loads((out / "history.json").read_text())
+    assert history["generation"] == [25]  # 800 training trials / batch 32
+    assert main(["evaluate", str(out), "--trials", "200", "--json", "--no-figures", "--no-cache"]) == 0
+    summary = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert summary["model"] == "LowRankRNN" and 0.0 <= summary["accuracy"] <= 1.0
+    assert np.isfinite(summary["loss"]) and summary["epochs"] == 1
+    assert isinstance(load(out / "model.npz"), LowRankRNN)
+
+
+def test_bad_options_raise_before_compiling(monkeypatch):
+    def must_not_compile(*args, **kwargs):
+        raise AssertionError("compiled before rejecting the arguments")
+
+    monkeypatch.setattr(es_module, "_es_init", must_not_compile)
+    monkeypatch.setattr(es_module, "_es_epoch", must_not_compile)
+    task = get_task("rdm", **SHORT)
+    model = _model(jax.random.key(0), task)
+    kw = dict(key=jax.random.key(1), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="method must be one of bptt, es"):
+        train(model, task, method="evolution", **kw)
+    with pytest.raises(ValueError, match="strategy must be one of openai_es, cma_es, pgpe, got 'cmaes'"):
+        train(model, task, method="es", strategy="cmaes", **kw)
+    with pytest.raises(TypeError, match="strategy must be a name"):
+        train(model, task, method="es", strategy=optax.adam(1e-3), **kw)
+    with pytest.raises(ValueError, match="popsize must be even"):
+        train(model, task, method="es", popsize=9, **kw)
+    with pytest.raises(ValueError, match="popsize must be an integer >= 2"):
+        train(model, task, method="es", strategy="cma_es", popsize=1, **kw)
+    with pytest.raises(TypeError, match="popsize must be an integer"):
+        train(model, task, method="es", popsize=8.0, **kw)
+    with pytest.raises(ValueError, match="sigma must be > 0"):
+        train(model, task, method="es", strategy="pgpe", sigma=0.0, **kw)
+    with pytest.raises(ValueError, match="sigma must be finite"):
+        train(model, task, method="es", sigma=float("nan"), **kw)
+    with pytest.raises(ValueError, match="sigma_decay must be <= 1"):
+        OpenES(sigma_decay=1.5)
+    with pytest.raises(ValueError, match="sigma_max_change must be > 0"):
+        PGPE(sigma_max_change=0.0)
+    with pytest.raises(ValueError, match="fitness must be 'loss', 'accuracy'"):
+        train(model, task, method="es", fitness="reward", **kw)
+    with pytest.raises(ValueError, match="popsize, sigma are options of method='es'"):
+        train(model, task, popsize=8, sigma=0.1, **kw)
+    with pytest.raises(ValueError, match="optimizer and clip apply to openai_es and pgpe only"):
+        train(model, task, method="es", strategy="cma_es", clip=1.0, **kw)
+    big = LowRankRNN(2600, 1, 1, 1, key=jax.random.key(0), alpha=0.2)
+    with pytest.raises(ValueError, match=r"D = 5202 parameters \(> 5000\)"):
+        train(big, task, method="es", strategy=CMAES(), **kw)
+    with pytest.raises(ValueError, match="batch must be <="):  # train's own checks still apply
+        train(model, task, method="es", batch=5000, **kw)
+    assert get_strategy(PGPE(sigma=0.3), popsize=4) == PGPE(popsize=4, sigma=0.3)
+
+
+def test_command_line_rejects_bad_es_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--task", "rdm", "--method", "es", "--strategy", "nes", "--out", "x"])
+    assert "invalid choice" in capsys.readouterr().err
+    for argv, msg in ((["--method", "es", "--popsize", "7"], "popsize must be even"),
+                      (["--method", "es", "--sigma", "-1"], "sigma must be > 0"),
+                      (["--strategy", "pgpe"], "strategy is an option of method='es'")):
+        with pytest.raises((SystemExit, ValueError)) as err:
+            main(["train", "--task", "rdm", "--out", "x", *argv])
+        text = str(err.value) + capsys.readouterr().err
+        assert msg in text, text
