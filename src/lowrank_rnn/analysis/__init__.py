@@ -1,0 +1,44 @@
+"""Analysis of trained networks: latents, flow fields, truncation, Gaussian-mixture fits.
+
+- :func:`latents`: kappa(t) along the connectivity vectors m and the input-driven v(t) along the
+  input vectors, from simulated states (Dubreuil, Valente et al. 2022, Nat. Neurosci.);
+- :func:`latent_flow_field`, :func:`latent_fixed_points`, :func:`plot_latent_flow`: the flow in the
+  (kappa_1, kappa_2) plane of a rank-two network and its fixed points, of the finite network
+  (``source="network"``) or of the mean-field description of its loadings (``source="ensemble"``,
+  through :mod:`lowrank_rnn.theory`);
+- :func:`truncate`, :func:`singular_values`: a full-rank network's learned change ``W - W0``
+  truncated to rank r;
+- :func:`fit_mixture`, :func:`resample`, :class:`MixtureFit`: Gaussian-mixture fits of the trained
+  loadings (scikit-learn) and new networks drawn from them (a
+  :class:`~lowrank_rnn.models.MixtureLowRankRNN`);
+- :func:`task_accuracy`: accuracy on fresh trials; :func:`plot_loadings`, :func:`plot_truncation`.
+
+Example
+-------
+>>> import jax
+>>> from lowrank_rnn.models import LowRankRNN
+>>> from lowrank_rnn.tasks import get_task
+>>> model = LowRankRNN(200, 1, 1, 1, key=jax.random.key(0))
+>>> new = resample(fit_mixture(model, 1), key=jax.random.key(1))
+>>> acc = task_accuracy(new, get_task("rdm"), key=jax.random.key(2), n_trials=64)
+"""
+
+from ._fit import MixtureFit as MixtureFit
+from ._fit import fit_mixture as fit_mixture
+from ._fit import loadings as loadings
+from ._fit import resample as resample
+from ._fit import singular_values as singular_values
+from ._fit import task_accuracy as task_accuracy
+from ._fit import truncate as truncate
+from ._flow import latent_fixed_points as latent_fixed_points
+from ._flow import latent_flow_field as latent_flow_field
+from ._flow import plot_latent_flow as plot_latent_flow
+from ._latents import Latents as Latents
+from ._latents import condition_means as condition_means
+from ._latents import latents as latents
+from ._plots import plot_loadings as plot_loadings
+from ._plots import plot_truncation as plot_truncation
+
+__all__ = ["Latents", "latents", "condition_means", "latent_flow_field", "latent_fixed_points", "plot_latent_flow",
+           "truncate", "singular_values", "MixtureFit", "fit_mixture", "loadings", "resample", "task_accuracy",
+           "plot_loadings", "plot_truncation"]

@@ -1,0 +1,232 @@
+"""Rank truncation of full-rank networks, Gaussian-mixture fits of trained loadings, resampling.
+
+Dubreuil, Valente et al. 2022 (Nat. Neurosci., "The role of population structure in computations
+through neural dynamics"): a trained low-rank network is described by the joint distribution of
+its per-neuron loadings (m_i, n_i, I_i, w_i); networks resampled from ONE Gaussian fitted to them
+keep the accuracy on tasks that need no population structure (RDM, Romo, Raposo) and lose it on
+those that do (context-dependent decision, delayed match-to-sample), which a mixture of two or
+more Gaussians recovers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+
+import equinox as eqx
+import jax
+import numpy as np
+
+from .._checks import positive_int
+from .._ensemble import Ensemble
+
+
+# ------------------------------------------------------------------------------------------ accuracy
+
+@partial(jax.jit, static_argnames=("task", "n_trials"))
+def _scores(model, key, *, task, n_trials):
+    from ..models import run_trials
+
+    k_trials, k_noise = jax.random.split(key)
+    trials = task._sample(k_trials, n_trials)
+    out = run_trials(model, trials.inputs, key=k_noise if model.noise > 0 else None)
+    return task._accuracy(out, trials), task.loss(out, trials)
+
+
+def task_accuracy(model, task, *, key: jax.Array, n_trials: int = 1000, return_loss: bool = False):
+    """Return the accuracy (the task's own rule) of ``model`` on ``n_trials`` fresh noisy trials.
+
+    Trials and network noise derive from ``key`` (the noise at the model's ``noise`` level, as in
+    training and in the published evaluation). ``return_loss=True`` returns ``(accuracy, loss)``
+    with the task's masked MSE. One compilation per model shape and task, reused for every
+    resampled network.
+
+    >>> import jax
+    >>> from lowrank_rnn.models import LowRankRNN
+    >>> from lowrank_rnn.tasks import get_task
+    >>> acc = task_accuracy(LowRankRNN(64, 1, 1, 1, key=jax.random.key(0)), get_task("rdm"),
+    ...                     key=jax.random.key(1), n_trials=100)
+    >>> 0.0 <= acc <= 1.0
+    True
+    """
+    from ..models import AbstractRNN
+
+    if not isinstance(model, AbstractRNN):
+        raise TypeError(f"model must be a LowRankRNN, FullRankRNN or MixtureLowRankRNN, got {type(model).__name__}")
+    for attr in ("sample", "accuracy", "n_inputs"):
+        if not hasattr(task, attr):
+            raise TypeError(f"task must be a lowrank_rnn task (get_task(...)); it has no {attr!r}")
+    if not isinstance(key, jax.Array):
+        raise TypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+    n_trials = positive_int("n_trials", n_trials)
+    if model.n_inputs != task.n_inputs or model.n_outputs != task.n_outputs:
+        raise ValueError(f"the model has {model.n_inputs} inputs and {model.n_outputs} outputs, the task "
+                         f"{task.n_inputs} and {task.n_outputs}")
+    acc, loss = jax.device_get(_scores(model, key, task=task, n_trials=n_trials))
+    return (float(acc), float(loss)) if return_loss else float(acc)
+
+
+# ------------------------------------------------------------------------------------------ truncation
+
+def truncate(model, rank: int, *, initial=None):
+    """Return a full-rank network whose learned connectivity change is truncated to rank ``rank``.
+
+    With ``W`` the trained and ``W0`` the initial connectivity, ``Delta W = W - W0 = U S V^T`` and
+
+        W_r = W0 + U_r S_r V_r^T        (the top ``rank`` singular triplets of Delta W),
+
+    the truncation of Dubreuil, Valente et al. 2022 (Nat. Neurosci., full-rank networks: accuracy
+    against r) and Schuessler et al. 2020 (NeurIPS, "The interplay between randomness and structure
+    during learning in RNNs"). The returned :class:`~lowrank_rnn.models.FullRankRNN` has the trained
+    inputs, readouts, ``h0``, noise and alpha; measure it with :func:`task_accuracy`. Without
+    ``initial`` (None) the whole ``W`` is truncated (``W0 = 0``).
+
+    Parameters
+    ----------
+    model: a trained :class:`~lowrank_rnn.models.FullRankRNN`.
+    rank: r, ``0 <= r <= N`` (0 gives back ``W0``).
+    initial: the network before training (a ``FullRankRNN``) or its ``W`` (N x N), or None.
+
+    >>> import jax
+    >>> from lowrank_rnn.models import FullRankRNN
+    >>> w0 = FullRankRNN(50, 1, 1, key=jax.random.key(0))
+    >>> trained = eqx.tree_at(lambda m: m.W, w0, w0.W + 0.1)   # a rank-one change
+    >>> bool(abs(truncate(trained, 1, initial=w0).W - trained.W).max() < 1e-5)
+    True
+    """
+    from ..models import FullRankRNN
+
+    if not isinstance(model, FullRankRNN):
+        raise TypeError(f"model must be a FullRankRNN (a dense trained network), got {type(model).__name__}")
+    rank = positive_int("rank", rank, low=0)
+    if rank > model.N:
+        raise ValueError(f"rank must be between 0 and N = {model.N}, got {rank}")
+    W = np.asarray(model.W, np.float64)
+    if initial is None:
+        W0 = np.zeros_like(W)
+    else:
+        W0 = np.asarray(initial.W if isinstance(initial, FullRankRNN) else initial, np.float64)
+        if W0.shape != W.shape:
+            raise ValueError(f"initial must be a FullRankRNN or an array of shape {W.shape}, got {W0.shape}")
+    U, S, Vt = np.linalg.svd(W - W0)
+    Wr = W0 + (U[:, :rank] * S[:rank]) @ Vt[:rank]
+    return eqx.tree_at(lambda m: m.W, model, jax.numpy.asarray(Wr, jax.numpy.float32))
+
+
+def singular_values(model, *, initial=None) -> np.ndarray:
+    """Return the singular values of the learned change ``W - W0`` of a full-rank network (descending)."""
+    from ..models import FullRankRNN
+
+    if not isinstance(model, FullRankRNN):
+        raise TypeError(f"model must be a FullRankRNN, got {type(model).__name__}")
+    W = np.asarray(model.W, np.float64)
+    W0 = 0.0 if initial is None else np.asarray(initial.W if isinstance(initial, FullRankRNN) else initial)
+    return np.linalg.svd(W - W0, compute_uv=False)
+
+
+# ------------------------------------------------------------------------------------------ mixtures
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MixtureFit:
+    """A Gaussian-mixture fit of a trained network's loadings (from :func:`fit_mixture`).
+
+    Attributes
+    ----------
+    ensemble: the :class:`~lowrank_rnn.Ensemble` (one Gaussian per component, the empirical mean
+        and covariance of the neurons assigned to it, weights the assigned fractions).
+    labels: ``(N,)`` component of each neuron.
+    loadings: ``(N, P)`` the per-neuron vectors that were fitted, in ``ensemble.names`` order.
+    estimator: the fitted scikit-learn estimator (None for one component).
+    noise, alpha, nonlinearity: of the fitted model, carried to resampled networks.
+    """
+
+    ensemble: Ensemble
+    labels: np.ndarray
+    loadings: np.ndarray
+    estimator: object
+    noise: float
+    alpha: float
+    nonlinearity: str
+    N: int
+
+    @property
+    def n_components(self) -> int:
+        """The number of populations found (components with at least one neuron)."""
+        return int(np.asarray(self.ensemble.weights).shape[0])
+
+
+def loadings(model) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Return the per-neuron loading vectors ``(N, 2R + K + O)`` of a low-rank model and their names:
+    columns m_1..m_R, n_1..n_R, I_1..I_K, w_1..w_O (inputs and readouts with their scales)."""
+    from .._ensemble import canonical_names
+    from ._latents import _low_rank_parts
+
+    m, n, I = _low_rank_parts(model)
+    w = model.dynamics().readouts
+    X = np.concatenate([np.asarray(a, np.float64) for a in (m, n, I, w)], axis=1)
+    return X, canonical_names(m.shape[1], I.shape[1], w.shape[1])
+
+
+def fit_mixture(model, n_components: int = 1, *, method: str = "em", n_init: int = 10,
+                random_state: int = 0) -> MixtureFit:
+    """Return a Gaussian-mixture description of a trained low-rank network's loadings.
+
+    The N loading vectors ``(m_i, n_i, I_i, w_i)`` are clustered by a scikit-learn
+    ``GaussianMixture`` (``method="em"``) or ``BayesianGaussianMixture`` (``"bayes"``, which may
+    leave components empty) with full covariances; each neuron goes to its most probable
+    component, and each population is described by the empirical mean and covariance of its
+    neurons (:func:`lowrank_rnn.models.to_ensemble` with the labels), as in the published
+    ``to_support_net`` (Dubreuil, Valente et al. 2022, Nat. Neurosci.). ``n_components = 1`` is the
+    single Gaussian of the paper's central test: no clustering, the mean and covariance of all
+    neurons. Resample networks with :func:`resample`.
+
+    >>> import jax
+    >>> from lowrank_rnn.models import LowRankRNN
+    >>> fit = fit_mixture(LowRankRNN(300, 1, 1, 1, key=jax.random.key(0)))
+    >>> fit.ensemble.names, fit.n_components
+    (('m1', 'n1', 'I1', 'w1'), 1)
+    """
+    from ..models import to_ensemble
+
+    C = positive_int("n_components", n_components)
+    if method not in ("em", "bayes"):
+        raise ValueError(f"method must be 'em' (GaussianMixture) or 'bayes' (BayesianGaussianMixture), got {method!r}")
+    n_init = positive_int("n_init", n_init)
+    random_state = positive_int("random_state", random_state, low=0)
+    X, _ = loadings(model)
+    if C > X.shape[0]:
+        raise ValueError(f"n_components must be <= N = {X.shape[0]}, got {C}")
+    estimator = None
+    if C == 1:
+        labels = np.zeros(X.shape[0], dtype=np.int64)
+    else:
+        from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
+
+        cls = GaussianMixture if method == "em" else BayesianGaussianMixture
+        estimator = cls(n_components=C, covariance_type="full", n_init=n_init, random_state=random_state,
+                        max_iter=500).fit(X)
+        raw = estimator.predict(X)
+        _, labels = np.unique(raw, return_inverse=True)  # empty components dropped, labels 0..C'-1
+        labels = labels.astype(np.int64)
+    ens = to_ensemble(model, labels=labels)
+    return MixtureFit(ensemble=ens, labels=labels, loadings=X, estimator=estimator, noise=float(model.noise),
+                      alpha=float(model.alpha), nonlinearity=model.nonlinearity, N=int(X.shape[0]))
+
+
+def resample(fit: MixtureFit, N: int | None = None, *, key: jax.Array):
+    """Return a new network of ``N`` neurons (default: as many as the fitted one) drawn from a fit.
+
+    A :class:`~lowrank_rnn.models.MixtureLowRankRNN` built by ``MixtureLowRankRNN.from_ensemble``
+    on ``fit.ensemble`` (loadings ``mean_p + A_p z_i`` with ``A_p A_p^T`` the population covariance),
+    with the fitted model's noise, alpha and nonlinearity; call ``.resample(key=...)`` on it for
+    more draws of the same statistics (Dubreuil, Valente et al. 2022, Nat. Neurosci.).
+    """
+    from ..models import MixtureLowRankRNN
+
+    if not isinstance(fit, MixtureFit):
+        raise TypeError(f"fit must be a MixtureFit from fit_mixture, got {type(fit).__name__}")
+    N = fit.N if N is None else positive_int("N", N)
+    if not isinstance(key, jax.Array):
+        raise TypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+    return MixtureLowRankRNN.from_ensemble(fit.ensemble, N, key=key, noise=fit.noise, alpha=fit.alpha,
+                                           nonlinearity=fit.nonlinearity)
