@@ -32,7 +32,10 @@ def _choice_prob(task, outputs, trials):
 def _plot_curves(ax, x, curves, labels, xlabel):
     for y, lab in zip(curves, labels):
         ok = np.isfinite(y)
-        ax.plot(np.asarray(x)[ok], np.asarray(y)[ok], "o-", lw=1.5, ms=4, label=lab)
+        xs, ys = np.asarray(x, dtype=float)[ok], np.asarray(y, dtype=float)[ok]
+        # no line across 0 where 0 is not a condition (the sign of the evidence is the choice)
+        cut = np.flatnonzero((xs[:-1] < 0) & (xs[1:] > 0)) + 1
+        ax.plot(np.insert(xs, cut, np.nan), np.insert(ys, cut, np.nan), "o-", lw=1.5, ms=4, label=lab)
     ax.axhline(0.5, color="0.7", lw=0.8, zorder=0)
     ax.axvline(0.0, color="0.7", lw=0.8, zorder=0)
     ax.set_ylim(-0.03, 1.03)
