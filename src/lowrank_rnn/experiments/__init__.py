@@ -12,6 +12,7 @@ import importlib
 REPRODUCTIONS: dict[str, str] = {}
 REPRODUCTIONS["mastrogiuseppe2018"] = "mastrogiuseppe2018"
 REPRODUCTIONS["shao2024"] = "shao2024"
+REPRODUCTIONS["dubreuil2022"] = "dubreuil2022"
 
 
 def get(name: str):
