@@ -47,6 +47,7 @@ from jax.flatten_util import ravel_pytree
 from .._checks import positive_int, real_scalar
 from .._errors import DivergenceError
 from ..models._base import run_trials
+from ..models._hashnoise import host_words
 from ..models._savers import hyperparameters
 from . import _checkpoint as ckpt
 
@@ -285,11 +286,13 @@ def _es_init(key, mean, *, strategy, opt_spec):
 
 @partial(jax.jit, static_argnames=("static", "strategy", "opt_spec", "fitness", "task", "n_batches", "batch",
                                    "noise_rng"))
-def _es_epoch(es_state, params, frozen, train_set, val_set, key, epoch, *, static, strategy, opt_spec, fitness,
-              task, n_batches, batch, noise_rng):
+def _es_epoch(es_state, params, frozen, train_set, val_set, order, words, ask_words, *, static, strategy, opt_spec,
+              fitness, task, n_batches, batch, noise_rng):
     """One epoch of evolution, compiled: ``n_batches`` generations in one ``lax.scan``, then validation.
 
-    ``params`` gives only the structure of the trainable arrays (to unflatten the mean).
+    ``params`` gives only the structure of the trainable arrays (to unflatten the mean). ``order``
+    and ``words`` are BPTT's minibatch order and noise seeds of the epoch (:func:`_epoch_streams`,
+    hashed on the host), ``ask_words`` the seeds of the population draws.
     Returns (evosax state, trainable arrays at the mean, statistics).
     """
     es, ep = _algorithm(strategy, es_state.mean.shape[0], opt_spec)
@@ -300,15 +303,13 @@ def _es_epoch(es_state, params, frozen, train_set, val_set, key, epoch, *, stati
         return jnp.asarray(score(eqx.combine(unravel(theta), frozen, static), trials, k), jnp.float32)
 
     population_fitness = jax.vmap(member_fitness, in_axes=(0, None, None))
-    # the epoch's key: from the training half of the run's key and the epoch number (as in BPTT)
-    k_perm, k_gen, k_val = jax.random.split(jax.random.fold_in(jax.random.split(key)[1], epoch), 3)
-    n_train = train_set.inputs.shape[0]
-    order = jax.random.permutation(k_perm, n_train)[: n_batches * batch].reshape(n_batches, batch)
+    keys = jax.random.wrap_key_data(words, impl="threefry2x32")  # a reinterpretation, no Threefry call
+    ask_keys = jax.random.wrap_key_data(ask_words, impl="threefry2x32")
 
     def generation(carry, inp):
         state, bad = carry
-        i, idx, k = inp
-        k_ask, k_tell, k_noise = jax.random.split(k, 3)
+        i, idx, k_noise, k_ask = inp
+        k_tell = k_ask  # the three strategies draw nothing in tell
         trials = train_set[idx]
         pop, asked = es.ask(k_ask, state, ep)
         # the mean is scored beside its population (one more vmapped member): the training loss
@@ -324,7 +325,7 @@ def _es_epoch(es_state, params, frozen, train_set, val_set, key, epoch, *, stati
         pop_mean = jnp.sum(jnp.where(finite, f_pop, 0.0)) / jnp.maximum(jnp.sum(finite), 1)
         return (new, bad), (f_mean, pop_mean)
 
-    steps = (jnp.arange(n_batches), order, jax.random.split(k_gen, n_batches))
+    steps = (jnp.arange(n_batches), order, keys[:n_batches], ask_keys)
     (es_state, bad), (f_means, pop_means) = jax.lax.scan(generation, (es_state, jnp.int32(-1)), steps)
     good = jnp.arange(n_batches) < jnp.where(bad < 0, n_batches, bad)
     n_good = jnp.maximum(jnp.sum(good), 1)
@@ -334,7 +335,7 @@ def _es_epoch(es_state, params, frozen, train_set, val_set, key, epoch, *, stati
     params = unravel(es_state.mean)
     if val_set.inputs.shape[0]:
         model = eqx.combine(params, frozen, static)
-        val_out = run_trials(model, val_set.inputs, key=k_val, noise_rng=noise_rng)
+        val_out = run_trials(model, val_set.inputs, key=keys[n_batches], noise_rng=noise_rng)
         stats["val_loss"] = task.loss(val_out, val_set)
         stats["val_accuracy"] = task.accuracy(val_out, val_set)
     return es_state, params, stats
@@ -355,7 +356,7 @@ def train_es(model, task, strategy: Strategy, *, key, epochs, lr, batch, n_trial
     The arguments are those of :func:`~lowrank_rnn.training.train`, already checked, with the model
     partitioned into trainable ``params``, ``frozen`` arrays and ``static`` fields.
     """
-    from ._train import HISTORY_FIELDS, _filter_summary, _trials
+    from ._train import HISTORY_FIELDS, _epoch_streams, _filter_summary, _trials
 
     flat, _ = ravel_pytree(params)
     flat = jnp.asarray(flat, jnp.float32)
@@ -396,6 +397,8 @@ def train_es(model, task, strategy: Strategy, *, key, epochs, lr, batch, n_trial
     sample_seconds = time.perf_counter() - t_sample
     run_epoch = partial(_es_epoch, static=static, strategy=strategy, opt_spec=opt_spec, fitness=fitness, task=task,
                         n_batches=n_batches, batch=batch, noise_rng=noise_rng)
+    seed = np.asarray(jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key)
+    gens = np.arange(n_batches, dtype=np.uint32)
     t_start = time.perf_counter() - elapsed
     cpu_start = time.process_time()
     stopped = start_epoch > 0 and early_stop is not None and history["train_loss"][-1] < early_stop
@@ -410,7 +413,10 @@ def train_es(model, task, strategy: Strategy, *, key, epochs, lr, batch, n_trial
         for epoch in range(start_epoch, epochs):
             if stopped:
                 break
-            es_state, params, stats = run_epoch(es_state, params, frozen, train_set, val_set, key, np.int32(epoch))
+            # the minibatch order and network noise of BPTT's epoch for this key; tags 5, 6: the population draws
+            order, words = _epoch_streams(seed, epoch, n_train=n_train, n_batches=n_batches, batch=batch)
+            ask_words = np.stack([host_words(seed, 5, epoch, gens), host_words(seed, 6, epoch, gens)], axis=1)
+            es_state, params, stats = run_epoch(es_state, params, frozen, train_set, val_set, order, words, ask_words)
             stats = jax.device_get(stats)
             if int(stats["bad_batch"]) >= 0:
                 where = f" (last good checkpoint: {out / 'checkpoint.npz'}, epoch {epoch})" if out else ""
