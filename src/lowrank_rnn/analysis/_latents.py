@@ -50,6 +50,18 @@ def _low_rank_parts(model):
 
 
 @jax.jit
+def _run(model, inputs, key):
+    from ..models import run_trials
+
+    return run_trials(model, inputs, key=key, return_states=True)
+
+
+@jax.jit
+def _recurrent_latents(model, states):
+    return model.latents(states)
+
+
+@jax.jit
 def _project(states, m, inputs):
     """Least-squares coordinates of ``states`` (..., N) on the columns of [m, I]; residual fraction."""
     basis = jnp.concatenate([m, inputs], axis=1)                      # (N, R + K)
@@ -89,8 +101,6 @@ def latents(model, trials, *, key: jax.Array | None = None, dt: float | None = N
     >>> lat.kappa.shape, lat.v.shape, lat.residual < 1e-6
     ((3, 21, 2), (3, 21, 1), True)
     """
-    from ..models import run_trials
-
     m, n, I = _low_rank_parts(model)
     inputs = getattr(trials, "inputs", trials)
     inputs = jnp.asarray(inputs, jnp.float32)
@@ -99,9 +109,9 @@ def latents(model, trials, *, key: jax.Array | None = None, dt: float | None = N
                          f"got shape {tuple(inputs.shape)}")
     if key is not None and not isinstance(key, jax.Array):
         raise TypeError("key must be a jax.random key or None")
-    outputs, states = jax.jit(lambda mo, u, k: run_trials(mo, u, key=k, return_states=True))(model, inputs, key)
+    outputs, states = _run(model, inputs, key)
     coef, resid = _project(states, m, I)
-    kappa_rec = jax.jit(lambda mo, x: mo.latents(x))(model, states)
+    kappa_rec = _recurrent_latents(model, states)
     R = model.rank
     step = 1.0 if dt is None else float(dt)
     return Latents(times=np.arange(inputs.shape[1] + 1) * step, kappa=np.asarray(coef[..., :R]),
