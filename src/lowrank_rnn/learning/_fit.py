@@ -31,8 +31,14 @@ def _adam(lr, decay_every, decay) -> optax.GradientTransformation:
 
 @partial(jax.jit, static_argnames=("static", "task", "rule", "opt_spec", "n_steps", "batch", "val_batch", "l2",
                                    "track", "noise_rng"))
-def _chunk(params, frozen, opt_state, key, start, *, static, task, rule, opt_spec, n_steps, batch, val_batch, l2,
-           track, noise_rng):
+def _chunk(params, frozen, opt_state, keys, start, **options):
+    """:func:`_chunk_one` for runs stacked along a leading axis (``jax.vmap``: one compiled program
+    advances every seed, which fills the CPU better than one small network at a time)."""
+    return jax.vmap(lambda p, f, s, k: _chunk_one(p, f, s, k, start, **options))(params, frozen, opt_state, keys)
+
+
+def _chunk_one(params, frozen, opt_state, key, start, *, static, task, rule, opt_spec, n_steps, batch, val_batch,
+               l2, track, noise_rng):
     """``n_steps`` updates on fresh trials (one ``lax.scan``), then validation and the BPTT alignment."""
     opt = _adam(*opt_spec)
 
@@ -41,16 +47,18 @@ def _chunk(params, frozen, opt_state, key, start, *, static, task, rule, opt_spe
         out = rule_outputs(model, trials.inputs, r, key=k, noise_rng=noise_rng)
         return task.loss(out, trials) + (l2 * _l2(p) if l2 else 0.0)
 
+    key_train, key_eval = jax.random.split(key)
+
     def update(carry, i):
         p, s = carry
-        k_trials, k_noise = jax.random.split(jax.random.fold_in(key, start + i))
+        k_trials, k_noise = jax.random.split(jax.random.fold_in(key_train, start + i))
         trials = task.sample(k_trials, batch)
         loss, g = jax.value_and_grad(loss_of)(p, trials, k_noise, rule)
         upd, s = opt.update(g, s, p)
         return (eqx.apply_updates(p, upd), s), loss
 
     (params, opt_state), losses = jax.lax.scan(update, (params, opt_state), jnp.arange(n_steps))
-    k_val, k_noise, k_al = jax.random.split(jax.random.fold_in(jax.random.fold_in(key, -1), start), 3)
+    k_val, k_noise, k_al = jax.random.split(jax.random.fold_in(key_eval, start), 3)
     val = task.sample(k_val, val_batch)
     model = eqx.combine(params, frozen, static)
     out = rule_outputs(model, val.inputs, BPTT(), key=k_noise, noise_rng=noise_rng)
@@ -64,11 +72,15 @@ def _chunk(params, frozen, opt_state, key, start, *, static, task, rule, opt_spe
     return params, opt_state, stats
 
 
-def fit(model: RateRNN, task, *, key: jax.Array, credit_assignment_rule="bptt", iterations: int = 3000,
+def fit(model, task, *, key: jax.Array, credit_assignment_rule="bptt", iterations: int = 3000,
         batch: int = 32, lr: float = 5e-4, decay: float = 0.8, decay_every: int = 300, l2: float = 0.0,
         eval_every: int = 20, val_batch: int = 64, track_alignment: bool = False, trainable=None,
-        noise_rng: str = "hash", progress: bool = False) -> tuple[RateRNN, dict[str, list]]:
+        noise_rng: str = "hash", progress: bool = False):
     """Return the trained model and its history after ``iterations`` updates of a learning rule.
+
+    ``model`` may also be a list of models with the same hyperparameters (e.g. one per seed): they
+    train together, vmapped in one compiled program, with keys ``jax.random.split(key, len(model))``,
+    and a list of ``(model, history)`` pairs comes back.
 
     The protocol of the ModProp paper (Liu et al. 2022, arXiv 2206.01338; code ``delayedXOR_task.py``):
     every iteration draws ``batch`` fresh trials of ``task`` and takes one Adam step (learning rate
@@ -90,8 +102,13 @@ def fit(model: RateRNN, task, *, key: jax.Array, credit_assignment_rule="bptt", 
     >>> len(h["val_loss"])
     2
     """
-    if not isinstance(model, RateRNN):
-        raise TypeError(f"model must be a RateRNN, got {type(model).__name__}")
+    many = isinstance(model, (list, tuple))
+    models = list(model) if many else [model]
+    if not models or not all(isinstance(m, RateRNN) for m in models):
+        raise TypeError("model must be a RateRNN or a non-empty list of RateRNNs")
+    if any(m.hyperparameters() != models[0].hyperparameters() for m in models):
+        raise ValueError("the models of a list must share their hyperparameters (sizes, alpha, form, Dale's law)")
+    model = models[0]
     if not isinstance(key, jax.Array):
         raise TypeError("key must be a jax.random key, e.g. jax.random.key(0)")
     rule = credit_assignment(credit_assignment_rule)
@@ -109,11 +126,16 @@ def fit(model: RateRNN, task, *, key: jax.Array, credit_assignment_rule="bptt", 
         raise ValueError(f"the model has {model.n_inputs} inputs and {model.n_outputs} outputs, the task "
                          f"{task.n_inputs} and {task.n_outputs}")
     filt = model.trainable() if trainable is None else trainable
-    arrays, static = eqx.partition(model, eqx.is_array)
-    params, frozen = eqx.partition(arrays, filt)
+    parts = []
+    for m in models:
+        arrays, static = eqx.partition(m, eqx.is_array)
+        parts.append(eqx.partition(arrays, filt))
+    stack = lambda trees: jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)  # noqa: E731
+    params, frozen = stack([p for p, _ in parts]), stack([f for _, f in parts])
     opt_spec = (lr, decay_every, decay)
-    opt_state = _adam(*opt_spec).init(params)
-    history: dict[str, list] = {f: [] for f in FIT_FIELDS}
+    opt_state = jax.vmap(_adam(*opt_spec).init)(params)
+    keys = jax.random.split(key, len(models)) if many else key[None]
+    histories: list[dict[str, list]] = [{f: [] for f in FIT_FIELDS} for _ in models]
     t0 = time.perf_counter()
     done = 0
     bar = None
@@ -123,26 +145,32 @@ def fit(model: RateRNN, task, *, key: jax.Array, credit_assignment_rule="bptt", 
         bar = tqdm(total=iterations, desc=f"fit {rule.spec()}", unit="it")
     while done < iterations:
         n = min(eval_every, iterations - done)
-        params, opt_state, stats = _chunk(params, frozen, opt_state, key, np.int32(done), static=static, task=task,
+        params, opt_state, stats = _chunk(params, frozen, opt_state, keys, np.int32(done), static=static, task=task,
                                           rule=rule, opt_spec=opt_spec, n_steps=n, batch=batch, val_batch=val_batch, l2=l2,
                                           track=bool(track_alignment), noise_rng=noise_rng)
         stats = jax.device_get(stats)
         done += n
-        if not bool(stats["finite"]) or not np.isfinite(stats["val_loss"]):
-            raise DivergenceError(f"fit with {rule.spec()} diverged before iteration {done}: the loss became "
-                                  "non-finite; lower lr", time=done)
-        row = {"iteration": done, "train_loss": float(stats["train_loss"]), "val_loss": float(stats["val_loss"]),
-               "val_accuracy": float(stats["val_accuracy"]),
-               "cosine_to_bptt": float(stats["cosine_to_bptt"]) if track_alignment else float("nan"),
-               "wall_time": time.perf_counter() - t0}
-        for f in FIT_FIELDS:
-            history[f].append(row[f])
+        bad = ~np.asarray(stats["finite"]) | ~np.isfinite(np.asarray(stats["val_loss"]))
+        if np.any(bad):
+            raise DivergenceError(f"fit with {rule.spec()} diverged before iteration {done} (run "
+                                  f"{int(np.argmax(bad))}): the loss became non-finite; lower lr", time=done)
+        wall = time.perf_counter() - t0
+        for i, history in enumerate(histories):
+            row = {"iteration": done, "train_loss": float(stats["train_loss"][i]),
+                   "val_loss": float(stats["val_loss"][i]), "val_accuracy": float(stats["val_accuracy"][i]),
+                   "cosine_to_bptt": float(stats["cosine_to_bptt"][i]) if track_alignment else float("nan"),
+                   "wall_time": wall}
+            for f in FIT_FIELDS:
+                history[f].append(row[f])
         if bar is not None:
             bar.update(n)
-            bar.set_postfix(loss=f"{row['val_loss']:.3f}", acc=f"{row['val_accuracy']:.2f}")
+            bar.set_postfix(loss=f"{np.mean(stats['val_loss']):.3f}", acc=f"{np.mean(stats['val_accuracy']):.2f}")
     if bar is not None:
         bar.close()
-    return eqx.combine(params, frozen, static), history
+    out = [(eqx.combine(jax.tree_util.tree_map(lambda x: x[i], params),
+                        jax.tree_util.tree_map(lambda x: x[i], frozen), static), histories[i])
+           for i in range(len(models))]
+    return out if many else out[0]
 
 
 # ------------------------------------------------------------------------------------- summaries
@@ -195,7 +223,8 @@ def plot_learning_curves(results: dict, *, smooth: int = 15, ylabel: str = "vali
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
-    ax.legend(frameon=False, fontsize="small")
+    if results:
+        ax.legend(frameon=False, fontsize="small")
     return ax
 
 
@@ -218,5 +247,6 @@ def plot_alignment(results: dict, *, smooth: int = 1, title: str = "", ax=None):
     ax.set_ylabel("cosine similarity to the BPTT gradient")
     if title:
         ax.set_title(title)
-    ax.legend(frameon=False, fontsize="small")
+    if results:
+        ax.legend(frameon=False, fontsize="small")
     return ax

@@ -218,35 +218,40 @@ def credit_assignment(spec) -> CreditAssignment:
         raise ValueError(f"unknown credit_assignment {name!r}; the rules are {sorted(RULES)}")
     if name == "mdgl_celltype":
         options = {"celltype": True, **options}
-    try:
-        return RULES[name](**options)
-    except TypeError as err:
-        raise ValueError(f"bad option for credit_assignment {name!r}: {err}") from None
+    allowed = {f.name for f in dataclasses.fields(RULES[name])}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ValueError(f"credit_assignment {name!r} has no option {unknown[0]!r}; its options are "
+                         f"{sorted(allowed) or 'none'}")
+    return RULES[name](**options)
 
 
 # ------------------------------------------------------------------------ zero-valued gradient taps
 
-@partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _tap(kind: str, x, scale, a, b):
-    """Zero in the forward pass; in the backward pass the cotangent ``c`` becomes ``scale * (c M)``,
-    with ``M`` given by ``kind``: "dense" ``a`` (N, N), "lowrank" ``a b^T`` (a = m, b = n / N),
-    "typed" ``a b a^T`` (a one-hot types (N, K), b the block average (K, K))."""
+@partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _tap(kind: str, scale_first: bool, x, scale, a, b):
+    """Zero in the forward pass; in the backward pass the cotangent ``c`` becomes ``scale * (c M)``
+    (or ``(scale * c) M`` with ``scale_first``: a postsynaptic factor), with ``M`` given by ``kind``:
+    "dense" ``a`` (N, N), "lowrank" ``a b^T`` (a = m, b = n / N), "typed" ``a b a^T`` (a one-hot
+    types (N, K), b the block average (K, K))."""
     return jnp.zeros_like(x)
 
 
-def _tap_fwd(kind, x, scale, a, b):
+def _tap_fwd(kind, scale_first, x, scale, a, b):
     return jnp.zeros_like(x), (scale, a, b)
 
 
-def _tap_bwd(kind, res, c):
+def _tap_bwd(kind, scale_first, res, c):
     scale, a, b = res
+    if scale_first:
+        c = scale * c
     if kind == "dense":
         g = c @ a
     elif kind == "lowrank":
         g = (c @ a) @ b.T
     else:
         g = ((c @ a) @ b) @ a.T
-    return scale * g, jnp.zeros_like(scale), jnp.zeros_like(a), jnp.zeros_like(b)
+    return (g if scale_first else scale * g), jnp.zeros_like(scale), jnp.zeros_like(a), jnp.zeros_like(b)
 
 
 _tap.defvjp(_tap_fwd, _tap_bwd)
@@ -382,18 +387,19 @@ def rule_outputs(model: RateRNN, inputs, rule="bptt", *, key: jax.Array | None =
             rec = model.apply_weights(sg(r_prev) if cut else r_prev)
             if modprop:
                 scale = _phi_prime(model.nonlinearity, sg(x)) if exact_mu else mu
-                rec = rec + _tap(back[0], x, scale, back[1], back[2])
+                rec = rec + _tap(back[0], False, x, scale, back[1], back[2])
             x_new = (1 - alpha) * x + alpha * (rec + drive) + noise
-            x_read = x_new + alpha * _tap(hop[0], r_prev, jnp.float32(1.0), hop[1], hop[2]) if mdgl else x_new
+            x_read = x_new + alpha * _tap(hop[0], False, r_prev, jnp.float32(1.0), hop[1], hop[2]) if mdgl else x_new
             r_out = phi(x_read)
         else:
             pre = model.apply_weights(sg(x) if cut else x) + drive
             x_new = (1 - alpha) * x + alpha * phi(pre) + noise
             if modprop:
                 scale = _phi_prime(model.nonlinearity, sg(pre)) if exact_mu else mu
-                x_new = x_new + alpha * _tap(back[0], x, scale, back[1], back[2])
+                # the postsynaptic phi'(u) of the rate form multiplies the credit before W_ab^T
+                x_new = x_new + alpha * _tap(back[0], True, x, scale, back[1], back[2])
             if mdgl:
-                extra = phi(sg(pre) + _tap(hop[0], x, jnp.float32(1.0), hop[1], hop[2])) - sg(phi(pre))
+                extra = phi(sg(pre) + _tap(hop[0], False, x, jnp.float32(1.0), hop[1], hop[2])) - sg(phi(pre))
                 r_out = x_new + alpha * extra
             else:
                 r_out = x_new

@@ -40,6 +40,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_es_options(args.method, **es_options)  # before any compilation (a pre-training stage included)
     if args.method != "bptt":
         es_options["method"] = args.method
+    if args.trials is not None:
+        from .._checks import positive_int
+
+        es_options["n_trials"] = positive_int("trials", args.trials, low=2)
+    if args.rule is not None:  # a local learning rule on a Dale's-law RateRNN (lowrank_rnn.learning)
+        return _train_rule(args, ov, es_options)
     if not args.no_cache:
         enable_compilation_cache()
     from ._recipes import train_recipe
@@ -51,6 +57,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"trained {args.task} (rank {rank}, N = {hidden}) for {len(history['epoch'])} epochs in {seconds:.2f} s: "
           f"validation loss {history['val_loss'][-1]:.4g}, accuracy {history['val_accuracy'][-1]:.3f}; "
           f"wrote {args.out}")
+    return 0
+
+
+def _train_rule(args: argparse.Namespace, ov: dict, options: dict) -> int:
+    from ..learning import credit_assignment
+
+    rule = credit_assignment(args.rule)  # a bad rule: one clear line, before anything compiles
+    if args.method != "bptt":
+        raise ValueError("--rule chooses how gradients are assigned; it does not combine with --method es")
+    if not args.no_cache:
+        enable_compilation_cache()
+    from ..learning._recipe import train_rule
+
+    _, history = train_rule(args.task, rule, out=args.out, seed=args.seed, hidden=ov.get("hidden"),
+                            rank=ov.get("rank"), noise=args.noise, epochs=args.epochs, lr=args.lr, batch=args.batch,
+                            n_trials=options.get("n_trials", 1000), progress=not args.quiet,
+                            resume=not args.restart)
+    seconds = float((Path(args.out) / "train_seconds").read_text())
+    print(f"trained {args.task} with {rule.spec()} (Dale's-law RateRNN) for {len(history['epoch'])} epochs in "
+          f"{seconds:.2f} s: validation loss {history['val_loss'][-1]:.4g}, accuracy "
+          f"{history['val_accuracy'][-1]:.3f}; wrote {args.out}")
     return 0
 
 
@@ -101,6 +128,13 @@ def add_parsers(sub) -> None:
                     help="with --method es: perturbation scale (initial step size of cma_es; default 0.05)")
     tr.add_argument("--fitness", default=None, choices=("loss", "accuracy"),
                     help="with --method es: minimise the task loss (default) or the error rate 1 - accuracy")
+    tr.add_argument("--rule", default=None,
+                    help="train a Dale's-law rate RNN (lowrank_rnn.learning.RateRNN) with a learning rule: bptt, "
+                         "tbptt(k), eprop, rflo, mdgl, mdgl_celltype, modprop, modprop(mu), feedback_alignment "
+                         "(delayed_xor: the ModProp paper's 120-unit network, Adam 5e-4 decayed x0.8 every 300 "
+                         "updates)")
+    tr.add_argument("--trials", type=int, default=None,
+                    help="trials drawn for training and validation (default 1000, 20%% held out)")
     tr.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out and start over")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.add_argument("--no-cache", action="store_true", help="do not use the on-disk compilation cache")
