@@ -74,7 +74,14 @@ def _opt_space(params, opt_spec):
     return params, (lambda p: p), (lambda tree: tree)
 
 
-@partial(jax.jit, static_argnames=("static", "opt_spec", "task", "n_batches", "batch", "noise_rng", "rule"))
+# XLA's CPU code generator prefers 256-bit vectors by default; 512-bit ones make the epoch's
+# element-wise kernels (the noise generator above all) 15-20% cheaper where AVX-512 exists (interleaved
+# A/B of the RDM and Mante epochs), and are ignored where it does not. Compile time is unchanged.
+_EPOCH_COMPILER_OPTIONS = {"xla_cpu_prefer_vector_width": 512}
+
+
+@partial(jax.jit, static_argnames=("static", "opt_spec", "task", "n_batches", "batch", "noise_rng", "rule"),
+         compiler_options=_EPOCH_COMPILER_OPTIONS)
 def _epoch(params, frozen, opt_state, train_set, val_set, order, words, *, static, opt_spec, task, n_batches,
            batch, noise_rng, rule=None):
     """One epoch, compiled: every minibatch update in one ``lax.scan``, then the validation pass.
