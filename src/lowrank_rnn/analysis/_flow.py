@@ -151,8 +151,8 @@ def latent_flow_field(model, *, inputs=None, lim=None, n: int = 41, source: str 
     :func:`lowrank_rnn.theory.flow_field` on the fitted Gaussian), with the fixed points of
     :func:`latent_fixed_points` (an empty list when ``fixed_points`` is False).
     ``lim`` as in :func:`lowrank_rnn.theory.flow_field` (default: 1.15 times the largest
-    ``mean |n_r|`` for the network, ``sqrt(E[n_r^2])`` for the ensemble). Dubreuil, Valente et al. 2022, Nat. Neurosci. (flow fields of Romo and DMS
-    networks); Mastrogiuseppe & Ostojic 2018, Neuron 99:609.
+    ``mean |n_r|`` for the network, ``sqrt(E[n_r^2])`` for the ensemble). Dubreuil, Valente et al.
+    2022, Nat. Neurosci. (flow fields of Romo and DMS networks); Mastrogiuseppe & Ostojic 2018, Neuron 99:609.
 
     >>> import jax
     >>> from lowrank_rnn.models import LowRankRNN

@@ -197,18 +197,27 @@ def section_latents(cfg: Config, report, results: dict, trained: dict) -> None:
         out[t] = {"residual": lat.residual}
         if model.rank == 2:
             fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.8))
+            # one box for both panels: every fixed point of the network has |kappa_r| <= mean |n_r|
+            lim = 1.15 * float(np.max(np.mean(np.abs(np.asarray(model.n)), axis=0)))
             fps = {}
             for ax, source in zip(axes, ("network", "ensemble")):
-                analysis.plot_latent_flow(model, ax, source=source, n=31,
+                found = analysis.latent_fixed_points(model, source=source)
+                analysis.plot_latent_flow(model, ax, source=source, n=31, lim=lim,
                                           title="trained network" if source == "network"
                                           else "one-Gaussian description (mean field)")
-                fps[source] = [(fp.kappa.tolist(), fp.kind) for fp in analysis.latent_fixed_points(model, source=source)]
+                fps[source] = [{"kappa": fp.kappa.tolist(), "kind": fp.kind} for fp in found]
+            n_stable = {k: sum("stable" in f["kind"] and "unstable" not in f["kind"] for f in v)
+                        for k, v in fps.items()}
             report.figure(fig, f"flow_{t}.png",
-                          f"{t}: flow of κ with no input (the delay epoch) in the (κ_1, κ_2) plane, with fixed points "
+                          f"{t}: flow of κ with no input (the delay epoch) in the (κ_1, κ_2) plane, with fixed "
+                          "points "
                           "(filled: stable; open: saddle or unstable). Left: the finite trained network, "
                           "dκ/dt = −κ + nᵀtanh(mκ)/N; right: the mean-field flow of one Gaussian fitted to its "
-                          "loadings (`lowrank_rnn.theory.flow_field`), i.e. of the networks resampled from it.")
+                          "loadings (`lowrank_rnn.theory.flow_field`), i.e. of the networks resampled from it. "
+                          f"Stable fixed points: {n_stable['network']} in the trained network, "
+                          f"{n_stable['ensemble']} in the one-Gaussian description.")
             out[t]["fixed_points"] = fps
+            out[t]["stable_fixed_points"] = n_stable
         if 2 in fits:
             axes = analysis.plot_loadings(fits[2], title=f"{t}: loadings coloured by a two-component fit")
             report.figure(axes[0].figure, f"loadings_{t}.png",
@@ -230,20 +239,23 @@ def section_truncation(cfg: Config, report, results: dict) -> None:
     full, hist = train(w0, task, key=jax.random.key(12), epochs=cfg.truncation_epochs, lr=1e-3, progress=False)
     key = _eval_key("rdm", 99)
     acc_full = analysis.task_accuracy(full, task, key=key, n_trials=cfg.n_eval_trials)
-    acc_init = analysis.task_accuracy(w0, task, key=key, n_trials=cfg.n_eval_trials)
+    # r = 0: W0 with the trained input and readout scales
+    acc_init = analysis.task_accuracy(analysis.truncate(full, 0, initial=w0), task, key=key,
+                                      n_trials=cfg.n_eval_trials)
     ranks = list(cfg.truncation_ranks)
     accs = [analysis.task_accuracy(analysis.truncate(full, r, initial=w0), task, key=key,
                                    n_trials=cfg.n_eval_trials) for r in ranks]
     sv = analysis.singular_values(full, initial=w0)[:10]
     results["truncation"] = {"task": "rdm", "N": N, "epochs": len(hist["epoch"]), "accuracy_full": acc_full,
-                             "accuracy_initial": acc_init, "ranks": ranks, "accuracy": accs,
+                             "accuracy_rank_0": acc_init, "ranks": ranks, "accuracy": accs,
                              "singular_values": sv.tolist(), "published_median": PUBLISHED_TRUNCATION["rdm"]}
     report.section("Full-rank network, learned change truncated",
                    f"A full-rank RDM network (N = {N}, W0 ~ N(0, 1/N), {len(hist['epoch'])} epochs, Adam lr 1e-3) "
                    "is truncated to W0 + (rank-r SVD of W − W0) (`analysis.truncate`).")
     report.table(["r", "accuracy", "published median (100 networks, N = 512)"],
                  [[r, a, p] for r, a, p in zip(ranks, accs, PUBLISHED_TRUNCATION["rdm"])],
-                 caption=f"Full network: accuracy {acc_full:.3f}; W0 alone: {acc_init:.3f}. Top singular values "
+                 caption=f"Full network: accuracy {acc_full:.3f}; r = 0 (W0 with the trained input and readout "
+                         f"scales): {acc_init:.3f}. Top singular values "
                          f"of W − W0: {', '.join(f'{s:.3g}' for s in sv[:5])}.")
     ax = analysis.plot_truncation(ranks, accs, reference=PUBLISHED_TRUNCATION["rdm"])
     ax.set_title("RDM, full rank, truncated")

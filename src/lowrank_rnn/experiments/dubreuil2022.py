@@ -18,9 +18,13 @@ and ``DIR/results.json``:
 3. **Truncation** (default run only): a full-rank RDM network's learned change W - W0 truncated to
    rank r (:func:`lowrank_rnn.analysis.truncate`), accuracy against r.
 
-The default run trains a few networks per task (the paper: 100) at the published sizes where the
-time allows (about 10-15 minutes on 2 CPU cores, more under load); ``quick`` trains one small
-network on RDM and one on Mante (about a minute).
+What is feasible on 2 CPU cores, and so the default run: 3 networks on RDM, Raposo and Mante and 2 on
+Romo at the published N = 512, with the published recipes; 1 DMS network at N = 256 with a shortened
+protocol (10 full-rank pre-training epochs instead of 50, at most 100 epochs at delay <= 700 ms, then
+the delay widened to 1500 and 3000 ms, at most 30 epochs each, early stop at loss 0.01); 5 resampled
+networks per fit, 1000 fresh trials per accuracy (the paper: 100 networks per task). It took 14 min
+of wall time at load average 10-12 on 2 cores (shared), about 6 min of CPU time. ``quick`` trains one
+N = 128 network on RDM and one on Mante (under a minute of CPU time).
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ import dataclasses
 import time
 from pathlib import Path
 
-import numpy as np
 
 from ._report import Report
 
