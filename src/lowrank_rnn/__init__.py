@@ -7,6 +7,39 @@ Describe a network by the statistics of its connectivity (:class:`Ensemble`), sa
 
 __version__ = "0.1.0"
 
+
+def _cpu_reduce_fusion_workaround() -> None:
+    """Turn off XLA:CPU's YNNPACK reduce fusion on the jaxlib releases where it returns wrong sums.
+
+    jaxlib 0.10.2 computes some multi-axis reductions wrongly on CPU (jax-ml/jax#39103): here, the
+    delayed-XOR cross-entropy of a vmapped population of networks came back with members' losses
+    repeated. ``--xla_cpu_experimental_ynn_fusion_type=-reduce`` (XLA_FLAGS) avoids it. XLA reads
+    the flags when JAX first computes, so this only acts if that has not happened yet; a flag the
+    user set is left alone. JAX's compilation cache keys include XLA_FLAGS, so no wrong program is
+    reused from it.
+    """
+    import os
+    import warnings
+
+    import jaxlib.version
+
+    if not (0, 10, 2) <= tuple(int(p) for p in jaxlib.version.__version__.split(".")[:3]) < (0, 12, 0):
+        return
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_experimental_ynn_fusion_type" in flags:
+        return
+    from jax._src import xla_bridge
+
+    if xla_bridge.backends_are_initialized():
+        warnings.warn("lowrank_rnn was imported after JAX had computed: on jaxlib 0.10.2 some CPU reductions "
+                      "may be wrong (jax-ml/jax#39103); import lowrank_rnn first or set "
+                      "XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=-reduce", RuntimeWarning, stacklevel=3)
+        return
+    os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_experimental_ynn_fusion_type=-reduce").strip()
+
+
+_cpu_reduce_fusion_workaround()
+
 from . import spectrum as spectrum
 from ._ensemble import Ensemble as Ensemble
 from ._errors import DivergenceError as DivergenceError

@@ -254,6 +254,17 @@ def _fitness_fn(fitness, task, noise_rng) -> Callable:
     return score
 
 
+def _population_fitness(fitness, task, noise_rng, unravel, frozen, static) -> Callable:
+    """Return ``f(thetas (P, D), trials, key) -> (P,)``: every member's fitness, by ``jax.vmap``,
+    each member on the same trials with the same network noise."""
+    score = _fitness_fn(fitness, task, noise_rng)
+
+    def member_fitness(theta, trials, k):
+        return jnp.asarray(score(eqx.combine(unravel(theta), frozen, static), trials, k), jnp.float32)
+
+    return jax.vmap(member_fitness, in_axes=(0, None, None))
+
+
 def check_es_options(method: str, *, strategy=None, popsize=None, sigma=None, fitness=None, optimizer=None,
                      clip=None) -> Strategy | None:
     """Check the ``method`` of :func:`train` and its evolution-strategy options; return the strategy
@@ -297,12 +308,7 @@ def _es_epoch(es_state, params, frozen, train_set, val_set, order, words, ask_wo
     """
     es, ep = _algorithm(strategy, es_state.mean.shape[0], opt_spec)
     _, unravel = ravel_pytree(params)
-    score = _fitness_fn(fitness, task, noise_rng)
-
-    def member_fitness(theta, trials, k):
-        return jnp.asarray(score(eqx.combine(unravel(theta), frozen, static), trials, k), jnp.float32)
-
-    population_fitness = jax.vmap(member_fitness, in_axes=(0, None, None))
+    population_fitness = _population_fitness(fitness, task, noise_rng, unravel, frozen, static)
     keys = jax.random.wrap_key_data(words, impl="threefry2x32")  # a reinterpretation, no Threefry call
     ask_keys = jax.random.wrap_key_data(ask_words, impl="threefry2x32")
 
