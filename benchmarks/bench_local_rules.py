@@ -92,6 +92,41 @@ def run_es(task, models, *, iterations, batch, eval_every, val_batch, popsize, s
     return out
 
 
+def _figures(out: Path, curves: dict, acc_curves: dict, align: dict, *, title: str, smooth: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lowrank_rnn._io import save_figure
+
+    ax = plot_learning_curves(curves, smooth=smooth, title=title, ylabel="validation loss (cross-entropy)")
+    save_figure(ax.figure, out / "learning_curves.png")
+    ax = plot_learning_curves(acc_curves, smooth=smooth, title=title, ylabel="validation accuracy")
+    save_figure(ax.figure, out / "accuracy_curves.png")
+    ax = plot_alignment(align, title=title.replace("delayed XOR", "gradient quality on delayed XOR"))
+    save_figure(ax.figure, out / "gradient_alignment.png")
+
+
+def replot(out: Path, extra: list[Path]) -> int:
+    """Redraw the figures of ``out`` from ``histories.npz`` files (``out``'s and those of ``extra``)."""
+    summary = json.loads((out / "summary.json").read_text())
+    curves, acc_curves, align = {}, {}, {}
+    for folder in [out, *extra]:
+        with np.load(folder / "histories.npz") as h:
+            for key in h.files:
+                if key.endswith("_iteration"):
+                    rule = key[: -len("_iteration")]
+                    label = "es (OpenAI-ES)" if rule == "es" else rule
+                    curves[label] = (h[key], h[f"{rule}_val_loss"])
+                    acc_curves[label] = (h[key], h[f"{rule}_val_accuracy"])
+                    if f"{rule}_cosine" in h.files and rule != "bptt":
+                        align[label] = (h[key], h[f"{rule}_cosine"])
+    smooth = 3 if summary.get("quick") else (15 if summary.get("full") else 5)
+    _figures(out, curves, acc_curves, align, smooth=smooth,
+             title=f"delayed XOR, N = {summary['N']} (Dale), {summary['seeds']} seeds, best and worst dropped")
+    print(f"redrew the figures of {out}")
+    return 0
+
+
 def main(argv=None) -> int:
     from lowrank_rnn.training._cli import enable_compilation_cache
 
@@ -107,9 +142,14 @@ def main(argv=None) -> int:
     p.add_argument("--es-popsize", type=int, default=16)
     p.add_argument("--no-timing", action="store_true", help="skip the BPTT time per iteration")
     p.add_argument("--no-es", action="store_true")
+    p.add_argument("--replot", nargs="*", default=None, metavar="DIR",
+                   help="only redraw the figures of --out from its histories.npz (and those of the DIRs, e.g. "
+                        "a separate ES run)")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.replot is not None:
+        return replot(out, [Path(d) for d in args.replot])
     rules = [r.strip() for r in args.rules.split(",") if r.strip()]
 
     if args.quick:
@@ -139,20 +179,13 @@ def main(argv=None) -> int:
     arrays = {}
 
     def write():  # after every rule, so an interrupted run keeps what it measured
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from lowrank_rnn._io import atomic_write_bytes, save_figure
+        from lowrank_rnn._io import atomic_write_bytes
 
         summary["load_average_end"] = os.getloadavg()
-        smooth = 3 if args.quick else 15
-        title = f"delayed XOR, N = {N} (Dale), {seeds} seeds, best and worst dropped"
-        ax = plot_learning_curves(curves, smooth=smooth, title=title, ylabel="validation loss (cross-entropy)")
-        save_figure(ax.figure, out / "learning_curves.png")
-        ax = plot_learning_curves(acc_curves, smooth=smooth, title=title, ylabel="validation accuracy")
-        save_figure(ax.figure, out / "accuracy_curves.png")
-        ax = plot_alignment(align, title=f"gradient quality on delayed XOR ({seeds} seeds)")
-        save_figure(ax.figure, out / "gradient_alignment.png")
+        # a 15-point moving mean as the paper over 3000 iterations; 5 points (100 iterations) for shorter runs
+        smooth = 3 if args.quick else (15 if args.full else 5)
+        _figures(out, curves, acc_curves, align, smooth=smooth,
+                 title=f"delayed XOR, N = {N} (Dale), {seeds} seeds, best and worst dropped")
         np.savez(out / "histories.npz", **arrays)
         atomic_write_bytes(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     for rule in rules:
