@@ -209,6 +209,78 @@ def test_hash_normal_statistics():
     np.testing.assert_array_equal(np.asarray(hash_normal(jax.random.key(7), (400, 1000))), z.astype(np.float32))
 
 
+
+def test_hash_normal_transform_is_exact_to_1e6():
+    """The inverse-CDF transform at every one of its 2^23 grid points, and the logarithm it uses,
+    against SciPy / NumPy in float64."""
+    from scipy.special import erfinv as erfinv64
+
+    from lowrank_rnn.models._hashnoise import _SQRT2, erfinv, log_normal_float
+
+    v = (np.arange(2**23, dtype=np.float64) + 0.5) * 2.0**-22 - 1.0  # every value the generator can use
+    z = np.asarray(jax.jit(lambda v: _SQRT2 * erfinv(v))(jnp.asarray(v, jnp.float32)), np.float64)
+    exact = np.sqrt(2.0) * erfinv64(v.astype(np.float32).astype(np.float64))
+    assert np.max(np.abs(z - exact)) < 1e-6
+    assert np.all(np.diff(z) >= 0)  # monotone: the quantiles keep their order
+    q = np.geomspace(2.0**-126, 2.0**127, 400001).astype(np.float32)
+    ln = np.asarray(jax.jit(log_normal_float)(jnp.asarray(q)), np.float64)
+    exact = np.log(q.astype(np.float64))
+    assert np.all(np.abs(ln - exact) < 6e-7 + 1.2e-7 * np.abs(exact))  # the fit, plus rounding to float32
+
+
+def test_hash_normal_moments_tails_and_independence():
+    """3.3 million draws of the training noise (32 steps of a 200 x 512 batch): moments, tail
+    probabilities and correlations within 5 standard errors of a standard normal's."""
+    from lowrank_rnn.models._hashnoise import normal_from_words, step_words
+
+    words = step_words(jax.random.key(11), 32)
+    z = np.asarray(jax.jit(jax.vmap(lambda w: normal_from_words(w[0], w[1], (200, 512))))(words), np.float64)
+    n = z.size
+    assert abs(z.mean()) < 5 / np.sqrt(n)
+    assert abs(z.var() - 1) < 5 * np.sqrt(2 / n)
+    assert abs(st.skew(z.ravel())) < 5 * np.sqrt(6 / n)
+    assert abs(st.kurtosis(z.ravel())) < 5 * np.sqrt(24 / n)
+    for c in (1.0, 2.0, 3.0, 4.0):  # two-sided tail probabilities, binomial standard errors
+        p = 2 * st.norm.sf(c)
+        assert abs(np.mean(np.abs(z) > c) - p) < 5 * np.sqrt(p * (1 - p) / n), c
+    assert np.abs(z).max() < 5.5  # the 23-bit grid's largest quantile is 5.3
+    assert st.kstest(z[0].ravel(), "norm").pvalue > 1e-4
+
+    def corr(a, b):
+        return abs(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+    tol = 5 / np.sqrt(n)
+    assert corr(z[..., :-1], z[..., 1:]) < tol * 1.01        # neighbouring counters (neurons)
+    assert corr(z[..., :-1] ** 2, z[..., 1:] ** 2) < tol * 1.01
+    assert corr(z[:, :-1], z[:, 1:]) < tol * 1.01            # neighbouring trials of a batch
+    assert corr(z[:-1], z[1:]) < tol * 1.05                  # successive steps
+    assert corr(z[:-1] ** 2, z[1:] ** 2) < tol * 1.05
+    # neighbouring keys (key data differing in the last bit) give unrelated draws
+    a, b = (np.asarray(hash_normal(jax.random.key(s), (1000, 1000)), np.float64) for s in (0, 1))
+    assert corr(a, b) < 5 / 1000 and corr(a**2, b**2) < 5 / 1000
+
+
+def test_epoch_streams_shuffle_and_seed_per_epoch():
+    """The host-side streams of a training epoch: a permutation of the training trials, new each
+    epoch and each key, the same for the same key and epoch (so a resumed run repeats)."""
+    from lowrank_rnn.training._train import _epoch_streams
+
+    seed = np.asarray(jax.random.key_data(jax.random.key(3)))
+    o0, w0 = _epoch_streams(seed, 0, n_train=800, n_batches=25, batch=32)
+    assert o0.shape == (25, 32) and o0.dtype == np.int32 and w0.shape == (26, 2) and w0.dtype == np.uint32
+    assert np.array_equal(np.sort(o0.ravel()), np.arange(800))  # 800 = 25 x 32: every trial once
+    o0b, w0b = _epoch_streams(seed, 0, n_train=800, n_batches=25, batch=32)
+    assert np.array_equal(o0, o0b) and np.array_equal(w0, w0b)
+    o1, w1 = _epoch_streams(seed, 1, n_train=800, n_batches=25, batch=32)
+    other = np.asarray(jax.random.key_data(jax.random.key(4)))
+    o2, w2 = _epoch_streams(other, 0, n_train=800, n_batches=25, batch=32)
+    for o, w in ((o1, w1), (o2, w2)):
+        assert np.mean(o == o0) < 0.05 and len(np.intersect1d(w.ravel(), w0.ravel())) == 0
+    # a shuffle, not a fixed pattern: the position of each trial is spread over the epoch
+    ranks = np.stack([np.argsort(_epoch_streams(seed, e, n_train=800, n_batches=25, batch=32)[0].ravel())
+                      for e in range(40)])
+    assert abs(np.corrcoef(ranks[:-1].ravel(), ranks[1:].ravel())[0, 1]) < 5 / np.sqrt(ranks[1:].size)
+
 def test_bad_arguments():
     key = jax.random.key(0)
     with pytest.raises(ValueError, match="rank must be an integer >= 1"):
