@@ -208,6 +208,21 @@ def section_latents(cfg: Config, report, results: dict, trained: dict) -> None:
                 fps[source] = [{"kappa": fp.kappa.tolist(), "kind": fp.kind} for fp in found]
             n_stable = {k: sum("stable" in f["kind"] and "unstable" not in f["kind"] for f in v)
                         for k, v in fps.items()}
+            cycle_text = ""
+            if n_stable["ensemble"] == 0:  # no stable point: the mean-field flow may settle on a cycle
+                from ..models import to_ensemble
+                from ..theory import limit_cycle
+
+                try:
+                    cycle = limit_cycle(to_ensemble(model))
+                except RuntimeError:  # a trajectory that never settles: reported as no cycle found
+                    cycle = None
+                if cycle is not None:
+                    orbit = np.concatenate([cycle.orbit, cycle.orbit[:1]])
+                    axes[1].plot(orbit[:, 0], orbit[:, 1], color="C3", lw=2.0)
+                    out[t]["ensemble_limit_cycle_period"] = cycle.period
+                    cycle_text = (f" The one-Gaussian flow has no stable fixed point: it settles on a limit cycle "
+                                  f"(red) of period {cycle.period:.3g} τ.")
             report.figure(fig, f"flow_{t}.png",
                           f"{t}: flow of κ with no input (the delay epoch) in the (κ_1, κ_2) plane, with fixed "
                           "points "
@@ -215,7 +230,7 @@ def section_latents(cfg: Config, report, results: dict, trained: dict) -> None:
                           "dκ/dt = −κ + nᵀtanh(mκ)/N; right: the mean-field flow of one Gaussian fitted to its "
                           "loadings (`lowrank_rnn.theory.flow_field`), i.e. of the networks resampled from it. "
                           f"Stable fixed points: {n_stable['network']} in the trained network, "
-                          f"{n_stable['ensemble']} in the one-Gaussian description.")
+                          f"{n_stable['ensemble']} in the one-Gaussian description." + cycle_text)
             out[t]["fixed_points"] = fps
             out[t]["stable_fixed_points"] = n_stable
         if 2 in fits:
