@@ -114,7 +114,11 @@ def truncate(model, rank: int, *, initial=None):
 
 
 def singular_values(model, *, initial=None) -> np.ndarray:
-    """Return the singular values of the learned change ``W - W0`` of a full-rank network (descending)."""
+    """Return the singular values of the learned change ``W - W0`` of a full-rank network (descending).
+
+    ``Delta W = U S V^T``; a few large ``S`` mean the learned change is effectively low-rank
+    (Schuessler et al. 2020, NeurIPS; Dubreuil, Valente et al. 2022, Nat. Neurosci.).
+    """
     from ..models import FullRankRNN
 
     if not isinstance(model, FullRankRNN):
@@ -157,7 +161,11 @@ class MixtureFit:
 
 def loadings(model) -> tuple[np.ndarray, tuple[str, ...]]:
     """Return the per-neuron loading vectors ``(N, 2R + K + O)`` of a low-rank model and their names:
-    columns m_1..m_R, n_1..n_R, I_1..I_K, w_1..w_O (inputs and readouts with their scales)."""
+    columns m_1..m_R, n_1..n_R, I_1..I_K, w_1..w_O (inputs and readouts with their scales).
+
+    Row i is neuron i's point in "connectivity space", whose distribution (one Gaussian or a
+    mixture) determines the dynamics as N -> infinity (Dubreuil, Valente et al. 2022, Nat. Neurosci.).
+    """
     from .._ensemble import canonical_names
     from ._latents import _low_rank_parts
 

@@ -122,7 +122,8 @@ def latents(model, trials, *, key: jax.Array | None = None, dt: float | None = N
 def condition_means(values: np.ndarray, conditions: dict, by: str) -> tuple[np.ndarray, np.ndarray]:
     """Return (the distinct values of condition ``by``, ``values`` averaged over the trials of each).
 
-    ``values`` is ``(B, ...)`` (e.g. ``Latents.kappa``) and ``conditions[by]`` ``(B,)``.
+    ``values`` is ``(B, ...)`` (e.g. ``Latents.kappa``) and ``conditions[by]`` ``(B,)``: the
+    condition-averaged latent trajectories of Dubreuil, Valente et al. 2022 (Nat. Neurosci.).
     """
     if by not in conditions:
         raise ValueError(f"by must be one of the trial conditions {sorted(conditions)}, got {by!r}")
