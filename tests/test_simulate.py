@@ -152,6 +152,60 @@ def test_divergence_is_reported_with_time():
     assert 15.0 < err.value.time < 30.0
 
 
+def test_divergence_names_the_first_trial_and_the_step():
+    """x = c 1 on J = 5 1 1^T / N grows as x_k = c 1.4^k (dt = 0.1); the state turns non-finite at
+    the step after the drive 5 x_j first exceeds the float32 maximum, earliest for the largest c."""
+    N, dt = 50, 0.1
+    net = Network(m=np.ones(N), n=5.0 * np.ones(N), nonlinearity="linear")
+    c = np.array([1.0, 1e6, 1e6, 1e3])
+    x0 = c[:, None] * np.ones(N)
+
+    def first_nonfinite_time(c):
+        j = np.ceil(np.log(np.finfo(np.float32).max / (5 * c)) / np.log(1.4))
+        return (j + 1) * dt
+
+    for method in ("lowrank", "dense"):
+        with pytest.raises(DivergenceError, match=r"non-finite at t = .* \(trial 1\)") as err:
+            simulate(net, T=40.0, dt=dt, x0=x0, method=method, record=("kappa",), record_every=10)
+        assert err.value.trial == 1  # trials 1 and 2 diverge together: the lower index is named
+        # within a step: float32 rounding of 1.4^k can move the overflow by one step
+        assert abs(err.value.time - first_nonfinite_time(1e6)) <= dt + 1e-9, (method, err.value.time)
+    # a run that stops before the first overflow is returned, finite
+    tr = simulate(net, T=20.0, dt=dt, x0=x0, record=("x",), record_every=200)
+    assert np.all(np.isfinite(tr.x)) and tr.x[1, -1, 0] > 1e30
+
+
+def test_trial_noise_does_not_depend_on_the_batch(rank_two_net):
+    """Trial i draws from the i-th key split from ``key``, whatever the batch size (and the
+    batched scan computes each trial as a single run would)."""
+    net = rank_two_net
+    x0 = np.asarray(jax.random.normal(jax.random.key(3), (5, net.N)))
+    kw = dict(T=3.0, dt=0.1, noise=0.4, key=jax.random.key(9), record=("x", "kappa"))
+    five = simulate(net, x0=x0, **kw)
+    three = simulate(net, x0=x0[:3], **kw)
+    np.testing.assert_allclose(three.x, five.x[:3], atol=1e-6)
+    np.testing.assert_allclose(three.kappa, five.kappa[:3], atol=1e-6)
+    one = simulate(net, x0=x0[0], **kw)  # a single trial takes the vector path
+    np.testing.assert_allclose(one.x, five.x[0], atol=1e-6)
+
+
+def test_many_loadings_and_inputs_take_the_matrix_product(getkey):
+    """Rank and input counts above the unrolled limit use dots; they match the dense path."""
+    from lowrank_rnn._simulate import _UNROLL_MAX
+
+    rng = np.random.default_rng(4)
+    N, R, K = 300, _UNROLL_MAX + 2, _UNROLL_MAX + 1
+    m = rng.normal(size=(N, R))
+    net = Network(m=m, n=0.3 * m + rng.normal(size=(N, R)), inputs=rng.normal(size=(N, K)),
+                  readouts=rng.normal(size=(N, 2)))
+    u = 0.3 * rng.normal(size=(2, 40, K))
+    kw = dict(T=4.0, dt=0.1, x0=rng.normal(size=(2, N)), inputs=u, record=("x", "kappa", "readout"))
+    low, dense = simulate(net, method="lowrank", **kw), simulate(net, method="dense", **kw)
+    for name in ("x", "kappa", "readout"):
+        np.testing.assert_allclose(getattr(low, name), getattr(dense, name), atol=2e-5)
+    np.testing.assert_allclose(low.kappa, np.tanh(low.x) @ net.n / N, atol=1e-5)
+
+
 @pytest.mark.parametrize("kwargs, exc, match", [
     (dict(T=-1.0, dt=0.1), ValueError, "T must be > 0"),
     (dict(T=1.0, dt=0.0), ValueError, "dt must be > 0"),

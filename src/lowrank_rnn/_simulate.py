@@ -119,8 +119,9 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
 
     Integrates ``dx = (-x + J phi(x) + inputs @ u(t)) dt + noise dW`` (time in units of tau) with
     the update ``x <- x + dt(-x + J phi(x) + I) + noise sqrt(dt) xi`` (DESIGN.md, "Noise"). The
-    whole run is one ``jax.lax.scan`` under ``jax.jit``; trials are ``vmap``-ped. With no bulk
-    (g = 0) the recurrent input is ``m (n^T phi(x) / N)`` and a step costs O(N (R + K)).
+    whole run is one ``jax.lax.scan`` under ``jax.jit`` over the trials' states together, held as
+    an (N, batch) matrix, so that a dense or bulk step is one matrix-matrix product. With no bulk
+    (g = 0) the recurrent input is ``m (n^T phi(x) / N)`` and a step costs O(N (R + K)) per trial.
 
     Parameters
     ----------
@@ -205,78 +206,145 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
         u_b, u_axis = u, 0
     keys = jax.random.split(key if key is not None else jax.random.key(0), B)
 
-    out, bad_step = _run(network, x0_b, u_b, keys, jnp.float32(dt), jnp.float32(noise * np.sqrt(dt)),
-                         has_noise=noise > 0, n_steps=n_steps,
-                         record_every=record_every, record=record, method=method, u_axis=u_axis)
-    bad_step = np.asarray(bad_step)
-    if np.any(bad_step >= 0):
-        trial = int(np.argmax(bad_step >= 0)) if B > 1 else 0
-        t_bad = (int(bad_step[trial]) + 1) * dt
+    run = partial(_run, network, x0_b, u_b, keys, jnp.float32(dt), jnp.float32(noise * np.sqrt(dt)),
+                  has_noise=noise > 0, n_steps=n_steps, record_every=record_every, method=method,
+                  u_axis=u_axis)
+    out, diverged = run(record=record, check_steps=False)
+    diverged = np.asarray(diverged) >= 0
+    if np.any(diverged):
+        # A non-finite state stays non-finite (NaN absorbs every later step), so the final state
+        # tells whether a trial diverged; only then is the run repeated with a check on every step
+        # (a pass over the state per step, which would cost a low-rank step about a quarter more)
+        # to say when.
+        _, bad_step = run(record=(), check_steps=True)
+        bad_step = np.asarray(bad_step)
+        if np.any(bad_step >= 0):
+            trial = int(np.argmin(np.where(bad_step >= 0, bad_step, n_steps)))  # the first to diverge
+            t_bad = (int(bad_step[trial]) + 1) * dt
+            when = f"at t = {t_bad:.6g} tau"
+        else:  # the repeated run rounded differently and stayed finite: say no more than we know
+            trial, t_bad, when = int(np.argmax(diverged)), None, f"by t = {n_steps * dt:.6g} tau"
         where = f" (trial {trial})" if batched else ""
         raise DivergenceError(
-            f"the simulation diverged: the state became non-finite at t = {t_bad:.6g} tau{where}. "
+            f"the simulation diverged: the state became non-finite {when}{where}. "
             "Reduce dt, the connectivity strength or the inputs.", time=t_bad, trial=trial if batched else None)
     t = np.arange(0, n_steps + 1, record_every) * dt
     arrays = {name: np.asarray(val) if batched else np.asarray(val)[0] for name, val in out.items()}
     return Trajectory(t=t, dt=dt, noise=noise, **arrays)
 
 
-def _observables(network: Network, x: jax.Array, r: jax.Array, nT_over_N: jax.Array,
-                 record: tuple[str, ...]) -> dict[str, jax.Array]:
-    out = {}
-    if "x" in record:
-        out["x"] = x
-    if "rates" in record:
-        out["rates"] = r
-    if "kappa" in record:
-        out["kappa"] = nT_over_N @ r
-    if "readout" in record:
-        out["readout"] = r @ network.readouts / network.N
+# Up to this many columns, a product ``A @ c`` of an (N, k) loading matrix with k coefficients per
+# trial is written as k broadcast multiply-adds, which XLA fuses into the elementwise update of the
+# state (one pass over memory); as a dot it is a separate, much slower call for such skinny shapes
+# (benchmarks/README.md, "Simulation throughput").
+_UNROLL_MAX = 8
+
+
+def _columns_times(A: jax.Array, c: jax.Array) -> jax.Array:
+    """Return ``A @ c`` for loadings A (N, k) and coefficients c (k, B) or (k,)."""
+    k = A.shape[1]
+    if k > _UNROLL_MAX:
+        return A @ c
+    col = (lambda j: A[:, j, None]) if c.ndim == 2 else (lambda j: A[:, j])
+    out = col(0) * c[0]
+    for j in range(1, k):
+        out = out + col(j) * c[j]
     return out
 
 
 @partial(eqx.filter_jit)
-def _run(network, x0, u, keys, dt, sq, *, has_noise, n_steps, record_every, record, method, u_axis):
-    """Integrate every trial (vmapped); returns recorded arrays (B, n_saves+1, .) and the first
-    non-finite step per trial (-1 when none)."""
-    N = network.N
+def _run(network, x0, u, keys, dt, sq, *, has_noise, n_steps, record_every, record, method, u_axis,
+         check_steps):
+    """Integrate all trials at once; returns recorded arrays (B, n_saves+1, .) and, per trial,
+    the first non-finite step (``check_steps``) or whether the final state is non-finite
+    (otherwise; 0 if so), -1 when none.
+
+    One ``lax.scan`` over the batched state held as an (N, B) matrix (one column per trial; a
+    vector (N,) when B = 1, where XLA's matrix-vector kernels are faster than an (N, 1) matrix), so
+    that the dense and bulk products are one matrix-matrix product ``J @ phi(X)`` per step, the
+    layout that XLA's CPU dot runs fastest (about 1.4-1.8x the ``phi(X) @ J.T`` of a (B, N)
+    state, and of a vmapped matrix-vector product). Without a bulk the scan carries the latents
+    and readouts ``z = [n, w]^T phi(x) / N`` instead of ``phi(x)``: a step is then one fused pass
+    ``x <- x + dt(-x + sum_r m_r z_r + ...)`` and one product with the (R + O, N) rows.
+    """
+    N, R = network.N, network.rank
+    K = u.shape[-1]
+    single = x0.shape[0] == 1
+    if single:  # one trial: vectors throughout
+        X0, keys = x0[0], keys[0]
+        u = u if u_axis is None else u[0]
+        u_axis = None
+    else:
+        X0 = x0.T
+    # rows n_r^T / N, then w_o^T / N: kappa and the readouts in one product
+    L = jnp.concatenate([network.n.T, network.readouts.T], axis=0) / N
     J = network.connectivity() if method == "dense" else None
-    # Loadings as (R, N) rows: XLA's CPU dot is several times faster on these skinny products
-    # than on the (N, R) layout (measured in benchmarks/README.md, "Simulation throughput").
-    mT, nT_over_N = network.m.T, network.n.T / N
+    carry_rates = J is not None or network.bulk is not None
     n_saves = n_steps // record_every
+    # inputs time-major: (n_steps, K) shared by the trials, or (n_steps, K, B)
+    u_steps = u if u_axis is None else jnp.transpose(u, (1, 2, 0))
+    u_blocks = u_steps.reshape((n_saves, record_every) + u_steps.shape[1:])
 
-    def recurrent(r):
+    def recurrent(aux):
         if J is not None:
-            return J @ r
-        rec = (nT_over_N @ r) @ mT
-        return rec if network.bulk is None else rec + network.bulk @ r
+            return J @ aux
+        if network.bulk is None:  # aux = z, the latents are its first R rows
+            return _columns_times(network.m, aux[:R])
+        return network.bulk @ aux + _columns_times(network.m, (L[:R] @ aux))
 
-    def one_trial(x_init, u_trial, key):
-        u_blocks = u_trial.reshape(n_saves, record_every, u_trial.shape[-1])
+    def draw(keys):
+        # per-trial keys, split per step exactly as a single trial would: a trial's noise does not
+        # depend on the other trials of the batch
+        if single:
+            keys, sub = jax.random.split(keys)
+            return keys, jax.random.normal(sub, (N,), X0.dtype)
+        pairs = jax.vmap(jax.random.split)(keys)
+        xi = jax.vmap(lambda k: jax.random.normal(k, (N,), X0.dtype))(pairs[:, 1])
+        return pairs[:, 0], xi.T
 
-        def step(carry, u_t):
-            x, r, k, i, bad = carry  # r = phi(x), carried so that recording does not recompute it
-            drive = recurrent(r)
-            if u_t.shape[-1]:  # no inputs given: no input drive (shapes are static)
-                drive = drive + network.inputs @ u_t
-            x_new = x + dt * (-x + drive)
-            if has_noise:
-                k, sub = jax.random.split(k)
-                x_new = x_new + sq * jax.random.normal(sub, x.shape, x.dtype)
-            # a non-finite entry makes the sum non-finite: one reduction, no boolean pass
-            bad = jnp.where((bad < 0) & ~jnp.isfinite(jnp.sum(x_new)), i, bad)
-            return (x_new, network.phi(x_new), k, i + 1, bad), None
+    def step(carry, u_t):
+        x, aux, ks, i, bad = carry  # aux = phi(x) (dense or bulk) or z (pure low rank)
+        drive = recurrent(aux)
+        if K:  # no inputs given: no input drive (shapes are static)
+            inp = _columns_times(network.inputs, u_t)
+            drive = drive + (inp if inp.ndim == x.ndim else inp[:, None])  # inputs shared by trials
+        x_new = x + dt * (-x + drive)
+        if has_noise:
+            ks, xi = draw(ks)
+            x_new = x_new + sq * xi
+        if check_steps:  # entry by entry: a sum of large finite values could overflow
+            bad = jnp.where((bad < 0) & ~jnp.all(jnp.isfinite(x_new), axis=0), i, bad)
+        r_new = network.phi(x_new)
+        return (x_new, r_new if carry_rates else L @ r_new, ks, i + 1, bad), None
 
-        def block(carry, u_blk):
-            carry, _ = jax.lax.scan(step, carry, u_blk)
-            return carry, _observables(network, carry[0], carry[1], nT_over_N, record)
+    def observe(x, aux):
+        """Recorded quantities at one time point, each (features, B) or (features,)."""
+        out = {}
+        r = aux if carry_rates else (network.phi(x) if "rates" in record else None)
+        z = (L @ aux if carry_rates else aux) if ("kappa" in record or "readout" in record) else None
+        if "x" in record:
+            out["x"] = x
+        if "rates" in record:
+            out["rates"] = r
+        if "kappa" in record:
+            out["kappa"] = z[:R]
+        if "readout" in record:
+            out["readout"] = z[R:]
+        return out
 
-        r_init = network.phi(x_init)
-        init = (x_init, r_init, key, jnp.int32(0), jnp.int32(-1))
-        (_, _, _, _, bad), obs = jax.lax.scan(block, init, u_blocks)
-        first = _observables(network, x_init, r_init, nT_over_N, record)
-        obs = {name: jnp.concatenate([first[name][None], obs[name]], axis=0) for name in obs}
-        return obs, bad
+    def block(carry, u_blk):
+        carry, _ = jax.lax.scan(step, carry, u_blk)
+        return carry, observe(carry[0], carry[1])
 
-    return jax.vmap(one_trial, in_axes=(0, u_axis, 0))(x0, u, keys)
+    R0 = network.phi(X0)
+    aux0 = R0 if carry_rates else L @ R0
+    init = (X0, aux0, keys, jnp.int32(0), jnp.full(X0.shape[1:], -1, jnp.int32))
+    (x_end, _, _, _, bad), obs = jax.lax.scan(block, init, u_blocks)
+    if not check_steps:
+        bad = jnp.where(jnp.all(jnp.isfinite(x_end), axis=0), -1, 0)
+    first = observe(X0, aux0)
+    obs = {name: jnp.concatenate([first[name][None], obs[name]], axis=0) for name in obs}
+    if single:  # (time, features) -> (1, time, features)
+        return {name: val[None] for name, val in obs.items()}, bad[None]
+    # (time, features, B) -> (B, time, features)
+    return {name: jnp.transpose(val, (2, 0, 1)) for name, val in obs.items()}, bad
