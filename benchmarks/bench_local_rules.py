@@ -102,7 +102,8 @@ def _figures(out: Path, curves: dict, acc_curves: dict, align: dict, *, title: s
     save_figure(ax.figure, out / "learning_curves.png")
     ax = plot_learning_curves(acc_curves, smooth=smooth, title=title, ylabel="validation accuracy")
     save_figure(ax.figure, out / "accuracy_curves.png")
-    ax = plot_alignment(align, title=title.replace("delayed XOR", "gradient quality on delayed XOR"))
+    ax = plot_alignment(align, title=title.replace("delayed XOR", "gradient quality on delayed XOR"),
+                        ylabel="cosine to the BPTT gradient (recurrent weights)")
     save_figure(ax.figure, out / "gradient_alignment.png")
 
 
@@ -116,10 +117,12 @@ def replot(out: Path, extra: list[Path]) -> int:
                 if key.endswith("_iteration"):
                     rule = key[: -len("_iteration")]
                     label = "es (OpenAI-ES)" if rule == "es" else rule
-                    curves[label] = (h[key], h[f"{rule}_val_loss"])
-                    acc_curves[label] = (h[key], h[f"{rule}_val_accuracy"])
-                    if f"{rule}_cosine" in h.files and rule != "bptt":
-                        align[label] = (h[key], h[f"{rule}_cosine"])
+                    # learning curves: the first folder that has the rule; alignment: the recurrent-weight
+                    # cosine wherever a folder has it
+                    curves.setdefault(label, (h[key], h[f"{rule}_val_loss"]))
+                    acc_curves.setdefault(label, (h[key], h[f"{rule}_val_accuracy"]))
+                    if f"{rule}_cosine_recurrent" in h.files and rule != "bptt":
+                        align[label] = (h[key], h[f"{rule}_cosine_recurrent"])
     smooth = 3 if summary.get("quick") else (15 if summary.get("full") else 5)
     _figures(out, curves, acc_curves, align, smooth=smooth,
              title=f"delayed XOR, N = {summary['N']} (Dale), {summary['seeds']} seeds, best and worst dropped")
@@ -198,6 +201,7 @@ def main(argv=None) -> int:
         loss = np.array([h["val_loss"] for _, h in runs])
         acc = np.array([h["val_accuracy"] for _, h in runs])
         cos = np.array([h["cosine_to_bptt"] for _, h in runs])
+        cos_rec = np.array([h["cosine_to_bptt_recurrent"] for _, h in runs])
         keep = drop_extremes(loss)
         reach = [_first_reach(its, a) for a in acc]
         summary["rules"][rule] = {
@@ -208,12 +212,15 @@ def main(argv=None) -> int:
             "kept_runs": keep.tolist(), "mean_final_val_loss_kept": float(loss[keep, -1].mean()),
             "mean_cosine_to_bptt": None if rule == "bptt" else float(np.nanmean(cos)),
             "cosine_first_last": None if rule == "bptt" else [float(np.nanmean(cos[:, 0])),
-                                                             float(np.nanmean(cos[:, -1]))]}
+                                                             float(np.nanmean(cos[:, -1]))],
+            "mean_cosine_to_bptt_recurrent": None if rule == "bptt" else float(np.nanmean(cos_rec)),
+            "cosine_recurrent_first_last": None if rule == "bptt" else [float(np.nanmean(cos_rec[:, 0])),
+                                                                       float(np.nanmean(cos_rec[:, -1]))]}
         curves[rule], acc_curves[rule] = (its, loss), (its, acc)
         if rule != "bptt":
-            align[rule] = (its, cos)
+            align[rule] = (its, cos_rec)
         arrays.update({f"{rule}_iteration": its, f"{rule}_val_loss": loss, f"{rule}_val_accuracy": acc,
-                       f"{rule}_cosine": cos})
+                       f"{rule}_cosine": cos, f"{rule}_cosine_recurrent": cos_rec})
         print(f"{rule}: {seconds:.0f} s for {seeds} seeds x {iterations} iterations; final accuracy "
               f"{np.round(acc[:, -1], 3).tolist()}; iterations to 0.95: {reach}", flush=True)
         write()

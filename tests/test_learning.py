@@ -279,6 +279,7 @@ def test_fit_learns_small_delayed_xor_and_tracks_alignment(getkey):
     assert h["val_loss"][-1] < 0.5 * np.log(2)  # half the cross-entropy of chance
     assert h["val_accuracy"][-1] >= 0.9
     np.testing.assert_allclose(h["cosine_to_bptt"], 1.0, atol=1e-4)  # BPTT against itself
+    np.testing.assert_allclose(h["cosine_to_bptt_recurrent"], 1.0, atol=1e-4)
 
 
 def test_train_with_rule_writes_a_run_that_evaluate_reads(getkey, tmp_path):
