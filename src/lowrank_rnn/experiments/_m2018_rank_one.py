@@ -11,7 +11,7 @@ from .. import spectrum
 from .._ensemble import Ensemble
 from ..theory import REGIONS
 from ._m2018_common import (Config, bisect_edge, branch_lines, key_for, missing_theory, panel_label, paper_style,
-                            simulate_summary, theory_fn)
+                            simulate_summary, single_threaded_blas, theory_fn, theory_result)
 from ._report import Report
 
 #: Fig. 1 family: M_m = 1.1, Sigma_m = Sigma_n = 1, overlap M_m M_n (the rank-one ensemble of the paper)
@@ -48,25 +48,58 @@ def _axis(*parts) -> np.ndarray:
     return np.unique(np.round(np.concatenate([np.ravel(p) for p in parts]).astype(float), 6))
 
 
-@lru_cache(maxsize=2)
-def shared_diagram(cfg: Config):
-    """Return (PhaseDiagram, overlaps, g_C(overlaps), g_B(overlaps)) for both spontaneous sections.
+def diagram_theory(cfg: Config):
+    """Return the mean-field PhaseDiagram on the grid shared by both spontaneous sections.
 
     One grid holds the figure's background, the simulated points (phase diagram and the g sweep at
-    overlap 2.2) and a fine g axis for the sweep's theory lines, so that the solvers (JAX, compiled
-    per array shape) are compiled once. None while :mod:`lowrank_rnn.theory` lacks them.
+    overlap 2.2) and a fine g axis for the sweep's theory lines, so that the solvers are run once.
     """
-    if missing_theory("phase_diagram", "critical_g_C", "critical_g_B"):
-        return None
     n = 40 if cfg.quick else 90
     pts = np.asarray(cfg.phase_points, float)
     g_axis = _axis(np.linspace(0.02, 3.5, n), cfg.g_grid, pts[:, 0])
     ov_axis = _axis(np.linspace(0.02, 4.0, n), [MEAN_M * MEAN_N], pts[:, 1])
-    diagram = theory_fn("phase_diagram")(g_axis, ov_axis, mean_m=MEAN_M, std_m=1.0)
-    ovs = _axis(np.linspace(1.001, 4.0, 40 if cfg.quick else 80), [MEAN_M * MEAN_N])
-    gC = np.asarray(theory_fn("critical_g_C")(ovs, mean_m=MEAN_M, std_m=1.0))
-    gB = np.asarray(theory_fn("critical_g_B")(ovs))
-    return diagram, ovs, gC, gB
+    return theory_fn("phase_diagram")(g_axis, ov_axis, mean_m=MEAN_M, std_m=1.0)
+
+
+def curve_overlaps(cfg: Config) -> np.ndarray:
+    """Overlaps at which the g_C and g_B curves are root-found: 80 (default) or 16 (quick), with 2.2.
+
+    The quick run's 16 points are one padded chunk of the solvers (one batch of work); they are
+    spaced densely near overlap 1, where both curves bend most, and the curves are smooth between.
+    """
+    if cfg.quick:
+        return _axis(1.0 + 3.0 * np.linspace((0.001 / 3.0) ** (2 / 3), 1.0, 15) ** 1.5, [MEAN_M * MEAN_N])
+    return _axis(np.linspace(1.001, 4.0, 80), [MEAN_M * MEAN_N])
+
+
+def critical_g_C_theory(cfg: Config) -> np.ndarray:
+    """Return g_C at :func:`curve_overlaps` (the fixed point turns chaotic; ``theory.critical_g_C``)."""
+    return np.asarray(theory_fn("critical_g_C")(curve_overlaps(cfg), mean_m=MEAN_M, std_m=1.0))
+
+
+def critical_g_B_theory(cfg: Config) -> np.ndarray:
+    """Return g_B at :func:`curve_overlaps` (bistable chaos ends; ``theory.critical_g_B``)."""
+    return np.asarray(theory_fn("critical_g_B")(curve_overlaps(cfg)))
+
+
+def spectrum_theory(cfg: Config) -> list:
+    """Return the mean-field stationary states of the stability-matrix panel (g = 1.5, overlap 2.2)."""
+    return theory_fn("stationary_states")(spontaneous_ensemble(SPECTRUM_G_FP))
+
+
+@lru_cache(maxsize=2)
+def shared_diagram(cfg: Config):
+    """Return (PhaseDiagram, overlaps, g_C(overlaps), g_B(overlaps)) for both spontaneous sections.
+
+    None while :mod:`lowrank_rnn.theory` lacks the solvers. Each piece is taken from the background
+    jobs of :func:`background_jobs` when they were started, or computed here.
+    """
+    if missing_theory("phase_diagram", "critical_g_C", "critical_g_B"):
+        return None
+    diagram = theory_result("diagram", lambda: diagram_theory(cfg))
+    gC = theory_result("g_C", lambda: critical_g_C_theory(cfg))
+    gB = theory_result("g_B", lambda: critical_g_B_theory(cfg))
+    return diagram, curve_overlaps(cfg), gC, gB
 
 
 def _at(axis: np.ndarray, x: float) -> int:
@@ -288,19 +321,24 @@ def section_phase_diagram(cfg: Config, report: Report, results: dict) -> None:
 
 # ----------------------------------------------------------------------------------------- spectrum
 
+#: g of the stability-matrix panel: the fixed point is stable but its bulk radius g sqrt([phi'^2]) is
+#: near 1 (g_C = 1.796)
+SPECTRUM_G_FP = 1.5
+
 def section_spectrum(cfg: Config, report: Report, results: dict) -> None:
     """Spectrum of J (bulk radius g, outlier at the overlap) and of the stability matrix at a fixed point."""
     import matplotlib.pyplot as plt
 
     N = cfg.N_spectrum
-    g_fp = 1.5  # the fixed point is stable but its bulk radius g sqrt([phi'^2]) is near 1 (g_C = 1.796)
+    g_fp = SPECTRUM_G_FP
     out, rows = {}, []
     with paper_style():
         fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.6))
         for ax, g, letter in ((axes[0], 0.5, "A"), (axes[1], g_fp, "B")):
             ens = spontaneous_ensemble(g)
             net = ens.sample(N, key=key_for("spectrum", int(10 * g)))
-            eigs = spectrum.eigenvalues(net)
+            with single_threaded_blas():
+                eigs = spectrum.eigenvalues(net)
             pred = spectrum.predict(ens)
             outlier = spectrum.match_outliers(eigs, pred.outliers)[0]
             bulk = np.sort(np.abs(eigs))[-2]
@@ -314,21 +352,24 @@ def section_spectrum(cfg: Config, report: Report, results: dict) -> None:
                              "bulk_radius_theory": g, "bulk_radius_sim": float(bulk)}
             rows.append([f"J, g = {g}", pred.outliers[0].real, outlier.real, sd, g, bulk])
             if g == g_fp:
-                net_fp, ens_fp = net, ens
+                net_fp = net
 
-        # stability matrix S = J diag(phi'(x*)) at the positive fixed point of the g = 0.5 network
-        summ = simulate_summary(net_fp, T=100.0, T_avg=10.0, dt=cfg.dt, x0=np.asarray(net_fp.m[:, 0])[None])
+        # stability matrix S = J diag(phi'(x*)) at the positive fixed point of the g = 1.5 network; started
+        # at x0 = +-m like the g sweep (same simulation shapes, one compilation), trial 0 (x0 = +m) used
+        summ = simulate_summary(net_fp, T=cfg.T_sweep, T_avg=10.0, dt=cfg.dt, x0=_pm_m(net_fp))
         xs = summ.x_final[0].astype(np.float64)
         J = (np.asarray(net_fp.m, np.float64) @ np.asarray(net_fp.n, np.float64).T / N
              + np.asarray(net_fp.bulk, np.float64))
         Sm = J * (1.0 - np.tanh(xs) ** 2)[None, :]
-        ev = np.linalg.eigvals(Sm.astype(np.float32)).astype(complex)  # float32: ~1e-6, ample for a plot
+        with single_threaded_blas():
+            ev = np.linalg.eigvals(Sm.astype(np.float32)).astype(complex)  # float32: ~1e-6, ample for a plot
         ev = ev[np.argsort(-ev.real)]
         ax = axes[2]
         ax.scatter(ev.real, ev.imag, s=3, color="0.45", lw=0, label="numerical eigenvalues")
         th_state = None
         if theory_fn("stationary_states") is not None:
-            th_state = _pick(theory_fn("stationary_states")(ens_fp), float(summ.kappa[0, 0]))
+            states = theory_result("spectrum", lambda: spectrum_theory(cfg))
+            th_state = _pick(states, float(summ.kappa[0, 0]))
         r_th = float(th_state.bulk_radius) if th_state is not None else None
         outl_th = (np.atleast_1d(np.asarray(th_state.outliers)) if th_state is not None
                    and getattr(th_state, "outliers", None) is not None else np.array([]))
@@ -363,7 +404,7 @@ def section_spectrum(cfg: Config, report: Report, results: dict) -> None:
         f"network of N = {N} per panel. (A, B) eigenvalues of J at g = 0.5 and 1.5 (grey) against the predicted "
         "bulk disk of radius g and the outlier at the overlap E[nm] = 2.2 (`lowrank_rnn.spectrum.plot`). "
         f"(C) eigenvalues of the stability matrix J diag(φ'(x*)) at the positive fixed point of the network of "
-        f"B (reached from x0 = m, T = 100), against the mean-field bulk radius g·sqrt([φ'²]) and the outliers of "
+        f"B (reached from x0 = m, T = {cfg.T_sweep:g}), against the mean-field bulk radius g·sqrt([φ'²]) and the outliers of "
         "the linearised mean-field map (here inside the bulk); the state is stable while every eigenvalue has "
         "real part < 1 (dotted line), and turns chaotic when the bulk radius reaches 1 at g_C.")
     report.section("2. Spectra", "The random part gives a disk of radius g; the rank-one structure one real "
@@ -431,34 +472,49 @@ def _draw_branches(ax, xs, branches, color="C0", label_prefix="theory", unstable
                      label=f"{label_prefix}, unstable", by_sign=False)
 
 
-def section_input_driven(cfg: Config, report: Report, results: dict) -> None:
-    """kappa against the input correlation Sigma_nI, and against the overlap for orthogonal inputs."""
-    import matplotlib.pyplot as plt
+#: Sigma_perp of the theory curves of panel B (input orthogonal to n)
+INPUT_PERPS = (0.0, 1.0, 2.0)
 
+
+def input_theory(cfg: Config) -> dict:
+    """Return the mean-field states of the input-driven section (no simulation involved).
+
+    s_fine, th_A: Sigma_nI axis and states of panel A; s_neg_end: where the negative state
+    disappears (bisection); o_fine, th_B, onset: overlap axis, states and onset of bistability per
+    Sigma_perp (panel B); th_table: states at the simulated Sigma_nI.
+    """
     u1 = np.ones(1)
-    T, T_avg = 60.0, 20.0
     n_fine = 61 if not cfg.quick else 16
     # A: input correlated with n, Sigma_perp = 1
     s_fine = np.linspace(0.0, 2.0, n_fine)
     th_A = [_stationary_kappas(input_ensemble(s, INPUT_SIGMA_PERP), u1) for s in s_fine]
-    simA = np.full((len(cfg.input_sigma_nI), cfg.seeds_input, 2), np.nan)
-    for i, s in enumerate(cfg.input_sigma_nI):
-        for k in range(cfg.seeds_input):
-            net = input_ensemble(s, INPUT_SIGMA_PERP).sample(cfg.N_input, key=key_for("inputA", 100 * i + k))
-            inp = np.ones((int(round(T / cfg.dt)), 1), np.float32)
-            simA[i, k] = simulate_summary(net, T=T, T_avg=T_avg, dt=cfg.dt, x0=_pm_m(net), inputs=inp).kappa[:, 0]
     # where the negative branch disappears (theory): bisection on "a stable kappa < 0 state exists"
     s_neg_end = None
     if theory_fn("stationary_states") is not None:
         s_neg_end = bisect_edge(lambda s: any(k < 0 and st for k, st, _ in
                                               _stationary_kappas(input_ensemble(s, INPUT_SIGMA_PERP), u1)),
                                 0.0, 2.0, tol=1e-3)
-
     # B: input orthogonal to n, kappa against the overlap for several Sigma_perp
     o_fine = np.linspace(0.2, 4.0, n_fine)
-    perps = (0.0, 1.0, 2.0)
-    th_B = {sp: [_stationary_kappas(input_ensemble(0.0, sp, overlap=o), u1) for o in o_fine] for sp in perps}
-    onset = {sp: _pitchfork_onset(o_fine, th_B[sp]) for sp in perps}
+    th_B = {sp: [_stationary_kappas(input_ensemble(0.0, sp, overlap=o), u1) for o in o_fine] for sp in INPUT_PERPS}
+    onset = {sp: _pitchfork_onset(o_fine, th_B[sp]) for sp in INPUT_PERPS}
+    th_table = [_stationary_kappas(input_ensemble(s, INPUT_SIGMA_PERP), u1) for s in cfg.input_sigma_nI]
+    return {"s_fine": s_fine, "th_A": th_A, "s_neg_end": s_neg_end, "o_fine": o_fine, "th_B": th_B,
+            "onset": onset, "th_table": th_table}
+
+
+def section_input_driven(cfg: Config, report: Report, results: dict) -> None:
+    """kappa against the input correlation Sigma_nI, and against the overlap for orthogonal inputs."""
+    import matplotlib.pyplot as plt
+
+    T, T_avg = 60.0, 20.0
+    simA = np.full((len(cfg.input_sigma_nI), cfg.seeds_input, 2), np.nan)
+    for i, s in enumerate(cfg.input_sigma_nI):
+        for k in range(cfg.seeds_input):
+            net = input_ensemble(s, INPUT_SIGMA_PERP).sample(cfg.N_input, key=key_for("inputA", 100 * i + k))
+            inp = np.ones((int(round(T / cfg.dt)), 1), np.float32)
+            simA[i, k] = simulate_summary(net, T=T, T_avg=T_avg, dt=cfg.dt, x0=_pm_m(net), inputs=inp).kappa[:, 0]
+    perps = INPUT_PERPS
     sim_perps = (0.0, 1.0)
     simB = {sp: np.full((len(cfg.input_overlap), cfg.seeds_input, 2), np.nan) for sp in sim_perps}
     for sp in sim_perps:
@@ -470,6 +526,9 @@ def section_input_driven(cfg: Config, report: Report, results: dict) -> None:
                 simB[sp][i, k] = simulate_summary(net, T=T, T_avg=T_avg, dt=cfg.dt, x0=_pm_m(net),
                                                   inputs=inp).kappa[:, 0]
 
+    th = theory_result("input_driven", lambda: input_theory(cfg))
+    s_fine, th_A, s_neg_end = th["s_fine"], th["th_A"], th["s_neg_end"]
+    o_fine, th_B, onset = th["o_fine"], th["th_B"], th["onset"]
     with paper_style():
         fig, axes = plt.subplots(1, 2, figsize=(7.4, 3.0))
         ax = axes[0]
@@ -523,10 +582,9 @@ def section_input_driven(cfg: Config, report: Report, results: dict) -> None:
     report.figure(fig, "input_driven.png", caption)
     rows = []
     for i, s in enumerate(cfg.input_sigma_nI):
-        th = _stationary_kappas(input_ensemble(s, INPUT_SIGMA_PERP), u1)
         for b in (0, 1):
             ksim = float(np.nanmean(simA[i, :, b]))
-            stab = [k for k, st, _ in th if st]
+            stab = [k for k, st, _ in th["th_table"][i] if st]
             k_th = min(stab, key=lambda k: abs(k - ksim)) if stab else None
             rows.append([s, "+m" if b == 0 else "−m", k_th, ksim])
     report.table(["Σ_nI", "x0", "κ theory (nearest stable)", "κ sim (mean over seeds)"], rows,

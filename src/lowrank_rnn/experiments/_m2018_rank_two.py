@@ -8,7 +8,7 @@ import numpy as np
 
 from .._ensemble import Ensemble
 from .._simulate import simulate
-from ._m2018_common import Config, key_for, panel_label, paper_style, theory_fn
+from ._m2018_common import Config, key_for, panel_label, paper_style, theory_fn, theory_result
 from ._report import Report
 
 #: overlap matrices E[n_r m_s] (Beiran et al. 2021 Fig. 3; lowrank_theory.md §2.4)
@@ -62,16 +62,39 @@ def _period(t, k) -> float | None:
     return float(np.mean(np.diff(tc)))
 
 
+#: half-width of the flow-field panels
+FLOW_LIM = 1.9
+
+
+def flow_grid(cfg: Config) -> int:
+    """Grid points per axis of the flow-field panels."""
+    return 31 if cfg.quick else 41
+
+
+def rank_two_theory(cfg: Config):
+    """Return (fixed points of the ring ensemble, ring radius, limit cycle of the cycle ensemble).
+
+    Also evaluates the flow fields that the figure draws (``theory.flow_field``, same grid), so that
+    when this runs in the background their compilation is done before the figure is made.
+    """
+    ring, cyc = rank_two_ensemble(RING_OVERLAP), rank_two_ensemble(CYCLE_OVERLAP)
+    lfp, lc, ff = theory_fn("latent_fixed_points"), theory_fn("limit_cycle"), theory_fn("flow_field")
+    ring_fps = lfp(ring) if lfp is not None else []
+    radii = [fp.radius for fp in ring_fps if getattr(fp, "continuum", None) and fp.radius is not None]
+    r_theory = float(radii[0]) if radii else None
+    cycle = lc(cyc) if lc is not None else None
+    if ff is not None:
+        for ens in (ring, cyc):
+            ff(ens, lim=FLOW_LIM, n=flow_grid(cfg))
+    return ring_fps, r_theory, cycle
+
+
 def section_rank_two(cfg: Config, report: Report, results: dict) -> None:
     """Ring attractor and limit cycle at g = 0: flow field, fixed points, cycle, simulated trajectories."""
     import matplotlib.pyplot as plt
 
     ring, cyc = rank_two_ensemble(RING_OVERLAP), rank_two_ensemble(CYCLE_OVERLAP)
-    lfp, lc, pff = theory_fn("latent_fixed_points"), theory_fn("limit_cycle"), theory_fn("plot_flow_field")
-    ring_fps = lfp(ring) if lfp is not None else []
-    radii = [fp.radius for fp in ring_fps if getattr(fp, "continuum", None) and fp.radius is not None]
-    r_theory = float(radii[0]) if radii else None
-    cycle = lc(cyc) if lc is not None else None
+    pff = theory_fn("plot_flow_field")
 
     r_sim, drift, per_sim, amp_sim = [], [], [], []
     traj = {}
@@ -93,14 +116,15 @@ def section_rank_two(cfg: Config, report: Report, results: dict) -> None:
     r_sim, drift = np.concatenate(r_sim), np.concatenate(drift)
     per_flat = np.array([p for ps in per_sim for p in ps if p is not None])
     amp_sim = np.concatenate(amp_sim)
+    ring_fps, r_theory, cycle = theory_result("rank_two", lambda: rank_two_theory(cfg))
 
     with paper_style():
         fig, axes = plt.subplots(2, 2, figsize=(8.6, 6.8), gridspec_kw={"width_ratios": [1.3, 1]})
         for row, (ens, name) in enumerate(((ring, "ring"), (cyc, "cycle"))):
             ax = axes[row, 0]
-            lim = 1.9
+            lim = FLOW_LIM
             if pff is not None:
-                pff(ens, ax=ax, lim=lim, n=31 if cfg.quick else 41,
+                pff(ens, ax=ax, lim=lim, n=flow_grid(cfg),
                     fixed_points=ring_fps if name == "ring" else True, cycle=cycle if name == "cycle" else False)
             t, k = traj[name]
             for b in range(k.shape[0]):

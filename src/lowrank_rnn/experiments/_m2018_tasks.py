@@ -9,7 +9,7 @@ import numpy as np
 from .._ensemble import Ensemble
 from .._simulate import simulate
 from ._m2018_common import (Config, bisect_edge, branch_lines, key_for, panel_label, paper_style, state_readout,
-                            theory_fn)
+                            theory_fn, theory_result)
 from ._report import Report, fmt
 
 
@@ -34,6 +34,21 @@ def gonogo_ensemble() -> Ensemble:
     s = GONOGO_SIGMA
     return Ensemble.from_directions({"m1": {"w": s}, "n1": {"A": s}, "I1": {"A": s}, "I2": {"B": s},
                                      "w1": {"w": s}}, g=GONOGO_G)
+
+
+def gonogo_theory() -> dict:
+    """Return the mean-field readouts of the stable stationary states under Go, Nogo and no input.
+
+    Readout of a state: :func:`state_readout` (Gaussian integration by parts); empty without theory.
+    """
+    ens = gonogo_ensemble()
+    z_th = {}
+    st = theory_fn("stationary_states")
+    if st is not None:
+        for name, inp in (("go", [1.0, 0.0]), ("nogo", [0.0, 1.0]), ("rest", [0.0, 0.0])):
+            stab = _stable(st(ens, inputs=np.asarray(inp)))
+            z_th[name] = ([float(state_readout(ens, s_, inp)[0]) for s_ in stab] if stab else [])
+    return z_th
 
 
 def section_go_nogo(cfg: Config, report: Report, results: dict) -> None:
@@ -68,12 +83,7 @@ def section_go_nogo(cfg: Config, report: Report, results: dict) -> None:
     i_end = int(np.argmin(np.abs(t - P["stimulus"])))
     z_go, z_nogo = R[:, 0, i_end], R[:, 1, i_end]
 
-    z_th = {}
-    st = theory_fn("stationary_states")
-    if st is not None:
-        for name, inp in (("go", [1.0, 0.0]), ("nogo", [0.0, 1.0]), ("rest", [0.0, 0.0])):
-            stab = _stable(st(ens, inputs=np.asarray(inp)))
-            z_th[name] = ([float(state_readout(ens, s_, inp)[0]) for s_ in stab] if stab else [])
+    z_th = theory_result("go_nogo", gonogo_theory)
     th_go = max(z_th["go"], default=None) if z_th else None
     th_nogo = min(z_th["nogo"], key=abs, default=None) if z_th else None
 
@@ -184,12 +194,9 @@ def _logistic_fit(c, frac, n):
         return None, None
 
 
-def section_detection(cfg: Config, report: Report, results: dict) -> None:
-    """Detection threshold c* from theory against noise-free and noisy simulations (psychometric curve)."""
-    import matplotlib.pyplot as plt
-
+def detection_theory(cfg: Config) -> tuple:
+    """Return (c*, c grid, stationary branches [(kappa, stable), ...] per c) of the detection network."""
     ens = detection_ensemble()
-    dt, P = cfg.dt, DETECT_T
     st = theory_fn("stationary_states")
     c_star = detection_threshold(ens)
     c_grid = np.linspace(0.0, 1.0, 51 if not cfg.quick else 21)
@@ -197,6 +204,15 @@ def section_detection(cfg: Config, report: Report, results: dict) -> None:
     if st is not None:
         for c in c_grid:
             branches.append([(_kvec(s)[0], bool(s.stable)) for s in st(ens, inputs=np.array([c, 1.0]))])
+    return c_star, c_grid, branches
+
+
+def section_detection(cfg: Config, report: Report, results: dict) -> None:
+    """Detection threshold c* from theory against noise-free and noisy simulations (psychometric curve)."""
+    import matplotlib.pyplot as plt
+
+    ens = detection_ensemble()
+    dt, P = cfg.dt, DETECT_T
 
     n_pre = int(round((P["discard"] + P["rest"]) / dt))
     n_stim = int(round(P["stimulus"] / dt))
@@ -232,6 +248,7 @@ def section_detection(cfg: Config, report: Report, results: dict) -> None:
             traces = (tr.t, z)
     frac = go.mean(axis=0)
     c50, width = _logistic_fit(cs, frac, n_tr * cfg.seeds_detect)
+    c_star, c_grid, branches = theory_result("detection", lambda: detection_theory(cfg))
 
     with paper_style():
         fig, axes = plt.subplots(1, 3, figsize=(10.2, 2.9))
@@ -267,8 +284,9 @@ def section_detection(cfg: Config, report: Report, results: dict) -> None:
                     label=f"logistic fit, $c_{{50}}$ = {c50:.3f}")
         if c_star is not None:
             ax.axvline(c_star, color="C3", ls="--", lw=1, label=f"theory $c^*$ = {c_star:.3f}")
+        # triangles above the c* line (a network's threshold often falls on it), visible in the legend too
         for k, th in enumerate(thr_sim):
-            ax.plot(th, -0.04, "|", color="C2", ms=8, mew=1.5,
+            ax.plot(th, -0.04, "^", color="C2", mec="k", mew=0.5, ms=6, zorder=4, clip_on=False,
                     label="noise-free threshold, per network" if k == 0 else None)
         ax.set_ylim(-0.08, 1.05)
         ax.set_xlabel("stimulus strength $c$"), ax.set_ylabel("fraction of Go choices ($z > 0$ at the end)")
@@ -282,7 +300,7 @@ def section_detection(cfg: Config, report: Report, results: dict) -> None:
         f"(A) mean-field stationary κ against c under inputs (c, 1) (`theory.stationary_states`); the negative "
         f"state disappears at c* (dashed; published {DETECT_C_PUBLISHED}). (B) readout of noisy trials, first "
         f"network. (C) fraction of Go outcomes (readout > 0 at the end of a {P['stimulus']:g} τ stimulus), "
-        f"{n_tr} trials × {cfg.seeds_detect} network(s) per c, N = {cfg.N_detect}, binomial s.e.; green ticks: the "
+        f"{n_tr} trials × {cfg.seeds_detect} network(s) per c, N = {cfg.N_detect}, binomial s.e.; green triangles: the "
         f"threshold of each network without noise (fine c grid, {T_fine:g} τ stimulus). Networks start at "
         f"x0 = −m − n and relax for {P['discard'] + P['rest']:g} τ without input. Noise convention: the stimulus "
         f"channel is u_1(t) = c + σ ξ_t / sqrt(dt) with σ = {DETECT_NOISE}, ξ_t ~ N(0, 1) i.i.d. per step, so "
@@ -338,6 +356,56 @@ def _ctx_amplitudes(ctx: str) -> tuple[float, float]:
     return (CTX_GAMMA_ON, CTX_GAMMA_OFF) if ctx == "A" else (CTX_GAMMA_OFF, CTX_GAMMA_ON)
 
 
+def context_solver_options(cfg: Config) -> dict:
+    """Keyword arguments of ``stationary_states`` for the rank-two context network (grid of starts)."""
+    return {"n_starts": 5 if cfg.quick else 7}
+
+
+def context_theory(cfg: Config):
+    """Return (states_A, thresholds) of the context network in context A (no simulation involved).
+
+    ``states_A(stim, a)`` gives (stable states, inputs, readouts) under stimulus ``stim`` ("A", "B"
+    or None) of amplitude ``a``, solved once per condition and cached; every condition of the
+    section is solved here. ``thresholds``: for the relevant (A) and irrelevant (B) stimulus, the
+    amplitude above which no stable state with a negative readout (Nogo) remains, bracketed on the
+    simulated amplitudes and bisected. (None, thresholds of None) without theory.
+    """
+    ens = context_ensemble()
+    st = theory_fn("stationary_states")
+    thr = {"relevant": None, "irrelevant": None}
+    if st is None:
+        return None, thr
+    amps = sorted(a for a in cfg.context_amplitudes if a > 0)
+    solve_kw = context_solver_options(cfg)
+    cache = {}
+
+    def states_A(stim, a):
+        if a == 0.0:  # a stimulus of amplitude 0 is no stimulus: one solve for both
+            stim = None
+        key = (stim, round(float(a), 9))
+        if key not in cache:
+            inp = np.zeros(4)
+            inp[2:4] = _ctx_amplitudes("A")
+            if stim is not None:
+                inp["AB".index(stim)] = a
+            stab = _stable(st(ens, inputs=inp, **solve_kw))
+            cache[key] = (stab, inp, [float(state_readout(ens, s_, inp)[0]) for s_ in stab])
+        return cache[key]
+
+    for name, stim in (("relevant", "A"), ("irrelevant", "B")):
+        has_nogo = lambda a, stim=stim: any(z < 0 for z in states_A(stim, a)[2])  # noqa: E731
+        # bracket on the simulated amplitudes (cached), then bisect inside the bracket
+        grid = [0.0] + amps + [3.0]
+        ok = [has_nogo(a) for a in grid]
+        j = next((k for k in range(1, len(grid)) if ok[k - 1] and not ok[k]), None)
+        if j is not None:
+            thr[name] = bisect_edge(has_nogo, grid[j - 1], grid[j], tol=0.05 if cfg.quick else 0.005)
+    for stim in ("A", "B"):  # every simulated condition (context B maps onto these by symmetry)
+        for a in amps:
+            states_A(stim, a)
+    return states_A, thr
+
+
 def section_context(cfg: Config, report: Report, results: dict) -> None:
     """Context-dependent discrimination: readout against each stimulus in each context."""
     import matplotlib.pyplot as plt
@@ -380,31 +448,10 @@ def section_context(cfg: Config, report: Report, results: dict) -> None:
     # stable state nearest in kappa to the pre-stimulus state (the network stays on its branch while
     # it exists and jumps when it disappears); the pre-stimulus branch is the stable context-only
     # state nearest the simulated kappa.
-    st = theory_fn("stationary_states")
-    th, thr = {}, {"relevant": None, "irrelevant": None}
-    solve_kw = {"n_starts": 5 if cfg.quick else 7}
-    if st is not None:
-        cache = {}
-
-        def states_A(stim, a):
-            key = (stim, round(float(a), 9))
-            if key not in cache:
-                inp = np.zeros(4)
-                inp[2:4] = _ctx_amplitudes("A")
-                if stim is not None:
-                    inp["AB".index(stim)] = a
-                stab = _stable(st(ens, inputs=inp, **solve_kw))
-                cache[key] = (stab, inp, [float(state_readout(ens, s_, inp)[0]) for s_ in stab])
-            return cache[key]
-
-        for name, stim in (("relevant", "A"), ("irrelevant", "B")):
-            has_nogo = lambda a, stim=stim: any(z < 0 for z in states_A(stim, a)[2])  # noqa: E731
-            # bracket on the simulated amplitudes (cached), then bisect inside the bracket
-            grid = [0.0] + amps + [3.0]
-            ok = [has_nogo(a) for a in grid]
-            j = next((k for k in range(1, len(grid)) if ok[k - 1] and not ok[k]), None)
-            if j is not None:
-                thr[name] = bisect_edge(has_nogo, grid[j - 1], grid[j], tol=0.05 if cfg.quick else 0.005)
+    th = {}
+    solve_kw = context_solver_options(cfg)
+    states_A, thr = theory_result("context", lambda: context_theory(cfg))
+    if states_A is not None:
         swap = {"A": "B", "B": "A", None: None}
         for ctx in "AB":
             flip = (lambda k: k[::-1]) if ctx == "B" else (lambda k: k)
