@@ -13,6 +13,11 @@ three implementations are timed side by side in one process:
 * ``numpy``: a plain NumPy loop over the same Euler steps with the same dense J (formed before the
   clock starts) and the batch held as an (N, B) matrix, so every step is one BLAS call.
 
+``simulate`` holds the batch the same way, as one (N, B) matrix in a single ``lax.scan`` (a vector
+when B = 1), so the dense path and the NumPy loop do the same product per step, ``J @ tanh(X)``,
+and differ only in who runs it (XLA or OpenBLAS) and in the loop around it. No path draws noise
+(``noise = 0``), so none pays for random numbers.
+
 All three record the latents ``kappa = n^T tanh(x) / N`` at every step and nothing else, in float32
 unless ``--numpy-dtype float64``. Every cell is called once first (for JAX: to compile), then
 ``--repeats`` times or more, until the steady calls add up to ``--min-time`` seconds; the best
