@@ -102,7 +102,8 @@ def _figures(out: Path, curves: dict, acc_curves: dict, align: dict, *, title: s
     save_figure(ax.figure, out / "learning_curves.png")
     ax = plot_learning_curves(acc_curves, smooth=smooth, title=title, ylabel="validation accuracy")
     save_figure(ax.figure, out / "accuracy_curves.png")
-    ax = plot_alignment(align, title=title.replace("delayed XOR", "gradient quality on delayed XOR"),
+    ax = plot_alignment(align, title=title.replace("delayed XOR", "gradient quality on delayed XOR").replace(
+                            ", best and worst dropped", ", all runs"),
                         ylabel="cosine to the BPTT gradient (recurrent weights)")
     save_figure(ax.figure, out / "gradient_alignment.png")
 
