@@ -22,10 +22,9 @@ What is feasible on 2 CPU cores, and so the default run: 3 networks on RDM, Rapo
 Romo at the published N = 512, with the published recipes; 2 DMS networks at N = 256 with a shortened
 protocol (10 full-rank pre-training epochs instead of 50, at most 100 epochs at delay <= 700 ms, then
 the delay widened to 1500 and 3000 ms, at most 30 epochs each, early stop at loss 0.01); 5 resampled
-networks per fit, 1000 fresh trials per accuracy (the paper: 100 networks per task). With one DMS
-network it took 9-15 min of wall time at load average 11-18 on 2 shared cores (3.2-5.2 min of
-process CPU time); the second DMS network adds about a quarter. ``quick`` trains one N = 128 network
-on RDM and one on Mante (under a minute of CPU time).
+networks per fit, 1000 fresh trials per accuracy (the paper: 100 networks per task). It took 10.6 min
+of wall time at load average 10-16 on 2 shared cores (4.3 min of process CPU time). ``quick`` trains
+one N = 128 network on RDM and one on Mante (under a minute of CPU time).
 """
 
 from __future__ import annotations
