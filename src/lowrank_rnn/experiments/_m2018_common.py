@@ -318,7 +318,7 @@ def branch_lines(ax, xs, values, *, color, label=None, ls="-", lw=1.4, tol_sign=
             kys.sort(key=lambda t: abs(t[0]) if by_sign else t[0])
             for rank, (_, y) in enumerate(kys):
                 groups.setdefault((sgn, rank), []).append((i, x, y))
-    first = None
+    drawn = []
     for pts in groups.values():
         run = [pts[0]]
         for p in pts[1:] + [None]:
@@ -326,11 +326,14 @@ def branch_lines(ax, xs, values, *, color, label=None, ls="-", lw=1.4, tol_sign=
                 run.append(p)
                 continue
             xx, yy = [q[1] for q in run], [q[2] for q in run]
-            line = ax.plot(xx, yy, ls=ls, color=color, lw=lw, marker="." if len(run) == 1 else None,
-                           ms=3, label=label if first is None else None, **kw)[0]
-            first = first or line
+            drawn.append(ax.plot(xx, yy, ls=ls, color=color, lw=lw, marker="." if len(run) == 1 else None,
+                                 ms=3, **kw)[0])
             if p is not None:
                 run = [p]
+    # the label goes on a line rather than an isolated point, so that the legend shows the line style
+    first = next((ln for ln in drawn if len(ln.get_xdata()) > 1), drawn[0] if drawn else None)
+    if first is not None and label is not None:
+        first.set_label(label)
     return first
 
 

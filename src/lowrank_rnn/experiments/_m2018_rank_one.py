@@ -28,7 +28,7 @@ def spontaneous_ensemble(g: float, overlap: float = MEAN_M * MEAN_N) -> Ensemble
 
 
 def _pm_m(net) -> np.ndarray:
-    m = np.asarray(net.m[:, 0])
+    m = np.asarray(net.m)[:, 0]  # NumPy indexing: no JAX op compiled per shape
     return np.stack([m, -m])
 
 

@@ -69,13 +69,13 @@ def section_go_nogo(cfg: Config, report: Report, results: dict) -> None:
         key = key_for("gonogo", s)
         net = ens.sample(cfg.N_gonogo, key=key)
         x0 = 0.1 * np.asarray(jax.random.normal(jax.random.fold_in(key, 7), (cfg.N_gonogo,)))
-        rec = ("readout", "x") if s == 0 else ("readout",)
-        tr = simulate(net, T=n_tot * dt, dt=dt, x0=x0, inputs=u, record=rec, record_every=every)
+        # x is used for the first network only, but recorded for all: one compiled simulation
+        tr = simulate(net, T=n_tot * dt, dt=dt, x0=x0, inputs=u, record=("readout", "x"), record_every=every)
         readouts.append(tr.readout[:, :, 0])
         if s == 0:
             N = cfg.N_gonogo
-            IA, IB = np.asarray(net.inputs[:, 0]), np.asarray(net.inputs[:, 1])
-            w = np.asarray(net.readouts[:, 0])
+            IA, IB = np.asarray(net.inputs)[:, 0], np.asarray(net.inputs)[:, 1]
+            w = np.asarray(net.readouts)[:, 0]
             proj = {"go": (tr.x[0] @ IA / N, tr.x[0] @ w / N), "nogo": (tr.x[1] @ IB / N, tr.x[1] @ w / N)}
     t = tr.t - (on * dt)
     R = np.stack(readouts)  # (seeds, 2, time)
@@ -224,7 +224,7 @@ def section_detection(cfg: Config, report: Report, results: dict) -> None:
     for s in range(cfg.seeds_detect):
         key = key_for("detection", s)
         net = ens.sample(cfg.N_detect, key=key)
-        x0 = -(np.asarray(net.m[:, 0]) + np.asarray(net.n[:, 0]))
+        x0 = -(np.asarray(net.m)[:, 0] + np.asarray(net.n)[:, 0])
         pre = simulate(net, T=n_pre * dt, dt=dt, x0=x0, record=("x",), record_every=n_pre)
         x_start = pre.x[-1]
         # noise-free: the finite network's own threshold, on a fine grid of c, with a long stimulus
@@ -428,7 +428,7 @@ def section_context(cfg: Config, report: Report, results: dict) -> None:
     Z, Kpre = [], []
     for s in range(cfg.seeds_context):
         net = ens.sample(cfg.N_context, key=key_for("context", s))
-        x0 = -np.asarray(net.m.sum(axis=1) + net.n.sum(axis=1))
+        x0 = -(np.asarray(net.m).sum(axis=1) + np.asarray(net.n).sum(axis=1))  # NumPy: nothing to compile
         tr = simulate(net, T=n_tot * dt, dt=dt, x0=x0, inputs=u, record=("readout", "kappa"), record_every=every)
         Z.append(tr.readout[:, :, 0]), Kpre.append(tr.kappa[:, i_on])
     Z, Kpre = np.stack(Z), np.stack(Kpre)  # (seeds, conds, time), (seeds, conds, 2)

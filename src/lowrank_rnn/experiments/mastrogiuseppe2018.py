@@ -69,22 +69,29 @@ def _theory_chains(cfg: Config, sections: set) -> list:
                                                                               "critical_g_B"):
         chains += [[("diagram", partial(one.diagram_theory, cfg))],
                    [("g_C", partial(one.critical_g_C_theory, cfg)), ("g_B", partial(one.critical_g_B_theory, cfg))]]
+    if "context" in sections and not missing_theory("stationary_states"):
+        chains.append([("context", partial(tasks.context_theory, cfg))])
+    if "rank_two" in sections and not missing_theory("latent_fixed_points", "limit_cycle", "flow_field"):
+        chains.append([("rank_two", partial(two.rank_two_theory, cfg))])
     if not missing_theory("stationary_states"):
+        # last in the queue: the sections that run first (EXECUTION_ORDER) take these over themselves
         rank_one = [(name, fn) for name, fn in (("spectrum", partial(one.spectrum_theory, cfg)),
                                                 ("input_driven", partial(one.input_theory, cfg)),
                                                 ("go_nogo", tasks.gonogo_theory),
                                                 ("detection", partial(tasks.detection_theory, cfg)))
                     if name in sections]
         chains += [rank_one] if rank_one else []
-        if "context" in sections:
-            chains.append([("context", partial(tasks.context_theory, cfg))])
-    if "rank_two" in sections and not missing_theory("latent_fixed_points", "limit_cycle", "flow_field"):
-        chains.append([("rank_two", partial(two.rank_two_theory, cfg))])
     return chains
 
 
 SECTIONS = ("phase_diagram", "spontaneous", "spectrum", "input_driven", "go_nogo", "detection", "context",
             "rank_two")
+
+#: the order in which the sections run (the report keeps the order of SECTIONS): those whose theory
+#: is light first, solving it in line, while the background threads solve the heavy theory (the
+#: phase diagram and its boundaries, the rank-two context network, the latent flow) for the last
+EXECUTION_ORDER = ("spectrum", "input_driven", "go_nogo", "detection", "rank_two", "context", "phase_diagram",
+                   "spontaneous")
 
 
 def run(out_dir, *, quick: bool = False, only=None) -> Path:
@@ -121,18 +128,28 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
                      "missing_theory": missing, "timings_s": {}}
     t_start = time.perf_counter()
     todo = [(n, f) for n, f in _sections() if only is None or n in only]
+    head, parts, timings = len(report.blocks), {}, {}
     # the mean-field theory of every section starts at once on two worker threads (it is the larger
     # part of the work and independent of the simulations, which run here); BLAS is kept to one
     # thread so that the dense eigenvalue problems do not spin against those threads
     with theory_in_background(_theory_chains(cfg, {n for n, _ in todo})), single_threaded_blas():
-        for name, fn in tqdm(todo, desc="mastrogiuseppe2018", unit="section"):
+        for name, fn in tqdm(sorted(todo, key=lambda nf: EXECUTION_ORDER.index(nf[0])),
+                             desc="mastrogiuseppe2018", unit="section"):
             t0 = time.perf_counter()
+            start = len(report.blocks)
             fn(cfg, report, results)
-            results["timings_s"][name] = round(time.perf_counter() - t0, 2)
+            parts[name] = report.blocks[start:]
+            timings[name] = round(time.perf_counter() - t0, 2)
+    report.blocks[head:] = [block for name, _ in todo for block in parts[name]]  # the order of SECTIONS
+    for name, _ in todo:
+        if name in results:  # results.json in the order of SECTIONS too
+            results[name] = results.pop(name)
+        results["timings_s"][name] = timings[name]
     results["timings_s"]["total"] = round(time.perf_counter() - t_start, 2)
-    report.section("Timings", "Wall-clock seconds per section (the theory runs on background threads from "
-                   "the start, so a section's time is its simulations and figures plus any wait for its "
-                   "theory): " + ", ".join(
+    report.section("Timings", "Wall-clock seconds per section. The sections run in the order "
+                   + ", ".join(n for n in EXECUTION_ORDER if n in timings)
+                   + " while the heavier theory is solved on background threads from the start, so a section's "
+                   "time is its simulations and figures plus the theory it solved itself or waited for: " + ", ".join(
         f"{k} {v:.1f}" for k, v in results["timings_s"].items()) + ".")
     report.write_json(results)
     return report.write()
