@@ -146,7 +146,7 @@ def _run_chain(chain, futures) -> None:
 
 
 @contextmanager
-def theory_in_background(chains: list[list[tuple[str, Callable]]], workers: int = 2):
+def theory_in_background(chains: list[list[tuple[str, Callable]]], workers: int = 1):
     """Run mean-field computations on worker threads during the block; sections fetch them by name.
 
     ``chains``: lists of (name, function); the functions of one chain run one after the other (put
@@ -155,7 +155,9 @@ def theory_in_background(chains: list[list[tuple[str, Callable]]], workers: int 
 
     Theory and simulation are independent until a section puts them side by side, and both spend
     most of their time in XLA (compiling and running, outside the GIL), so on two cores the theory
-    of later sections is solved while earlier sections simulate. The results are those computed
+    of later sections is solved while earlier sections simulate. One worker by default: with two,
+    the three busy threads oversubscribe two cores and cost more CPU time than they save (measured
+    on the cold quick run: 47.7 s wall with one worker, 52-65 s with two, 55-74 s without). The results are those computed
     in line: same functions and arguments, and JAX's float64 switch is per thread.
     """
     futures = {name: Future() for chain in chains for name, _ in chain}

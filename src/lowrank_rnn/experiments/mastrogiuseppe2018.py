@@ -54,7 +54,7 @@ def _sections():
 
 
 def _theory_chains(cfg: Config, sections: set) -> list:
-    """Return the theory of ``sections`` as chains of (name, function) for the background threads.
+    """Return the theory of ``sections`` as chains of (name, function) for the background thread.
 
     Each chain shares compiled solvers (the rank-one sections with inputs all solve rank-one
     ensembles whose inputs are padded to the same shapes), and the chains come in the order the
@@ -88,7 +88,7 @@ SECTIONS = ("phase_diagram", "spontaneous", "spectrum", "input_driven", "go_nogo
             "rank_two")
 
 #: the order in which the sections run (the report keeps the order of SECTIONS): those whose theory
-#: is light first, solving it in line, while the background threads solve the heavy theory (the
+#: is light first, solving it in line, while the background thread solves the heavy theory (the
 #: phase diagram and its boundaries, the rank-two context network, the latent flow) for the last
 EXECUTION_ORDER = ("spectrum", "input_driven", "go_nogo", "detection", "rank_two", "context", "phase_diagram",
                    "spontaneous")
@@ -129,7 +129,7 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
     t_start = time.perf_counter()
     todo = [(n, f) for n, f in _sections() if only is None or n in only]
     head, parts, timings = len(report.blocks), {}, {}
-    # the mean-field theory of every section starts at once on two worker threads (it is the larger
+    # the mean-field theory of every section starts at once on a worker thread (it is the larger
     # part of the work and independent of the simulations, which run here); BLAS is kept to one
     # thread so that the dense eigenvalue problems do not spin against those threads
     with theory_in_background(_theory_chains(cfg, {n for n, _ in todo})), single_threaded_blas():
@@ -148,7 +148,7 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
     results["timings_s"]["total"] = round(time.perf_counter() - t_start, 2)
     report.section("Timings", "Wall-clock seconds per section. The sections run in the order "
                    + ", ".join(n for n in EXECUTION_ORDER if n in timings)
-                   + " while the heavier theory is solved on background threads from the start, so a section's "
+                   + " while the heavier theory is solved on a background thread from the start, so a section's "
                    "time is its simulations and figures plus the theory it solved itself or waited for: " + ", ".join(
         f"{k} {v:.1f}" for k, v in results["timings_s"].items()) + ".")
     report.write_json(results)
