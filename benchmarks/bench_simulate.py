@@ -21,8 +21,10 @@ and differ only in who runs it (XLA or OpenBLAS) and in the loop around it. No p
 All three record the latents ``kappa = n^T tanh(x) / N`` at every step and nothing else, in float32
 unless ``--numpy-dtype float64``. Every cell is called once first (for JAX: to compile), then
 ``--repeats`` times or more, until the steady calls add up to ``--min-time`` seconds; the best
-steady time is reported, and compile time as first call minus the median steady call. The steady
-calls of the paths of a cell go round-robin, so that a change of load falls on all of them. Times are
+steady time is reported, and compile time as first call minus the median steady call. Each path's
+steady calls run as one block after a half-second pause, so that no path runs against the other
+library's spinning worker threads (OpenBLAS and XLA both spin after a call); ``--interleave`` goes
+round-robin instead, robust to a changing load on a busy machine. Times are
 ``time.perf_counter`` wall-clock and include the transfer of the results to NumPy; CPU times
 (``time.process_time``) are recorded beside them as a cross-check on a shared machine.
 
@@ -111,12 +113,17 @@ def numpy_loop(J: np.ndarray, n: np.ndarray, x0: np.ndarray, n_steps: int, dt: f
 
 
 def _timed(fns: dict[str, Callable[[], object]], repeats: int, min_time: float = 0.0,
-           max_repeats: int = 30) -> dict[str, tuple]:
+           max_repeats: int = 30, interleave: bool = False, pause: float = 0.5) -> dict[str, tuple]:
     """Return, for each named call, (first-call wall time, steady wall times, steady CPU times,
     output of its last call).
 
-    Each call is made once first (for JAX: compilation), then the steady calls go round-robin, so
-    that a change of load on a shared machine falls on every path alike. Each is repeated
+    Each call is made once first (for JAX: compilation). Then, by default, each path's steady calls
+    run as one block, after a ``pause`` with nothing running: OpenBLAS (NumPy) and XLA both keep
+    their worker threads spinning for a while after a call, and a call made right after the other
+    library's runs against those spinning threads (measured on the quiet 2-core machine, N = 1000,
+    B = 1: the dense path took 45.6 ms per 1000 steps right after the NumPy loop, 33.3 ms in its
+    own block). ``interleave=True`` goes round-robin instead, so that a change of load on a busy
+    machine falls on every path alike (at the price of that interference). Each is repeated
     ``repeats`` times, and more (up to ``max_repeats``) until its steady calls add up to
     ``min_time`` seconds, so that cheap calls get enough samples for their best time to mean
     something. CPU time (``time.process_time``, all threads of this process) is kept beside wall
@@ -134,13 +141,22 @@ def _timed(fns: dict[str, Callable[[], object]], repeats: int, min_time: float =
         n, total = len(times[name]), sum(times[name])
         return n < repeats or (total < min_time and n < max_repeats)
 
-    while any(wants_more(name) for name in fns):
+    def call(name, fn):
+        c0, t0 = time.process_time(), time.perf_counter()
+        out[name] = fn()
+        times[name].append(time.perf_counter() - t0)
+        cpu[name].append(time.process_time() - c0)
+
+    if interleave:
+        while any(wants_more(name) for name in fns):
+            for name, fn in fns.items():
+                if wants_more(name):
+                    call(name, fn)
+    else:
         for name, fn in fns.items():
-            if wants_more(name):
-                c0, t0 = time.process_time(), time.perf_counter()
-                out[name] = fn()
-                times[name].append(time.perf_counter() - t0)
-                cpu[name].append(time.process_time() - c0)
+            time.sleep(pause)
+            while wants_more(name):
+                call(name, fn)
     return {name: (first[name], times[name], cpu[name], out[name]) for name in fns}
 
 
@@ -161,7 +177,7 @@ def _final_x(traj) -> np.ndarray:
 
 
 def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, scaled_steps: int,
-                 numpy_dtype: str, tol: float, min_time: float = 0.0) -> dict:
+                 numpy_dtype: str, tol: float, min_time: float = 0.0, interleave: bool = False) -> dict:
     """Time the three paths for one (N, B) cell and check that they agree; return a result dict."""
     net = make_network(N)
     x0 = make_x0(net, B)
@@ -174,12 +190,12 @@ def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, s
 
     cell: dict = {"N": N, "batch": B, "steps": steps, "scaled": scaled, "measured_steps": list(points)}
 
-    # the low-rank path always runs the full number of steps; all calls are interleaved
+    # the low-rank path always runs the full number of steps
     fns = {("lowrank", steps): lambda: _jax_call(net, x0, steps, "lowrank")}
     for s in points:
         fns[("dense", s)] = lambda s=s: _jax_call(net, x0, s, "dense")
         fns[("numpy", s)] = lambda s=s: numpy_loop(J, n_np, x0, s)
-    timed = _timed(fns, repeats, min_time)
+    timed = _timed(fns, repeats, min_time, interleave=interleave)
     first, times, cpu, traj_lr = timed[("lowrank", steps)]
     cell["lowrank"] = _summary(first, times, cpu, compiled=True)
     kappa_lr = _kappa_batch_first(traj_lr.kappa)
@@ -351,6 +367,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="largest allowed max|dx| / max(1, max|x|) and max|dkappa| between paths")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: N in (128, 512), batch (1, 4), 60 steps, N = 512 extrapolated")
+    p.add_argument("--interleave", action="store_true",
+                   help="time the paths round-robin (robust to a changing load on a busy machine) instead of "
+                        "one block per path after a pause (free of the other library's spinning threads)")
     p.add_argument("--out", help="write the results as JSON here (atomically)")
     args = p.parse_args(argv)
     if args.quick:
@@ -380,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             t0 = time.perf_counter()
             cell = measure_cell(N, B, steps=args.steps, repeats=args.repeats, full_max_n=args.full_max_n,
                                 scaled_steps=args.scaled_steps, numpy_dtype=args.numpy_dtype, tol=args.tol,
-                                min_time=args.min_time)
+                                min_time=args.min_time, interleave=args.interleave)
             cells.append(cell)
             a = cell["agreement"]
             print(f"N={N:6d} B={B:3d}: low-rank {cell['lowrank']['best']:.4g} s, dense "
