@@ -238,3 +238,30 @@ def test_network_argument_errors():
         Network(m=np.zeros((5, 1)), n=np.zeros((5, 1)), nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="inputs has 4 rows"):
         Network(m=np.zeros((5, 1)), n=np.zeros((5, 1)), inputs=np.zeros((4, 1)))
+
+
+def test_g_label_does_not_recompile_or_change_results(caplog):
+    """``Network.g`` is a static label (the bulk holds g chi): two networks that differ only in it
+    simulate identically, with one compilation, and the caller's network keeps its label."""
+    import dataclasses
+    import logging
+
+    N = 150
+    key = jax.random.key(3)
+    bulk = 0.6 * jax.random.normal(key, (N, N)) / np.sqrt(N)
+    m = jax.random.normal(jax.random.key(4), (N, 1))
+    n = 2.0 * m + jax.random.normal(jax.random.key(5), (N, 1))
+    a = Network(m=m, n=n, bulk=bulk, g=0.6)
+    b = dataclasses.replace(a, g=0.7123)  # same arrays, another label: a new static field value
+    x0 = np.asarray(m[:, 0])
+    ta = simulate(a, T=3.0, dt=0.1, x0=x0)
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level(logging.WARNING):
+            tb = simulate(b, T=3.0, dt=0.1, x0=x0)
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    assert not [r for r in caplog.records if "Compiling jit(_run)" in r.getMessage()]
+    np.testing.assert_array_equal(ta.kappa, tb.kappa)
+    assert np.abs(ta.kappa).max() > 0.1  # a non-trivial trajectory
+    assert (a.g, b.g) == (0.6, 0.7123)

@@ -11,8 +11,9 @@ unit is sigma^2 / (2 - alpha) -> sigma^2 / 2, so results converge as dt -> 0.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 
 import equinox as eqx
@@ -206,6 +207,12 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
         u_b, u_axis = u, 0
     keys = jax.random.split(key if key is not None else jax.random.key(0), B)
 
+    if network.g != 0.0:
+        # g is a static label (the bulk already holds g chi) that the integration never reads; as a
+        # static field it would be part of the compiled function's key, so a sweep over g would
+        # recompile for every g. The label is set to 0 on a shallow copy.
+        network = copy.copy(network)
+        object.__setattr__(network, "g", 0.0)
     run = partial(_run, network, x0_b, u_b, keys, jnp.float32(dt), jnp.float32(noise * np.sqrt(dt)),
                   has_noise=noise > 0, n_steps=n_steps, record_every=record_every, method=method,
                   u_axis=u_axis)

@@ -95,18 +95,6 @@ class Config:
         )
 
 
-def simulate_network(network: Network, **kwargs):
-    """Return ``simulate(network, **kwargs)``, compiled once for networks that differ only in g.
-
-    ``Network.g`` is a static field (a label: the bulk already holds g chi) that the integration
-    never reads; as a static field it is part of the compiled function's key, so a sweep over g
-    would recompile the simulation for every g. The network is passed with the label set to 0.
-    """
-    if network.g != 0.0:
-        network = dataclasses.replace(network, g=0.0)
-    return simulate(network, **kwargs)
-
-
 def single_threaded_blas():
     """Return a context limiting BLAS/LAPACK to one thread (a no-op without threadpoolctl).
 
@@ -245,7 +233,7 @@ def simulate_summary(network: Network, *, T: float, T_avg: float, dt: float, x0,
     while n_steps % every:
         every -= 1
     rec = ("x", "kappa", "readout") if network.n_readouts else ("x", "kappa")
-    tr = simulate_network(network, T=T, dt=dt, x0=x0, inputs=inputs, record=rec, record_every=every)
+    tr = simulate(network, T=T, dt=dt, x0=x0, inputs=inputs, record=rec, record_every=every)
     x = tr.x if tr.x.ndim == 3 else tr.x[None]
     kap = tr.kappa if tr.kappa.ndim == 3 else tr.kappa[None]
     win = tr.t >= T - T_avg - 1e-9
