@@ -19,11 +19,14 @@ def _cpu_reduce_fusion_workaround() -> None:
     reused from it.
     """
     import os
+    import re
     import warnings
 
     import jaxlib.version
 
-    if not (0, 10, 2) <= tuple(int(p) for p in jaxlib.version.__version__.split(".")[:3]) < (0, 12, 0):
+    # leading digits of each part, so that e.g. "0.11.0rc1" or "0.10.2.dev20260101" parse
+    version = tuple(int(re.match(r"\d*", p).group() or 0) for p in jaxlib.version.__version__.split(".")[:3])
+    if not (0, 10, 2) <= version < (0, 12, 0):
         return
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_cpu_experimental_ynn_fusion_type" in flags:
