@@ -45,11 +45,10 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from .._checks import positive_int, real_scalar
-from .._errors import DivergenceError
 from ..models._base import run_trials
 from ..models._hashnoise import host_words
 from ..models._savers import hyperparameters
-from . import _checkpoint as ckpt
+from . import _loop
 
 STRATEGIES = ("openai_es", "cma_es", "pgpe")
 METHODS = ("bptt", "es")
@@ -385,18 +384,9 @@ def train_es(model, task, strategy: Strategy, *, key, epochs, lr, batch, n_trial
     }
     es_state = _es_init(jax.random.split(key)[1], flat, strategy=strategy, opt_spec=opt_spec)
 
-    history: dict[str, list] = {f: [] for f in fields}
-    start_epoch, elapsed, best = 0, 0.0, None
     out = None if out is None else Path(out)
-    if out is not None:
-        saved = ckpt.read(out, config) if resume else None
-        if saved is not None:
-            params = ckpt.restore_leaves(params, saved["params"])
-            es_state = ckpt.restore_leaves(es_state, saved["opt_state"])
-            if saved.get("best") is not None:
-                best = (saved["best_val_loss"], ckpt.restore_leaves(params, saved["best"]))
-            history, start_epoch, elapsed = saved["history"], saved["epoch"], saved["train_seconds"]
-        ckpt.write_json(out / "config.json", {**config, "training": {**config["training"], "epochs": epochs}})
+    params, es_state, history, start_epoch, elapsed, best = _loop.resume(
+        out, config, params=params, state=es_state, fields=fields, epochs=epochs, resume=resume)
 
     t_sample = time.perf_counter()
     train_set, val_set = jax.block_until_ready(_trials(key, task=task, n=n_trials, n_train=n_train))
@@ -405,63 +395,26 @@ def train_es(model, task, strategy: Strategy, *, key, epochs, lr, batch, n_trial
                         n_batches=n_batches, batch=batch, noise_rng=noise_rng)
     seed = np.asarray(jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key)
     gens = np.arange(n_batches, dtype=np.uint32)
-    t_start = time.perf_counter() - elapsed
-    cpu_start = time.process_time()
-    stopped = start_epoch > 0 and early_stop is not None and history["train_loss"][-1] < early_stop
-    bar = None
-    writer = ckpt.Writer() if out is not None else None
-    if progress and not stopped and start_epoch < epochs:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=epochs, initial=start_epoch, desc=f"es {strategy.name} {config['task'].get('name', '')}",
-                   unit="epoch", leave=True)
-    try:
-        for epoch in range(start_epoch, epochs):
-            if stopped:
-                break
-            # the minibatch order and network noise of BPTT's epoch for this key; tags 5, 6: the population draws
-            order, words = _epoch_streams(seed, epoch, n_train=n_train, n_batches=n_batches, batch=batch)
-            ask_words = np.stack([host_words(seed, 5, epoch, gens), host_words(seed, 6, epoch, gens)], axis=1)
-            es_state, params, stats = run_epoch(es_state, params, frozen, train_set, val_set, order, words, ask_words)
-            stats = jax.device_get(stats)
-            if int(stats["bad_batch"]) >= 0:
-                where = f" (last good checkpoint: {out / 'checkpoint.npz'}, epoch {epoch})" if out else ""
-                raise DivergenceError(
-                    f"evolution diverged: in epoch {epoch + 1}, generation {int(stats['bad_batch']) + 1} of "
-                    f"{n_batches}, the fitness of the mean or of every member, or the updated mean or sigma, "
-                    f"became non-finite{where}. Lower sigma or lr, or reduce the noise.", time=epoch + 1)
-            row = {"epoch": epoch + 1, "train_loss": float(stats["train_loss"]),
-                   "val_loss": float(stats["val_loss"]) if n_val else float("nan"),
-                   "val_accuracy": float(stats["val_accuracy"]) if n_val else float("nan"),
-                   "wall_time": time.perf_counter() - t_start, "generation": (epoch + 1) * n_batches,
-                   "population_fitness": float(stats["population_fitness"]), "sigma": float(stats["sigma"])}
-            for f in fields:
-                history[f].append(row[f])
-            if keep_best and (best is None or row["val_loss"] < best[0]):
-                best = (row["val_loss"], params)
-            stopped = early_stop is not None and row["train_loss"] < early_stop
-            if writer is not None:  # on a background thread, while the next epoch computes
-                host_params, host_state, host_best = jax.device_get((params, es_state, best))
-                writer.submit(ckpt.write_epoch, out, model=eqx.combine(host_params, frozen, static),
-                              params=host_params, opt_state=host_state, best=host_best,
-                              history={k: list(v) for k, v in history.items()}, epoch=epoch + 1,
-                              config=config, train_seconds=time.perf_counter() - t_start)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_loss=f"{row['val_loss']:.4f}",
-                                acc=f"{row['val_accuracy']:.3f}", sigma=f"{row['sigma']:.3g}")
-    except BaseException:
-        if writer is not None:
-            writer.close(raise_errors=False)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    if writer is not None:
-        writer.close()
-    train_seconds = time.perf_counter() - t_start
-    final = eqx.combine(best[1] if keep_best and best is not None else params, frozen, static)
-    if out is not None:
-        ckpt.finish(out, final, history, train_seconds, sample_seconds=sample_seconds,
-                    cpu_seconds=time.process_time() - cpu_start)
-    return final, history
+    def epoch_fn(epoch, params, es_state):
+        # the minibatch order and network noise of BPTT's epoch for this key; tags 5, 6: the population draws
+        order, words = _epoch_streams(seed, epoch, n_train=n_train, n_batches=n_batches, batch=batch)
+        ask_words = np.stack([host_words(seed, 5, epoch, gens), host_words(seed, 6, epoch, gens)], axis=1)
+        es_state, params, stats = run_epoch(es_state, params, frozen, train_set, val_set, order, words, ask_words)
+        return params, es_state, stats
+
+    def diverged(epoch, bad, where):
+        return (f"evolution diverged: in epoch {epoch + 1}, generation {bad + 1} of "
+                f"{n_batches}, the fitness of the mean or of every member, or the updated mean or sigma, "
+                f"became non-finite{where}. Lower sigma or lr, or reduce the noise.")
+
+    def extra(stats, epoch):
+        return {"generation": (epoch + 1) * n_batches, "population_fitness": float(stats["population_fitness"]),
+                "sigma": float(stats["sigma"])}
+
+    return _loop.run_epochs(epoch_fn, params, es_state, frozen=frozen, static=static, config=config,
+                            history=history, fields=fields, start_epoch=start_epoch, elapsed=elapsed, best=best,
+                            epochs=epochs, early_stop=early_stop, keep_best=keep_best, n_val=n_val,
+                            n_batches=n_batches, out=out, progress=progress,
+                            desc=f"es {strategy.name} {config['task'].get('name', '')}", diverged=diverged,
+                            extra=extra, sample_seconds=sample_seconds)

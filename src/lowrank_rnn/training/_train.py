@@ -16,11 +16,10 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from .._checks import positive_int, real_scalar
-from .._errors import DivergenceError
 from ..models._base import AbstractRNN, run_trials
 from ..models._hashnoise import NoiseSource, host_words
 from ..models._savers import hyperparameters
-from . import _checkpoint as ckpt
+from . import _loop
 from ._es import check_es_options, train_es
 
 HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "val_accuracy", "wall_time")
@@ -315,18 +314,9 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
     opt_spec = ("adam", lr, clip) if optimizer is None else ("custom", optimizer)
     opt_state = _opt_init(params, opt_spec=opt_spec)
 
-    history: dict[str, list] = {f: [] for f in HISTORY_FIELDS}
-    start_epoch, elapsed, best = 0, 0.0, None
     out = None if out is None else Path(out)
-    if out is not None:
-        state = ckpt.read(out, config) if resume else None
-        if state is not None:
-            params = ckpt.restore_leaves(params, state["params"])
-            opt_state = ckpt.restore_leaves(opt_state, state["opt_state"])
-            if state.get("best") is not None:
-                best = (state["best_val_loss"], ckpt.restore_leaves(params, state["best"]))
-            history, start_epoch, elapsed = state["history"], state["epoch"], state["train_seconds"]
-        ckpt.write_json(out / "config.json", {**config, "training": {**config["training"], "epochs": epochs}})
+    params, opt_state, history, start_epoch, elapsed, best = _loop.resume(
+        out, config, params=params, state=opt_state, fields=HISTORY_FIELDS, epochs=epochs, resume=resume)
 
     # ---------------------------------------------------------------- the loop
     t_sample = time.perf_counter()
@@ -335,60 +325,19 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
     run_epoch = partial(_epoch, static=static, opt_spec=opt_spec, task=task, n_batches=n_batches, batch=batch,
                         noise_rng=noise_rng, rule=rule)
     seed = np.asarray(jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key)
-    t_start = time.perf_counter() - elapsed
-    cpu_start = time.process_time()
-    stopped = start_epoch > 0 and early_stop is not None and history["train_loss"][-1] < early_stop
-    bar = None
-    writer = ckpt.Writer() if out is not None else None
-    if progress and not stopped and start_epoch < epochs:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=epochs, initial=start_epoch, desc=f"train {config['task'].get('name', '')}",
-                   unit="epoch", leave=True)
-    try:
-        for epoch in range(start_epoch, epochs):
-            if stopped:
-                break
-            order, words = _epoch_streams(seed, epoch, n_train=n_train, n_batches=n_batches, batch=batch)
-            params, opt_state, stats = run_epoch(params, frozen, opt_state, train_set, val_set, order, words)
-            stats = jax.device_get(stats)
-            if int(stats["bad_batch"]) >= 0:
-                where = f" (last good checkpoint: {out / 'checkpoint.npz'}, epoch {epoch})" if out else ""
-                raise DivergenceError(
-                    "training diverged: the loss, its gradient or the updated parameters became non-finite "
-                    f"in epoch {epoch + 1}, minibatch {int(stats['bad_batch']) + 1} of {n_batches}{where}. "
-                    "Lower lr, set clip, or reduce the noise.", time=epoch + 1)
-            row = {"epoch": epoch + 1, "train_loss": float(stats["train_loss"]),
-                   "val_loss": float(stats["val_loss"]) if n_val else float("nan"),
-                   "val_accuracy": float(stats["val_accuracy"]) if n_val else float("nan"),
-                   "wall_time": time.perf_counter() - t_start}
-            for f in HISTORY_FIELDS:
-                history[f].append(row[f])
-            if keep_best and (best is None or row["val_loss"] < best[0]):
-                best = (row["val_loss"], params)
-            stopped = early_stop is not None and row["train_loss"] < early_stop
-            if writer is not None:  # on a background thread, while the next epoch computes
-                host_params, host_opt, host_best = jax.device_get((params, opt_state, best))
-                writer.submit(ckpt.write_epoch, out, model=eqx.combine(host_params, frozen, static),
-                              params=host_params, opt_state=host_opt, best=host_best,
-                              history={k: list(v) for k, v in history.items()}, epoch=epoch + 1,
-                              config=config, train_seconds=time.perf_counter() - t_start)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_loss=f"{row['val_loss']:.4f}",
-                                acc=f"{row['val_accuracy']:.3f}")
-    except BaseException:
-        if writer is not None:
-            writer.close(raise_errors=False)  # the last completed epoch's checkpoint reaches the disk
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    if writer is not None:
-        writer.close()
-    train_seconds = time.perf_counter() - t_start
-    final = eqx.combine(best[1] if keep_best and best is not None else params, frozen, static)
-    if out is not None:
-        ckpt.finish(out, final, history, train_seconds, sample_seconds=sample_seconds,
-                    cpu_seconds=time.process_time() - cpu_start)
-    return final, history
+    def epoch_fn(epoch, params, opt_state):
+        order, words = _epoch_streams(seed, epoch, n_train=n_train, n_batches=n_batches, batch=batch)
+        return run_epoch(params, frozen, opt_state, train_set, val_set, order, words)
+
+    def diverged(epoch, bad, where):
+        return ("training diverged: the loss, its gradient or the updated parameters became non-finite "
+                f"in epoch {epoch + 1}, minibatch {bad + 1} of {n_batches}{where}. "
+                "Lower lr, set clip, or reduce the noise.")
+
+    return _loop.run_epochs(epoch_fn, params, opt_state, frozen=frozen, static=static, config=config,
+                            history=history, fields=HISTORY_FIELDS, start_epoch=start_epoch, elapsed=elapsed,
+                            best=best, epochs=epochs, early_stop=early_stop, keep_best=keep_best, n_val=n_val,
+                            n_batches=n_batches, out=out, progress=progress,
+                            desc=f"train {config['task'].get('name', '')}", diverged=diverged,
+                            sample_seconds=sample_seconds)

@@ -1,0 +1,102 @@
+"""The epoch loop shared by backpropagation and evolution strategies: resume, progress, divergence,
+keep-best, early stop and checkpoints, around a compiled epoch that each method supplies."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import equinox as eqx
+import jax
+
+from .._errors import DivergenceError
+from . import _checkpoint as ckpt
+
+
+def resume(out: Path | None, config: dict, *, params, state, fields, epochs: int, resume: bool):
+    """Return ``(params, state, history, start_epoch, elapsed, best)``, from the run folder's
+    checkpoint when ``resume`` and one matches ``config``, else fresh; writes ``config.json``."""
+    history: dict[str, list] = {f: [] for f in fields}
+    start_epoch, elapsed, best = 0, 0.0, None
+    if out is not None:
+        saved = ckpt.read(out, config) if resume else None
+        if saved is not None:
+            params = ckpt.restore_leaves(params, saved["params"])
+            state = ckpt.restore_leaves(state, saved["opt_state"])
+            if saved.get("best") is not None:
+                best = (saved["best_val_loss"], ckpt.restore_leaves(params, saved["best"]))
+            history, start_epoch, elapsed = saved["history"], saved["epoch"], saved["train_seconds"]
+        ckpt.write_json(out / "config.json", {**config, "training": {**config["training"], "epochs": epochs}})
+    return params, state, history, start_epoch, elapsed, best
+
+
+def run_epochs(run_epoch: Callable, params, state, *, frozen, static, config: dict, history: dict, fields,
+               start_epoch: int, elapsed: float, best, epochs: int, early_stop, keep_best: bool, n_val: int,
+               n_batches: int, out: Path | None, progress: bool, desc: str, diverged: Callable[[int, int, str], str],
+               extra: Callable[[dict, int], dict] = lambda stats, epoch: {}, sample_seconds: float = 0.0):
+    """Return ``(model, history)`` after the epochs ``start_epoch .. epochs - 1``.
+
+    ``run_epoch(epoch, params, state) -> (params, state, stats)`` runs one compiled epoch; ``stats``
+    holds ``train_loss``, ``val_loss``, ``val_accuracy`` and ``bad_batch`` (the first minibatch
+    whose update was non-finite, -1 if none), plus whatever ``extra(stats, epoch)`` turns into
+    further history fields. A non-finite epoch raises :class:`DivergenceError` with the message
+    ``diverged(epoch, bad_batch, where)`` (``where`` names the last good checkpoint, kept, or is
+    empty); checkpoints are written on a
+    background thread while the next epoch computes.
+    """
+    t_start = time.perf_counter() - elapsed
+    cpu_start = time.process_time()
+    stopped = start_epoch > 0 and early_stop is not None and history["train_loss"][-1] < early_stop
+    bar = None
+    writer = ckpt.Writer() if out is not None else None
+    if progress and not stopped and start_epoch < epochs:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, initial=start_epoch, desc=desc, unit="epoch", leave=True)
+    try:
+        for epoch in range(start_epoch, epochs):
+            if stopped:
+                break
+            params, state, stats = run_epoch(epoch, params, state)
+            stats = jax.device_get(stats)
+            if int(stats["bad_batch"]) >= 0:
+                where = f" (last good checkpoint: {out / 'checkpoint.npz'}, epoch {epoch})" if out else ""
+                raise DivergenceError(diverged(epoch, int(stats["bad_batch"]), where), time=epoch + 1)
+            row = {"epoch": epoch + 1, "train_loss": float(stats["train_loss"]),
+                   "val_loss": float(stats["val_loss"]) if n_val else float("nan"),
+                   "val_accuracy": float(stats["val_accuracy"]) if n_val else float("nan"),
+                   "wall_time": time.perf_counter() - t_start, **extra(stats, epoch)}
+            for f in fields:
+                history[f].append(row[f])
+            if keep_best and (best is None or row["val_loss"] < best[0]):
+                best = (row["val_loss"], params)
+            stopped = early_stop is not None and row["train_loss"] < early_stop
+            if writer is not None:  # on a background thread, while the next epoch computes
+                host_params, host_state, host_best = jax.device_get((params, state, best))
+                writer.submit(ckpt.write_epoch, out, model=eqx.combine(host_params, frozen, static),
+                              params=host_params, opt_state=host_state, best=host_best,
+                              history={k: list(v) for k, v in history.items()}, epoch=epoch + 1,
+                              config=config, train_seconds=time.perf_counter() - t_start)
+            if bar is not None:
+                bar.update(1)
+                postfix = {"loss": f"{row['train_loss']:.4f}", "val_loss": f"{row['val_loss']:.4f}",
+                           "acc": f"{row['val_accuracy']:.3f}"}
+                if "sigma" in row:
+                    postfix["sigma"] = f"{row['sigma']:.3g}"
+                bar.set_postfix(**postfix)
+    except BaseException:
+        if writer is not None:
+            writer.close(raise_errors=False)  # the last completed epoch's checkpoint reaches the disk
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    if writer is not None:
+        writer.close()
+    train_seconds = time.perf_counter() - t_start
+    final = eqx.combine(best[1] if keep_best and best is not None else params, frozen, static)
+    if out is not None:
+        ckpt.finish(out, final, history, train_seconds, sample_seconds=sample_seconds,
+                    cpu_seconds=time.process_time() - cpu_start)
+    return final, history
