@@ -94,13 +94,22 @@ def truncate(model, rank: int, *, initial=None):
     >>> bool(abs(truncate(trained, 1, initial=w0).W - trained.W).max() < 1e-5)
     True
     """
+    W0, dW = _learned_change(model, initial)
+    rank = positive_int("rank", rank, low=0)
+    if rank > model.N:
+        raise ValueError(f"rank must be between 0 and N = {model.N}, got {rank}")
+    U, S, Vt = np.linalg.svd(dW)
+    Wr = W0 + (U[:, :rank] * S[:rank]) @ Vt[:rank]
+    return eqx.tree_at(lambda m: m.W, model, jax.numpy.asarray(Wr, jax.numpy.float32))
+
+
+def _learned_change(model, initial) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(W0, W - W0)`` in float64 for a trained FullRankRNN and its initial network, initial
+    ``W`` array or None (``W0 = 0``), after checking both."""
     from ..models import FullRankRNN
 
     if not isinstance(model, FullRankRNN):
         raise TypeError(f"model must be a FullRankRNN (a dense trained network), got {type(model).__name__}")
-    rank = positive_int("rank", rank, low=0)
-    if rank > model.N:
-        raise ValueError(f"rank must be between 0 and N = {model.N}, got {rank}")
     W = np.asarray(model.W, np.float64)
     if initial is None:
         W0 = np.zeros_like(W)
@@ -108,9 +117,7 @@ def truncate(model, rank: int, *, initial=None):
         W0 = np.asarray(initial.W if isinstance(initial, FullRankRNN) else initial, np.float64)
         if W0.shape != W.shape:
             raise ValueError(f"initial must be a FullRankRNN or an array of shape {W.shape}, got {W0.shape}")
-    U, S, Vt = np.linalg.svd(W - W0)
-    Wr = W0 + (U[:, :rank] * S[:rank]) @ Vt[:rank]
-    return eqx.tree_at(lambda m: m.W, model, jax.numpy.asarray(Wr, jax.numpy.float32))
+    return W0, W - W0
 
 
 def singular_values(model, *, initial=None) -> np.ndarray:
@@ -119,13 +126,7 @@ def singular_values(model, *, initial=None) -> np.ndarray:
     ``Delta W = U S V^T``; a few large ``S`` mean the learned change is effectively low-rank
     (Schuessler et al. 2020, NeurIPS; Dubreuil, Valente et al. 2022, Nat. Neurosci.).
     """
-    from ..models import FullRankRNN
-
-    if not isinstance(model, FullRankRNN):
-        raise TypeError(f"model must be a FullRankRNN, got {type(model).__name__}")
-    W = np.asarray(model.W, np.float64)
-    W0 = 0.0 if initial is None else np.asarray(initial.W if isinstance(initial, FullRankRNN) else initial)
-    return np.linalg.svd(W - W0, compute_uv=False)
+    return np.linalg.svd(_learned_change(model, initial)[1], compute_uv=False)
 
 
 # ------------------------------------------------------------------------------------------ mixtures
