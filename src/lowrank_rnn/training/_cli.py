@@ -44,6 +44,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .._checks import positive_int
 
         es_options["n_trials"] = positive_int("trials", args.trials, low=2)
+    if args.l2 is not None and args.rule is None:
+        raise ValueError("--l2 applies to the learning-rule runs (--rule); the published recipes have no L2 term")
     if args.rule is not None:  # a local learning rule on a Dale's-law RateRNN (lowrank_rnn.learning)
         return _train_rule(args, ov, es_options)
     if not args.no_cache:
@@ -72,7 +74,7 @@ def _train_rule(args: argparse.Namespace, ov: dict, options: dict) -> int:
 
     _, history = train_rule(args.task, rule, out=args.out, seed=args.seed, hidden=ov.get("hidden"),
                             rank=ov.get("rank"), noise=args.noise, epochs=args.epochs, lr=args.lr, batch=args.batch,
-                            n_trials=options.get("n_trials", 1000), progress=not args.quiet,
+                            n_trials=options.get("n_trials", 1000), l2=args.l2, progress=not args.quiet,
                             resume=not args.restart)
     seconds = float((Path(args.out) / "train_seconds").read_text())
     print(f"trained {args.task} with {rule.spec()} (Dale's-law RateRNN) for {len(history['epoch'])} epochs in "
@@ -133,6 +135,9 @@ def add_parsers(sub) -> None:
                          "tbptt(k), eprop, rflo, mdgl, mdgl_celltype, modprop, modprop(mu), feedback_alignment "
                          "(delayed_xor: the ModProp paper's 120-unit network, Adam 5e-4 decayed x0.8 every 300 "
                          "updates)")
+    tr.add_argument("--l2", type=float, default=None,
+                    help="with --rule: L2 coefficient on the weight matrices, loss + l2/2 sum ||W||^2 (default "
+                         "5e-4 on delayed_xor, the ModProp paper's; 0 otherwise)")
     tr.add_argument("--trials", type=int, default=None,
                     help="trials drawn for training and validation (default 1000, 20%% held out)")
     tr.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out and start over")
