@@ -65,7 +65,7 @@ def _scan_of_steps(model, u, xi):
     return jax.vmap(one)(u, xi)
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 1), (2, 3, 2), (6, 0, 1)])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (2, 3, 2), (6, 0, 1), (3, 7, 2)])  # the last: R + K > 8
 @pytest.mark.parametrize("rng", ["threefry", "hash"])
 def test_adjoint_equals_autodiff_of_the_step(getkey, shape, rng):
     """The specialised batch path (hand-written adjoint) against jax.grad of the step scan."""
