@@ -148,6 +148,44 @@ def test_block_average_is_the_cell_type_mean(getkey):
     np.testing.assert_allclose(np.asarray(Wl)[1, 0], Wd[6:, :6].mean(), rtol=1e-5)
 
 
+def _modprop_oracle(net, u, mu, W_back):
+    """ModProp (voltage form) unrolled by hand: BPTT with ``a * mu * W_back`` in place of
+    ``a * W diag(phi'(v_t))`` on the recurrent branch; leak, readout and presynaptic rates exact.
+
+    delta_t = psi_t L_t + (1 - a) delta_{t+1} + a mu delta_{t+1} W_back,  dW_eff = a sum_t delta_t^T r_{t-1}.
+    """
+    states, y, dEdy = _forward(net, u)
+    a = net.alpha
+    v, r_prev = states[:, 1:], net.phi(states[:, :-1])
+    psi = _phi_prime(net.nonlinearity, v)
+    L = dEdy @ net.readout_weights().T
+    delta = jnp.zeros((B, net.N))
+    dW, dWin = jnp.zeros((net.N, net.N)), jnp.zeros((net.N, net.n_inputs))
+    for t in reversed(range(T)):
+        delta = psi[:, t] * L[:, t] + (1 - a) * delta + a * mu * delta @ W_back
+        dW += a * delta.T @ r_prev[:, t]
+        dWin += a * delta.T @ u[:, t]
+    return dW, dWin
+
+
+@pytest.mark.parametrize("cell_types", ["unit", None])
+def test_modprop_matches_its_unrolled_formula(getkey, cell_types):
+    # W_back = W ("unit": what the released delayed-XOR code computes) or the E/I block average
+    net = _net(getkey(), nonlinearity="relu", n_excitatory=10)
+    u = _inputs(getkey())
+    W = net.weights()
+    if cell_types is None:
+        onehot, Wab = block_average(net)
+        W_back = onehot @ Wab @ onehot.T
+    else:
+        W_back = W
+    dWeff, dWin = _modprop_oracle(net, u, 0.25, W_back)
+    _, g = rule_gradient(net, _loss, u, ("modprop", {"mu": 0.25, "cell_types": cell_types}))
+    # W_eff = |W| s: the trained W's gradient is dW_eff * sign(W) * s
+    assert _rel(g.W, dWeff * jnp.sign(net.W) * net.signs()[None, :]) < 1e-5
+    assert _rel(g.input_vectors, dWin) < 1e-5
+
+
 # ------------------------------------------------------------------------------------ BPTT limits
 
 @pytest.mark.parametrize("kw", [dict(nonlinearity="relu", n_excitatory=10), dict(nonlinearity="tanh", rank=2),
@@ -211,7 +249,7 @@ def test_noise_matches_run_trials(getkey):
                                        ("modprop(abc)", ValueError), (("modprop", float("nan")), ValueError),
                                        (("mdgl", {"celltype": "yes"}), TypeError), (5, TypeError),
                                        (("modprop", {"cell_types": [0, -1]}), ValueError),
-                                       (("modprop", {"bogus": 1}), ValueError)])
+                                       (("modprop", {"bogus": 1}), ValueError), ("modprop(0.25, ei)", ValueError)])
 def test_bad_rules_raise(spec, err):
     with pytest.raises(err):
         credit_assignment(spec)
@@ -221,9 +259,10 @@ def test_rule_specs_parse():
     assert credit_assignment("tbptt(7)").k == 7
     assert credit_assignment(("tbptt", 3)).k == 3
     assert credit_assignment("modprop(0.2)").mu == 0.2
+    assert credit_assignment("modprop(0.25, unit)") == credit_assignment(("modprop", {"cell_types": "unit"}))
     assert credit_assignment("MDGL_celltype") == MDGL(celltype=True)
     assert credit_assignment("fa").name == "feedback_alignment"
-    for r in ALL_RULES:
+    for r in ALL_RULES + ["modprop(0.5, unit)", ("modprop", {"mu": "exact", "cell_types": "unit"})]:
         assert credit_assignment(credit_assignment(r).spec()) == credit_assignment(r)
 
 

@@ -132,6 +132,12 @@ class ModProp(CreditAssignment):
     ``mu``: a real number (0.25 for delayed XOR in the paper) or ``"exact"`` (the true ``phi'``);
     ``cell_types``: None (the model's E/I types, or one type without Dale's law), ``"unit"``
     (every unit its own type, so ``W_ab = W``) or one int per unit.
+
+    ``ModProp(0.25, "unit")`` (spec ``"modprop(0.25, unit)"``) is what the authors' released
+    delayed-XOR code computes: its ``ModProp_Wab`` runs assign ``|W_ab|`` to the weight variable
+    before ``tf.gradients``, but in that TF1 graph the recurrent matrix has already been read (W_ab
+    is computed from it), so the backward pass keeps the exact W and only ``phi' -> mu`` acts
+    (checked on a small graph of the same pattern; ``benchmarks/README.md``, local learning rules).
     """
 
     mu: Any = 0.25
@@ -149,6 +155,8 @@ class ModProp(CreditAssignment):
         object.__setattr__(self, "cell_types", _types_arg("modprop's cell_types", self.cell_types))
 
     def spec(self) -> str:
+        if self.cell_types == "unit":
+            return f"modprop({self.mu}, unit)"
         return "modprop" if self.mu == 0.25 else f"modprop({self.mu})"
 
 
@@ -171,12 +179,15 @@ def credit_assignment(spec) -> CreditAssignment:
 
     Accepted: a :class:`CreditAssignment` instance; a name (``"bptt"``, ``"eprop"``, ``"rflo"``,
     ``"mdgl"``, ``"mdgl_celltype"``, ``"modprop"``, ``"feedback_alignment"`` or ``"fa"``);
-    ``"tbptt(k)"`` / ``("tbptt", k)``; ``"modprop(mu)"`` / ``("modprop", mu)``; or ``(name, {options})``.
+    ``"tbptt(k)"`` / ``("tbptt", k)``; ``"modprop(mu)"`` / ``("modprop", mu)``; ``"modprop(mu, unit)"``
+    (W_ab = W: the released ModProp code's effective rule); or ``(name, {options})``.
 
     >>> credit_assignment("tbptt(20)")
     TBPTT(k=20)
     >>> credit_assignment(("modprop", 0.2)).mu
     0.2
+    >>> credit_assignment("modprop(0.25, unit)").cell_types
+    'unit'
     """
     if isinstance(spec, CreditAssignment):
         return spec
@@ -204,10 +215,15 @@ def credit_assignment(spec) -> CreditAssignment:
                 except ValueError:
                     raise ValueError(f"tbptt's window k must be an integer >= 1, got {arg!r}") from None
             elif name == "modprop":
+                mu_arg, _, types = (part.strip() for part in arg.partition(","))
+                if _ and types != "unit":
+                    raise ValueError(f"modprop's second parameter can only be 'unit' (W_ab = W), got {types!r}")
                 try:
-                    options = {"mu": arg if arg == "exact" else float(arg)}
+                    options = {"mu": mu_arg if mu_arg == "exact" else float(mu_arg)}
                 except ValueError:
-                    raise ValueError(f"modprop's mu must be a real number or 'exact', got {arg!r}") from None
+                    raise ValueError(f"modprop's mu must be a real number or 'exact', got {mu_arg!r}") from None
+                if types:
+                    options["cell_types"] = "unit"
             else:
                 raise ValueError(f"credit_assignment {name!r} takes no parameter, got {spec!r}")
     else:
