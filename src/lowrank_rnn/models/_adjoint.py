@@ -25,7 +25,7 @@ element-wise pass; the noise of a step is drawn inside the step. Only ``r_t`` is
 the two scans. On a CPU, XLA runs this several times faster than the differentiated scan (whose
 backward step recomputes the element-wise chain inside several small products, and which stores
 and re-reads every intermediate). The sums over trials behind dL/dm, dL/dn, dL/dI and dL/dW
-are one accumulator per column (:func:`_gram`). Tests check outputs and gradients against
+are matrix products (:func:`_gram_t`). Tests check outputs and gradients against
 :func:`jax.grad` of the step-by-step scan.
 """
 
@@ -55,36 +55,15 @@ def _outer(c: jax.Array, vT: jax.Array) -> jax.Array:
     return c @ vT
 
 
-def _gram(a: jax.Array, c: jax.Array):
-    """Return the columns of ``a.T @ c`` for ``a`` (B, N) and ``c`` (B, P): a tuple of P vectors (N,)
-    for small P, else the (P, N) matrix ``c.T @ a``.
+def _gram_t(a: jax.Array, c: jax.Array) -> jax.Array:
+    """Return ``c.T @ a`` for ``a`` (B, N) and ``c`` (B, P): the transpose (P, N) of ``a.T @ c``.
 
-    For small P each column is its own sum over the batch axis (XLA fuses and vectorises it along N;
-    a transposed matrix product of these shapes is several times slower on a CPU). They are kept as
-    separate arrays, not stacked: a stacked (N, P) or (P, N) accumulator makes XLA:CPU emit one
-    fused loop whose cost grows about 3x from P = 2 to P = 3, while separate sums stay cheap (the
-    Mante recipe, P = 5, measured without YNNPACK's reduce fusion, which jax-ml/jax#39103 turns off).
+    A matrix product whose output rows are contiguous along N. Written instead as P sums over the
+    batch axis, XLA:CPU (without YNNPACK's reduce fusion, which jax-ml/jax#39103 turns off) emits
+    column reductions that cost about 3x more per minibatch from P = 3 on (the Mante recipe has
+    P = 5); as P separate sums it is as fast but compiles P more kernels.
     """
-    P = c.shape[1]
-    if P <= _SMALL:
-        return tuple(jnp.sum(a * c[:, p:p + 1], axis=0) for p in range(P))
     return c.T @ a
-
-
-def _gram_zeros(N: int, P: int, dtype):
-    """The zero accumulator of :func:`_gram`'s results."""
-    return (jnp.zeros(N, dtype),) * P if P <= _SMALL else jnp.zeros((P, N), dtype)
-
-
-def _gram_add(acc, new):
-    return tuple(x + y for x, y in zip(acc, new)) if isinstance(acc, tuple) else acc + new
-
-
-def _gram_matrix(acc, N: int, dtype) -> jax.Array:
-    """Return :func:`_gram`'s accumulated results as the (N, P) matrix."""
-    if isinstance(acc, tuple):
-        return jnp.stack(acc, axis=1) if acc else jnp.zeros((N, 0), dtype)
-    return acc.T
 
 
 def _noise(source, scale: float, item, shape):
@@ -154,14 +133,14 @@ def _bwd(alpha, scale, source, res, g):
         g_j, r_j1, kappa_j, u_j = inp         # g_j, r_{j+1}, kappa_j, u_j
         c = alpha * (a_next @ m)              # c_{j+1}
         a = (1.0 - alpha) * a_next + (1.0 - r_j1 * r_j1) * (_outer(g_j, readout_vT) + _outer(c, nT)) / N
-        acc_a = _gram_add(acc_a, _gram(a, jnp.concatenate([kappa_j, u_j], axis=1)))
-        acc_r = _gram_add(acc_r, _gram(r_j1, jnp.concatenate([c, g_j], axis=1)))
+        acc_a = acc_a + _gram_t(a, jnp.concatenate([kappa_j, u_j], axis=1))      # (R + K, N)
+        acc_r = acc_r + _gram_t(r_j1, jnp.concatenate([c, g_j], axis=1))       # (R + O, N)
         du = alpha * (a @ inputs_v) * inputs_s if K else jnp.zeros((B, 0), a.dtype)
         return (a, acc_a, acc_r), du
 
-    init = (jnp.zeros((B, N), g.dtype), _gram_zeros(N, R + K, g.dtype), _gram_zeros(N, R + O, g.dtype))
+    init = (jnp.zeros((B, N), g.dtype), jnp.zeros((R + K, N), g.dtype), jnp.zeros((R + O, N), g.dtype))
     (a_1, acc_a, acc_r), d_u = jax.lax.scan(body, init, (gs, r_out, kappas, u), reverse=True)
-    acc_a, acc_r = _gram_matrix(acc_a, N, g.dtype), _gram_matrix(acc_r, N, g.dtype)
+    acc_a, acc_r = acc_a.T, acc_r.T
     r_0 = jnp.tanh(h0)
     c_0 = alpha * (a_1 @ m)                                   # (B, R)
     a_0 = (1.0 - alpha) * a_1 + (1.0 - r_0 * r_0) * _outer(c_0, nT) / N
