@@ -1,5 +1,7 @@
 """simulate: low-rank path against dense J, the noise convention, determinism, inputs, errors."""
 
+import sys
+
 import jax
 import numpy as np
 import pytest
@@ -265,3 +267,58 @@ def test_g_label_does_not_recompile_or_change_results(caplog):
     np.testing.assert_array_equal(ta.kappa, tb.kappa)
     assert np.abs(ta.kappa).max() > 0.1  # a non-trivial trajectory
     assert (a.g, b.g) == (0.6, 0.7123)
+
+
+def test_dense_path_with_large_j_formed_outside(getkey):
+    """A dense J of 8 MB or more (N >= 1449 in float32) is formed on the host in a reusable buffer
+    aligned to 2 MB and aliased by XLA; it equals Network.connectivity() to float32 rounding, the
+    dense run equals the low-rank one, and divergence is still found and timed."""
+    from lowrank_rnn import _simulate
+
+    ens = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0, g=0.5)
+    net = ens.sample(1500, key=getkey())
+    J = _simulate._dense_connectivity(net)
+    if jax.default_backend() == "cpu" and sys.platform.startswith("linux"):
+        assert J is not None and J.unsafe_buffer_pointer() % _simulate._HUGEPAGE == 0
+        # m n^T then / N by NumPy, against XLA's fused version: the last bit of some entries
+        ref = np.asarray(net.connectivity())
+        np.testing.assert_allclose(np.asarray(J), ref, rtol=0, atol=4 * np.finfo(np.float32).eps * np.abs(ref).max())
+    del J
+    x0 = np.asarray(jax.random.normal(getkey(), (2, net.N)))
+    kw = dict(T=5.0, dt=0.1, x0=x0, record=("x", "kappa"))
+    low, dense = simulate(net, method="lowrank", **kw), simulate(net, method="dense", **kw)
+    np.testing.assert_allclose(low.x, dense.x, atol=2e-5)  # float32 summed in different orders
+    np.testing.assert_allclose(low.kappa, dense.kappa, atol=2e-5)
+    single = simulate(net, method="dense", T=5.0, dt=0.1, x0=x0[1], record=("x",))
+    np.testing.assert_allclose(single.x, dense.x[1], atol=2e-5)
+    # divergence (x = 1 on J = 5 1 1^T / N grows as 1.4^k, dt = 0.1) on the staged J as well
+    N = 1500
+    lin = Network(m=np.ones(N), n=5.0 * np.ones(N), nonlinearity="linear")
+    with pytest.raises(DivergenceError, match="non-finite at t = ") as err:
+        simulate(lin, T=40.0, dt=0.1, x0=np.ones(N), method="dense", record=("kappa",))
+    j = np.ceil(np.log(np.finfo(np.float32).max / 5.0) / np.log(1.4))
+    assert abs(err.value.time - (j + 1) * 0.1) <= 0.1 + 1e-9
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu" or not sys.platform.startswith("linux"),
+                    reason="the host staging buffer is used by the CPU backend on Linux only")
+def test_dense_staging_buffer_is_not_shared_while_in_use():
+    """A J that is still alive keeps its buffer: a second J gets its own, and the first keeps its
+    values; once both are gone, the kept buffer is reused."""
+    import gc
+
+    from lowrank_rnn import _simulate
+
+    gc.collect()  # arrays of earlier tests that only reference cycles keep alive
+    rng = np.random.default_rng(0)
+    nets = [Network(m=rng.normal(size=(1500, 1)), n=rng.normal(size=(1500, 1))) for _ in range(2)]
+    J1 = _simulate._dense_connectivity(nets[0])
+    first = np.array(J1)
+    J2 = _simulate._dense_connectivity(nets[1])
+    assert J1.unsafe_buffer_pointer() != J2.unsafe_buffer_pointer()
+    np.testing.assert_array_equal(np.asarray(J1), first)
+    assert not np.array_equal(np.asarray(J2), first)
+    p1 = J1.unsafe_buffer_pointer()
+    del J1, J2
+    J3 = _simulate._dense_connectivity(nets[1])
+    assert J3.unsafe_buffer_pointer() == p1
