@@ -9,7 +9,9 @@ three implementations are timed side by side in one process:
 * ``lowrank``: ``simulate(net, ..., method="lowrank")``, which computes ``m (n^T tanh(x) / N)`` and
   never forms an N x N matrix (O(N R) per step and trial);
 * ``dense``: ``simulate(net, ..., method="dense")``, which forms J once per call and multiplies it
-  every step (O(N^2) per step and trial);
+  every step (O(N^2) per step and trial); on the CPU a J of 8 MB or more is formed on the host in
+  a buffer backed by 2 MB pages that ``simulate`` keeps for reuse, so the first dense call of a
+  cell also pays for faulting that buffer in (it shows in the compile column);
 * ``numpy``: a plain NumPy loop over the same Euler steps with the same dense J (formed before the
   clock starts) and the batch held as an (N, B) matrix, so every step is one BLAS call.
 
@@ -286,9 +288,19 @@ def machine_info() -> dict:
         "numpy": np.__version__,
         "devices": [str(d) for d in jax.devices()],
         "loadavg_start": list(os.getloadavg()),
+        "transparent_hugepage": _read("/sys/kernel/mm/transparent_hugepage/enabled"),
         "commit": _git("rev-parse", "HEAD"),
         "uncommitted_library_changes": _git("status", "--porcelain", "--", "src"),
     }
+
+
+def _read(path: str) -> str | None:
+    """Return the stripped contents of a small text file, or None where it cannot be read."""
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
 
 
 def _git(*args: str) -> str | None:
