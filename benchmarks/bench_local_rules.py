@@ -101,13 +101,15 @@ def _figures(out: Path, curves: dict, acc_curves: dict, align: dict, *, title: s
     matplotlib.use("Agg")
     from lowrank_rnn._io import save_figure
 
-    ax = plot_learning_curves(curves, smooth=smooth, title=title, ylabel="validation loss (cross-entropy)")
+    colors = {label: f"C{i}" for i, label in enumerate(curves)}  # a rule keeps its colour in every figure
+    ax = plot_learning_curves(curves, smooth=smooth, title=title, ylabel="validation loss (cross-entropy)",
+                              colors=colors)
     save_figure(ax.figure, out / "learning_curves.png")
-    ax = plot_learning_curves(acc_curves, smooth=smooth, title=title, ylabel="validation accuracy")
+    ax = plot_learning_curves(acc_curves, smooth=smooth, title=title, ylabel="validation accuracy", colors=colors)
     save_figure(ax.figure, out / "accuracy_curves.png")
     ax = plot_alignment(align, title=title.replace("delayed XOR", "gradient quality on delayed XOR").replace(
                             ", best and worst dropped", ", all runs"),
-                        ylabel="cosine to the BPTT gradient (recurrent weights)")
+                        ylabel="cosine to the BPTT gradient (recurrent weights)", colors=colors)
     save_figure(ax.figure, out / "gradient_alignment.png")
 
 

@@ -217,12 +217,14 @@ def _smooth(y: np.ndarray, window: int) -> np.ndarray:
 
 
 def plot_learning_curves(results: dict, *, smooth: int = 15, ylabel: str = "validation loss",
-                         title: str = "", ax=None):
+                         title: str = "", ax=None, colors: dict | None = None):
     """Return the Axes of the learning curves of several rules: mean +- s.d. after :func:`drop_extremes`.
 
     ``results`` maps a label to ``(x, curves)`` with ``x`` ``(points,)`` (iterations) and ``curves``
     ``(runs, points)``; each run is smoothed by a trailing moving mean of ``smooth`` points first
     (the ModProp paper's figures use 15 evaluation points; the first points average what exists).
+    ``colors`` maps labels to matplotlib colours (default: the colour cycle in ``results``' order),
+    so that several figures can give a rule the same colour.
     """
     import matplotlib.pyplot as plt
 
@@ -234,21 +236,23 @@ def plot_learning_curves(results: dict, *, smooth: int = 15, ylabel: str = "vali
         y = _smooth(curves[keep], smooth)
         xs = np.asarray(x)[len(x) - y.shape[1]:]
         mean, sd = y.mean(axis=0), y.std(axis=0)
-        ax.plot(xs, mean, color=f"C{i}", lw=1.6, label=f"{label} ({len(keep)} of {curves.shape[0]} runs)")
-        ax.fill_between(xs, mean - sd, mean + sd, color=f"C{i}", alpha=0.2, lw=0)
+        color = (colors or {}).get(label, f"C{i}")
+        ax.plot(xs, mean, color=color, lw=1.6, label=f"{label} ({len(keep)} of {curves.shape[0]} runs)")
+        ax.fill_between(xs, mean - sd, mean + sd, color=color, alpha=0.2, lw=0)
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize="medium")
     if results:
         ax.legend(frameon=False, fontsize="small")
     return ax
 
 
 def plot_alignment(results: dict, *, smooth: int = 1, title: str = "",
-                   ylabel: str = "cosine similarity to the BPTT gradient", ax=None):
+                   ylabel: str = "cosine similarity to the BPTT gradient", ax=None, colors: dict | None = None):
     """Return the Axes of each rule's cosine similarity to the BPTT gradient along training
-    (mean +- s.d. over runs); ``results`` maps a label to ``(x, cosines (runs, points))``."""
+    (mean +- s.d. over runs); ``results`` maps a label to ``(x, cosines (runs, points))``;
+    ``colors`` as in :func:`plot_learning_curves`."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -257,14 +261,15 @@ def plot_alignment(results: dict, *, smooth: int = 1, title: str = "",
         y = _smooth(np.atleast_2d(np.asarray(curves, dtype=np.float64)), smooth)
         xs = np.asarray(x)[len(x) - y.shape[1]:]
         mean, sd = np.nanmean(y, axis=0), np.nanstd(y, axis=0)
-        ax.plot(xs, mean, color=f"C{i}", lw=1.6, label=label)
-        ax.fill_between(xs, mean - sd, mean + sd, color=f"C{i}", alpha=0.2, lw=0)
+        color = (colors or {}).get(label, f"C{i}")
+        ax.plot(xs, mean, color=color, lw=1.6, label=label)
+        ax.fill_between(xs, mean - sd, mean + sd, color=color, alpha=0.2, lw=0)
     ax.axhline(0, color="0.7", lw=0.8, zorder=0)
     ax.set_ylim(-0.2, 1.02)
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize="medium")
     if results:
         ax.legend(frameon=False, fontsize="small")
     return ax
