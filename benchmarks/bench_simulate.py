@@ -21,14 +21,20 @@ and differ only in who runs it (XLA or OpenBLAS) and in the loop around it. No p
 (``noise = 0``), so none pays for random numbers.
 
 All three record the latents ``kappa = n^T tanh(x) / N`` at every step and nothing else, in float32
-unless ``--numpy-dtype float64``. Every cell is called once first (for JAX: to compile), then
-``--repeats`` times or more, until the steady calls add up to ``--min-time`` seconds; the best
-steady time is reported, and compile time as first call minus the median steady call. Each path's
-steady calls run as one block after a half-second pause, so that no path runs against the other
-library's spinning worker threads (OpenBLAS and XLA both spin after a call); ``--interleave`` goes
-round-robin instead, robust to a changing load on a busy machine. Times are
-``time.perf_counter`` wall-clock and include the transfer of the results to NumPy; CPU times
-(``time.process_time``) are recorded beside them as a cross-check on a shared machine.
+unless ``--numpy-dtype float64``. Every cell is called once first (for JAX: to compile), then in
+rounds: in each round every path is called once, each call after a half-second pause, in an order
+reversed every other round, for ``--repeats`` rounds or more, until each path's steady calls add up
+to ``--min-time`` seconds. The ratios reported are **paired**: the median, over rounds, of the ratio
+of two paths' times in the same round, with the range over rounds beside it. This machine's memory
+bandwidth changes by up to 2x within a minute (a 16000 x 16000 matrix-vector product took 19 to
+36 ms a step in consecutive calls of one process), so two paths timed in separate blocks, or their
+best times taken minutes apart, compare the machine's moments rather than the code; calls seconds
+apart in one round see about the same machine, and the reversal cancels a steady drift. The pause
+keeps a call from running against the other library's spinning worker threads (OpenBLAS and XLA
+both spin after a call). ``--protocol blocks`` times each path's calls as one block instead (the
+first two sessions' method). Times are ``time.perf_counter`` wall-clock and include the transfer
+of the results to NumPy; the table gives each path's median; CPU times (``time.process_time``) are
+recorded beside them in the JSON as a cross-check on a shared machine.
 
 The dense and NumPy cells with N above ``--full-max-n`` are too costly for 1000 steps on a small
 machine (N = 16000, B = 32 is about 16 TFLOP); they are timed at 1 step and at ``s`` steps
@@ -72,6 +78,7 @@ DT = 0.1
 # settle on non-trivial fixed points, and distinct, so those fixed points are isolated (no ring
 # attractor along which float32 rounding differences between the paths could drift).
 OVERLAPS = (2.0, 1.5)
+PROTOCOLS = ("rounds", "blocks")
 
 
 def make_network(N: int, seed: int = 0) -> Network:
@@ -115,22 +122,25 @@ def numpy_loop(J: np.ndarray, n: np.ndarray, x0: np.ndarray, n_steps: int, dt: f
 
 
 def _timed(fns: dict[str, Callable[[], object]], repeats: int, min_time: float = 0.0,
-           max_repeats: int = 30, interleave: bool = False, pause: float = 0.5) -> dict[str, tuple]:
+           max_repeats: int = 30, protocol: str = "rounds", pause: float = 0.5) -> dict[str, tuple]:
     """Return, for each named call, (first-call wall time, steady wall times, steady CPU times,
     output of its last call).
 
-    Each call is made once first (for JAX: compilation). Then, by default, each path's steady calls
-    run as one block, after a ``pause`` with nothing running: OpenBLAS (NumPy) and XLA both keep
+    Each call is made once first (for JAX: compilation). Then each is repeated ``repeats`` times,
+    and more (up to ``max_repeats``) until its steady calls add up to ``min_time`` seconds, so that
+    cheap calls get enough samples. ``protocol="rounds"`` (default): in each round every call that
+    still wants samples is made once, in the order of ``fns`` in even rounds and reversed in odd
+    ones, so that the k-th times of two calls were taken seconds apart and can be paired
+    (:func:`_paired`). ``protocol="blocks"``: each call's repeats run as one block. Either way
+    every steady call follows a ``pause`` with nothing running: OpenBLAS (NumPy) and XLA both keep
     their worker threads spinning for a while after a call, and a call made right after the other
     library's runs against those spinning threads (measured on the quiet 2-core machine, N = 1000,
-    B = 1: the dense path took 45.6 ms per 1000 steps right after the NumPy loop, 33.3 ms in its
-    own block). ``interleave=True`` goes round-robin instead, so that a change of load on a busy
-    machine falls on every path alike (at the price of that interference). Each is repeated
-    ``repeats`` times, and more (up to ``max_repeats``) until its steady calls add up to
-    ``min_time`` seconds, so that cheap calls get enough samples for their best time to mean
-    something. CPU time (``time.process_time``, all threads of this process) is kept beside wall
-    time as a cross-check; wall time is what is reported.
+    B = 1: the dense path took 45.6 ms per 1000 steps right after the NumPy loop, 33.3 ms after a
+    pause). CPU time (``time.process_time``, all threads of this process) is kept beside wall time
+    as a cross-check.
     """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     first, out = {}, {}
     for name, fn in fns.items():
         t0 = time.perf_counter()
@@ -144,22 +154,32 @@ def _timed(fns: dict[str, Callable[[], object]], repeats: int, min_time: float =
         return n < repeats or (total < min_time and n < max_repeats)
 
     def call(name, fn):
+        time.sleep(pause)
         c0, t0 = time.process_time(), time.perf_counter()
         out[name] = fn()
         times[name].append(time.perf_counter() - t0)
         cpu[name].append(time.process_time() - c0)
 
-    if interleave:
+    if protocol == "rounds":
+        order = list(fns.items())
         while any(wants_more(name) for name in fns):
-            for name, fn in fns.items():
+            for name, fn in order:
                 if wants_more(name):
                     call(name, fn)
+            order.reverse()
     else:
         for name, fn in fns.items():
-            time.sleep(pause)
             while wants_more(name):
                 call(name, fn)
     return {name: (first[name], times[name], cpu[name], out[name]) for name in fns}
+
+
+def _paired(numerator: Sequence[float], denominator: Sequence[float]) -> dict:
+    """Return the median, range and list of the per-round ratios ``numerator[k] / denominator[k]``
+    over the rounds both were timed in."""
+    ratios = [a / b for a, b in zip(numerator, denominator)]
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
+            "rounds": len(ratios), "ratios": ratios}
 
 
 def _jax_call(net: Network, x0: np.ndarray, steps: int, method: str, record=("kappa",),
@@ -179,7 +199,7 @@ def _final_x(traj) -> np.ndarray:
 
 
 def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, scaled_steps: int,
-                 numpy_dtype: str, tol: float, min_time: float = 0.0, interleave: bool = False) -> dict:
+                 numpy_dtype: str, tol: float, min_time: float = 0.0, protocol: str = "rounds") -> dict:
     """Time the three paths for one (N, B) cell and check that they agree; return a result dict."""
     net = make_network(N)
     x0 = make_x0(net, B)
@@ -197,7 +217,7 @@ def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, s
     for s in points:
         fns[("dense", s)] = lambda s=s: _jax_call(net, x0, s, "dense")
         fns[("numpy", s)] = lambda s=s: numpy_loop(J, n_np, x0, s)
-    timed = _timed(fns, repeats, min_time, interleave=interleave)
+    timed = _timed(fns, repeats, min_time, protocol=protocol)
     first, times, cpu, traj_lr = timed[("lowrank", steps)]
     cell["lowrank"] = _summary(first, times, cpu, compiled=True)
     kappa_lr = _kappa_batch_first(traj_lr.kappa)
@@ -232,6 +252,12 @@ def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, s
     agree["max_rel_dx"] = worst
     agree["ok"] = bool(worst <= tol and agree["max_abs_dkappa"] <= tol)
     cell["agreement"] = agree
+    # paired ratios: per round, the 1000-step estimates of the paths timed in that round
+    per_round = {"lowrank": timed[("lowrank", steps)][1],
+                 "dense": _round_estimates([timed[("dense", s)][1] for s in points], points, steps),
+                 "numpy": _round_estimates([timed[("numpy", s)][1] for s in points], points, steps)}
+    cell["paired_dense_over_lowrank"] = _paired(per_round["dense"], per_round["lowrank"])
+    cell["paired_numpy_over_dense"] = _paired(per_round["numpy"], per_round["dense"])
     cell["ratio_dense_over_lowrank"] = cell["dense"]["t1000_best"] / cell["lowrank"]["best"]
     cell["ratio_numpy_over_dense"] = cell["numpy"]["t1000_best"] / cell["dense"]["t1000_best"]
     cell["ratio_dense_over_lowrank_median"] = cell["dense"]["t1000_median"] / cell["lowrank"]["median"]
@@ -250,6 +276,31 @@ def _summary(first: float, times: Sequence[float], cpu: Sequence[float], *, comp
     return out
 
 
+def _line(s1: int, t1: float, s2: int, t2: float, steps: int) -> tuple[float, float, bool]:
+    """Return (one-time cost, cost per step, clamped) of the line through (s1, t1) and (s2, t2).
+
+    Timing noise can make the line nonsensical (a negative one-time cost, or one above the whole
+    shorter call); then the longer run is scaled in proportion instead (``clamped``), which counts
+    its one-time cost ``steps / s2`` times over (an overestimate of the path's time).
+    """
+    per_step = (t2 - t1) / (s2 - s1)
+    fixed = t1 - s1 * per_step
+    clamped = not 0.0 <= fixed <= t1
+    if clamped:
+        fixed, per_step = 0.0, t2 / s2
+    return fixed, per_step, clamped
+
+
+def _round_estimates(times: Sequence[Sequence[float]], points: Sequence[int], steps: int) -> list[float]:
+    """Return per-round estimates of the ``steps``-step time from the times at ``points`` steps
+    (one list per point, one entry per round): the times themselves for one point, else each
+    round's own line (:func:`_line`)."""
+    if len(points) == 1:
+        return list(times[0])
+    (s1, s2), (l1, l2) = points, times
+    return [fixed + steps * per for fixed, per, _ in (_line(s1, a, s2, b, steps) for a, b in zip(l1, l2))]
+
+
 def _extrapolate(runs: dict[int, dict], steps: int) -> dict:
     """Return the measured summaries plus their 1000-step (``steps``) estimates, best and median."""
     out = {"runs": {str(s): r for s, r in runs.items()}}
@@ -260,14 +311,7 @@ def _extrapolate(runs: dict[int, dict], steps: int) -> dict:
         return out
     (s1, r1), (s2, r2) = sorted(runs.items())
     for stat in ("best", "median", "cpu_best"):
-        per_step = (r2[stat] - r1[stat]) / (s2 - s1)
-        fixed = r1[stat] - s1 * per_step
-        # timing noise can make the line nonsensical (a negative one-time cost, or one above the
-        # whole shorter call); then fall back to scaling the longer run in proportion, which
-        # counts its one-time cost 1000 / s times over (an overestimate of the path's time).
-        clamped = not 0.0 <= fixed <= r1[stat]
-        if clamped:
-            fixed, per_step = 0.0, r2[stat] / s2
+        fixed, per_step, clamped = _line(s1, r1[stat], s2, r2[stat], steps)
         out[f"per_step_{stat}"] = per_step
         out[f"fixed_{stat}"] = fixed
         out[f"clamped_{stat}"] = clamped
@@ -325,23 +369,26 @@ def _cpu_model() -> str:
 
 
 def format_table(cells: Sequence[dict], steps: int) -> str:
-    """Return the results as a Markdown table: wall-clock seconds per ``steps`` steps (best of the
-    repeats) and their ratios, with the ratios of CPU times in brackets."""
-    head = ("| N | batch | low-rank (s) | dense (s) | NumPy (s) | dense / low-rank (CPU) "
-            "| NumPy / dense (CPU) | compile low-rank / dense (s) | dense & NumPy measured at "
+    """Return the results as a Markdown table: wall-clock seconds per ``steps`` steps (median of
+    the steady calls) and the paired ratios (median over rounds, range in brackets)."""
+    head = ("| N | batch | low-rank (s) | dense (s) | NumPy (s) | dense / low-rank [range] "
+            "| NumPy / dense [range] | compile low-rank / dense (s) | dense & NumPy measured at "
             "| max rel. dx |")
     lines = [head, "|" + "---|" * 10]
+
+    def ratio(p, fmt):
+        return f"{p['median']:{fmt}}x [{p['min']:{fmt}}-{p['max']:{fmt}}]"
+
     for c in cells:
         meas = (f"{c['measured_steps'][0]} & {c['measured_steps'][1]} steps, extrapolated"
                 if c["scaled"] else f"{c['steps']} steps")
-        prop = [p for p in ("dense", "numpy") if c[p].get("clamped_best")]
+        prop = [p for p in ("dense", "numpy") if c[p].get("clamped_median")]
         if prop:
             meas += f" ({' & '.join(prop)}: noisy line, scaled in proportion)"
         lines.append(
-            f"| {c['N']} | {c['batch']} | {c['lowrank']['best']:.4g} | {c['dense']['t1000_best']:.4g} "
-            f"| {c['numpy']['t1000_best']:.4g} | {c['ratio_dense_over_lowrank']:.1f}x "
-            f"({c['ratio_dense_over_lowrank_cpu']:.1f}x) | {c['ratio_numpy_over_dense']:.2f}x "
-            f"({c['ratio_numpy_over_dense_cpu']:.2f}x) | {c['lowrank']['compile']:.2f} / "
+            f"| {c['N']} | {c['batch']} | {c['lowrank']['median']:.4g} | {c['dense']['t1000_median']:.4g} "
+            f"| {c['numpy']['t1000_median']:.4g} | {ratio(c['paired_dense_over_lowrank'], '.1f')} "
+            f"| {ratio(c['paired_numpy_over_dense'], '.2f')} | {c['lowrank']['compile']:.2f} / "
             f"{c['dense']['compile']:.2f} | {meas} | {c['agreement']['max_rel_dx']:.1e} |")
     return "\n".join(lines)
 
@@ -367,7 +414,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000, 16000], help="values of N")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 32], help="batch sizes")
     p.add_argument("--steps", type=int, default=1000, help="Euler steps per simulation (dt = 0.1)")
-    p.add_argument("--repeats", type=int, default=3, help="least number of steady calls timed after the first")
+    p.add_argument("--repeats", type=int, default=9,
+                   help="least number of rounds (steady calls per path) timed after the first call")
     p.add_argument("--min-time", type=float, default=3.0,
                    help="repeat cheap steady calls until they add up to this many seconds (at most 30 calls)")
     p.add_argument("--full-max-n", type=int, default=4000,
@@ -379,9 +427,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="largest allowed max|dx| / max(1, max|x|) and max|dkappa| between paths")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: N in (128, 512), batch (1, 4), 60 steps, N = 512 extrapolated")
-    p.add_argument("--interleave", action="store_true",
-                   help="time the paths round-robin (robust to a changing load on a busy machine) instead of "
-                        "one block per path after a pause (free of the other library's spinning threads)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="rounds",
+                   help="rounds: every path once per round, order reversed every other round, ratios paired "
+                        "within rounds (robust to the machine's changing memory bandwidth); blocks: each "
+                        "path's calls as one block")
     p.add_argument("--out", help="write the results as JSON here (atomically)")
     args = p.parse_args(argv)
     if args.quick:
@@ -411,20 +460,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             t0 = time.perf_counter()
             cell = measure_cell(N, B, steps=args.steps, repeats=args.repeats, full_max_n=args.full_max_n,
                                 scaled_steps=args.scaled_steps, numpy_dtype=args.numpy_dtype, tol=args.tol,
-                                min_time=args.min_time, interleave=args.interleave)
+                                min_time=args.min_time, protocol=args.protocol)
             cells.append(cell)
             a = cell["agreement"]
-            print(f"N={N:6d} B={B:3d}: low-rank {cell['lowrank']['best']:.4g} s, dense "
-                  f"{cell['dense']['t1000_best']:.4g} s, NumPy {cell['numpy']['t1000_best']:.4g} s "
-                  f"per {args.steps} steps; max rel dx {a['max_rel_dx']:.1e}, max dkappa "
-                  f"{a['max_abs_dkappa']:.1e} ({time.perf_counter() - t0:.0f} s)", flush=True)
+            print(f"N={N:6d} B={B:3d}: low-rank {cell['lowrank']['median']:.4g} s, dense "
+                  f"{cell['dense']['t1000_median']:.4g} s, NumPy {cell['numpy']['t1000_median']:.4g} s "
+                  f"per {args.steps} steps (medians); paired NumPy / dense "
+                  f"{cell['paired_numpy_over_dense']['median']:.2f}x; max rel dx {a['max_rel_dx']:.1e}, "
+                  f"max dkappa {a['max_abs_dkappa']:.1e} ({time.perf_counter() - t0:.0f} s)", flush=True)
     info["loadavg_end"] = list(os.getloadavg())
     result = {"benchmark": "simulate_throughput", "machine": info, "rank": RANK, "dt": DT,
               "overlaps": list(OVERLAPS), "numpy_dtype": args.numpy_dtype, "tol": args.tol,
               "cells": cells, "all_agree": all(c["agreement"]["ok"] for c in cells)}
     print()
     print(format_table(cells, args.steps))
-    print(f"\ntimes: best of >= {args.repeats} steady calls, seconds per {args.steps} steps; "
+    print(f"\ntimes: median of >= {args.repeats} steady calls ({args.protocol}), seconds per {args.steps} steps; "
+          f"ratios: median over rounds of the same-round ratio; "
           f"load average at end {info['loadavg_end']}")
     if args.out:
         write_json_atomic(result, args.out)

@@ -43,6 +43,16 @@ def test_quick_run_agrees_and_writes_json(bench, tmp_path, capsys):
             t = c[path]["best"] if path == "lowrank" else c[path]["t1000_best"]
             assert math.isfinite(t)
         assert list(c["dense"]["runs"]) == (["1", "10"] if c["scaled"] else ["60"])
+        # paired ratios: one per round, from the times of that round
+        for key, num, den in (("paired_numpy_over_dense", "numpy", "dense"),
+                              ("paired_dense_over_lowrank", "dense", "lowrank")):
+            paired = c[key]
+            assert paired["rounds"] == len(paired["ratios"]) >= 2
+            assert paired["min"] <= paired["median"] <= paired["max"]
+            if not c["scaled"]:
+                t_num = c[num]["times"] if num == "lowrank" else c[num]["runs"]["60"]["times"]
+                t_den = c[den]["times"] if den == "lowrank" else c[den]["runs"]["60"]["times"]
+                np.testing.assert_allclose(paired["ratios"], np.divide(t_num, t_den)[:paired["rounds"]])
 
 
 def test_numpy_loop_matches_simulate(bench):
@@ -85,3 +95,29 @@ def test_extrapolation_survives_noise(bench):
     out = bench._extrapolate(runs, 1000)
     assert out["clamped_best"]
     assert out["t1000_best"] == pytest.approx(1000 / 40 * 1.9)
+
+
+def test_rounds_protocol_alternates_order_and_pairs_calls(bench):
+    calls = []
+    fns = {name: (lambda name=name: calls.append(name) or name) for name in ("a", "b", "c")}
+    timed = bench._timed(fns, repeats=3, protocol="rounds", pause=0.0)
+    # first calls (compilation) in order, then rounds in order, reversed, in order
+    assert calls == ["a", "b", "c"] + ["a", "b", "c"] + ["c", "b", "a"] + ["a", "b", "c"]
+    assert all(len(timed[name][1]) == 3 and timed[name][3] == name for name in fns)
+    calls.clear()
+    bench._timed(fns, repeats=2, protocol="blocks", pause=0.0)
+    assert calls == ["a", "b", "c"] + ["a", "a", "b", "b", "c", "c"]
+    with pytest.raises(ValueError, match="protocol"):
+        bench._timed(fns, repeats=1, protocol="interleaved", pause=0.0)
+
+
+def test_paired_ratios_and_round_estimates(bench):
+    paired = bench._paired([2.0, 3.0, 8.0], [1.0, 1.0, 2.0, 5.0])  # the fourth round is unpaired
+    assert paired["ratios"] == [2.0, 3.0, 4.0] and paired["rounds"] == 3
+    assert (paired["median"], paired["min"], paired["max"]) == (3.0, 2.0, 4.0)
+    # per-round lines through (1, t1) and (40, t40): one-time cost 1 s and 0.5 s a step, then 2 s
+    # and 0.25 s a step; a round whose line has a negative one-time cost is scaled in proportion
+    t1, t40 = [1.5, 2.25, 0.1], [21.0, 12.0, 20.0]
+    est = bench._round_estimates([t1, t40], (1, 40), 1000)
+    assert est == pytest.approx([1.0 + 1000 * 0.5, 2.0 + 1000 * 0.25, 20.0 * 1000 / 40])
+    assert bench._round_estimates([[3.0, 4.0]], (1000,), 1000) == [3.0, 4.0]
