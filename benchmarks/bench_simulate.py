@@ -22,18 +22,19 @@ and differ only in who runs it (XLA or OpenBLAS) and in the loop around it. No p
 
 All three record the latents ``kappa = n^T tanh(x) / N`` at every step and nothing else, in float32
 unless ``--numpy-dtype float64``. Every cell is called once first (for JAX: to compile), then in
-rounds: in each round every path is called once, each call after a half-second pause, in an order
-reversed every other round, for ``--repeats`` rounds or more, until each path's steady calls add up
-to ``--min-time`` seconds. The ratios reported are **paired**: the median, over rounds, of the ratio
-of two paths' times in the same round, with the range over rounds beside it. This machine's memory
-bandwidth changes by up to 2x within a minute (a 16000 x 16000 matrix-vector product took 19 to
-36 ms a step in consecutive calls of one process), so two paths timed in separate blocks, or their
-best times taken minutes apart, compare the machine's moments rather than the code; calls seconds
-apart in one round see about the same machine, and the reversal cancels a steady drift. The pause
-keeps a call from running against the other library's spinning worker threads (OpenBLAS and XLA
-both spin after a call). ``--protocol blocks`` times each path's calls as one block instead (the
-first two sessions' method). Times are ``time.perf_counter`` wall-clock and include the transfer
-of the results to NumPy; the table gives each path's median; CPU times (``time.process_time``) are
+rounds: in each round every path is called once, in an order reversed every other round, for
+``--repeats`` rounds or more, until each path's steady calls add up to ``--min-time`` seconds. The
+ratios reported are **paired**: the median, over rounds, of the ratio of two paths' times in the
+same round, with the range over rounds beside it. This machine's memory bandwidth changes by up to
+2x within a minute (a 16000 x 16000 matrix-vector product took 19 to 36 ms a step in consecutive
+calls of one process), so two paths timed in separate blocks, or their best times taken minutes
+apart, compare the machine's moments rather than the code; calls seconds apart in one round see
+about the same machine, and the reversal cancels a steady drift. A half-second pause wherever the
+library changes (NumPy to JAX or back) keeps a call from running against the other library's
+spinning worker threads (OpenBLAS and XLA both spin after a call); the two JAX paths follow each
+other without one. ``--protocol blocks`` times each path's calls as one block instead (the first
+two sessions' method). Times are ``time.perf_counter`` wall-clock and include the transfer of the
+results to NumPy; the table gives each path's median; CPU times (``time.process_time``) are
 recorded beside them in the JSON as a cross-check on a shared machine.
 
 The dense and NumPy cells with N above ``--full-max-n`` are too costly for 1000 steps on a small
@@ -122,7 +123,8 @@ def numpy_loop(J: np.ndarray, n: np.ndarray, x0: np.ndarray, n_steps: int, dt: f
 
 
 def _timed(fns: dict[str, Callable[[], object]], repeats: int, min_time: float = 0.0,
-           max_repeats: int = 30, protocol: str = "rounds", pause: float = 0.5) -> dict[str, tuple]:
+           max_repeats: int = 30, protocol: str = "rounds", pause: float = 0.5,
+           library: Callable[[str], object] = lambda name: name) -> dict[str, tuple]:
     """Return, for each named call, (first-call wall time, steady wall times, steady CPU times,
     output of its last call).
 
@@ -131,13 +133,17 @@ def _timed(fns: dict[str, Callable[[], object]], repeats: int, min_time: float =
     cheap calls get enough samples. ``protocol="rounds"`` (default): in each round every call that
     still wants samples is made once, in the order of ``fns`` in even rounds and reversed in odd
     ones, so that the k-th times of two calls were taken seconds apart and can be paired
-    (:func:`_paired`). ``protocol="blocks"``: each call's repeats run as one block. Either way
-    every steady call follows a ``pause`` with nothing running: OpenBLAS (NumPy) and XLA both keep
-    their worker threads spinning for a while after a call, and a call made right after the other
-    library's runs against those spinning threads (measured on the quiet 2-core machine, N = 1000,
-    B = 1: the dense path took 45.6 ms per 1000 steps right after the NumPy loop, 33.3 ms after a
-    pause). CPU time (``time.process_time``, all threads of this process) is kept beside wall time
-    as a cross-check.
+    (:func:`_paired`). ``protocol="blocks"``: each call's repeats run as one block.
+
+    A steady call whose ``library(name)`` differs from the previous call's follows a ``pause``
+    with nothing running: OpenBLAS (NumPy) and XLA both keep their worker threads spinning for a
+    while after a call, and a call made right after the other library's runs against those
+    spinning threads (quiet 2-core machine, N = 1000, B = 1: the dense path took 45.6 ms per 1000
+    steps right after the NumPy loop, 33.3 ms after a pause). Calls of the same library follow each
+    other without one: a short call right after idling is slower than in a steady run (low-rank,
+    N = 4000, B = 32: median 65 ms after a 0.5 s pause against 49 ms back to back, one process,
+    24 calls each). CPU time (``time.process_time``, all threads of this process) is kept beside
+    wall time as a cross-check.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
@@ -148,13 +154,16 @@ def _timed(fns: dict[str, Callable[[], object]], repeats: int, min_time: float =
         first[name] = time.perf_counter() - t0
     times = {name: [] for name in fns}
     cpu = {name: [] for name in fns}
+    previous = [None]
 
     def wants_more(name):
         n, total = len(times[name]), sum(times[name])
         return n < repeats or (total < min_time and n < max_repeats)
 
     def call(name, fn):
-        time.sleep(pause)
+        if library(name) != previous[0]:
+            time.sleep(pause)
+        previous[0] = library(name)
         c0, t0 = time.process_time(), time.perf_counter()
         out[name] = fn()
         times[name].append(time.perf_counter() - t0)
@@ -216,8 +225,11 @@ def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, s
     fns = {("lowrank", steps): lambda: _jax_call(net, x0, steps, "lowrank")}
     for s in points:
         fns[("dense", s)] = lambda s=s: _jax_call(net, x0, s, "dense")
+    for s in points:
         fns[("numpy", s)] = lambda s=s: numpy_loop(J, n_np, x0, s)
-    timed = _timed(fns, repeats, min_time, protocol=protocol)
+    # a pause only where the library changes: the two JAX paths share XLA's threads
+    timed = _timed(fns, repeats, min_time, protocol=protocol,
+                   library=lambda key: "numpy" if key[0] == "numpy" else "jax")
     first, times, cpu, traj_lr = timed[("lowrank", steps)]
     cell["lowrank"] = _summary(first, times, cpu, compiled=True)
     kappa_lr = _kappa_batch_first(traj_lr.kappa)
