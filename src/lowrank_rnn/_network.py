@@ -10,9 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import is_concrete, real_scalar
+from ._tanh import tanh
 
 NONLINEARITIES = {
-    "tanh": jnp.tanh,
+    "tanh": tanh,
     "linear": lambda x: x,
     "relu": jax.nn.relu,
 }

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import positive_int, real_scalar
+from .._tanh import tanh
 from ..models._base import AbstractRNN, check_hyper, given_or_drawn
 
 FORMS = ("voltage", "rate")
@@ -16,7 +17,7 @@ FORMS = ("voltage", "rate")
 def _phi_prime(nonlinearity: str, x: jax.Array) -> jax.Array:
     """Return phi'(x) for the transfer functions of the library (tanh, relu, linear)."""
     if nonlinearity == "tanh":
-        return 1.0 - jnp.tanh(x) ** 2
+        return 1.0 - tanh(x) ** 2
     if nonlinearity == "relu":
         return (x > 0).astype(x.dtype)
     return jnp.ones_like(x)

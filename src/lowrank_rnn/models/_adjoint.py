@@ -36,6 +36,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from .._tanh import tanh
+
 
 _SMALL = 8  # products over at most this many columns are written element-wise (XLA fuses them)
 
@@ -78,7 +80,7 @@ def _step(mT, n, inputs_vT, readout_v, x, r, du, noise_t, alpha, scale, source):
     if inputs_vT.shape[0]:
         drive = drive + du @ inputs_vT  # a product, not the fused form: faster for K >= 3 on a CPU
     x = (1.0 - alpha) * x + alpha * drive + _noise(source, scale, noise_t, x.shape)
-    r_new = jnp.tanh(x)
+    r_new = tanh(x)
     return x, r_new, kappa, (r_new @ readout_v) / N
 
 
@@ -100,7 +102,7 @@ def lowrank_trials(m, n, inputs_v, inputs_s, readout_v, readout_s, h0, u, noise,
         x, r, _, z_raw = _step(mT, n, inputs_vT, readout_v, x, r, du, noise_t, alpha, scale, source)
         return (x, r), z_raw
 
-    _, z_raw = jax.lax.scan(body, (x0, jnp.tanh(x0)), (u * inputs_s, noise))
+    _, z_raw = jax.lax.scan(body, (x0, tanh(x0)), (u * inputs_s, noise))
     return z_raw * readout_s
 
 
@@ -116,7 +118,7 @@ def _fwd(m, n, inputs_v, inputs_s, readout_v, readout_s, h0, u, noise, alpha, sc
         x, r, kappa, z_raw = _step(mT, n, inputs_vT, readout_v, x, r, du, noise_t, alpha, scale, source)
         return (x, r), (r, kappa, z_raw)
 
-    _, (r_out, kappas, z_raw) = jax.lax.scan(body, (x0, jnp.tanh(x0)), (u * inputs_s, noise))
+    _, (r_out, kappas, z_raw) = jax.lax.scan(body, (x0, tanh(x0)), (u * inputs_s, noise))
     return z_raw * readout_s, (params, h0, u, r_out, kappas, z_raw)
 
 
@@ -141,7 +143,7 @@ def _bwd(alpha, scale, source, res, g):
     init = (jnp.zeros((B, N), g.dtype), jnp.zeros((R + K, N), g.dtype), jnp.zeros((R + O, N), g.dtype))
     (a_1, acc_a, acc_r), d_u = jax.lax.scan(body, init, (gs, r_out, kappas, u), reverse=True)
     acc_a, acc_r = acc_a.T, acc_r.T
-    r_0 = jnp.tanh(h0)
+    r_0 = tanh(h0)
     c_0 = alpha * (a_1 @ m)                                   # (B, R)
     a_0 = (1.0 - alpha) * a_1 + (1.0 - r_0 * r_0) * _outer(c_0, nT) / N
     d_m = alpha * acc_a[:, :R]

@@ -25,6 +25,8 @@ from functools import lru_cache
 import jax.numpy as jnp
 import numpy as np
 
+from .._tanh import tanh
+
 #: Default number of nodes for single integrals.
 N_NODES = 201
 #: Default number of nodes per dimension for the nested (double) integrals.
@@ -46,24 +48,24 @@ def _nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def phi(x):
     """phi(x) = tanh(x)."""
-    return jnp.tanh(x)
+    return tanh(x)
 
 
 def dphi(x):
     """phi'(x) = 1 - tanh(x)^2."""
-    t = jnp.tanh(x)
+    t = tanh(x)
     return 1.0 - t * t
 
 
 def d2phi(x):
     """phi''(x) = -2 tanh(x) (1 - tanh(x)^2)."""
-    t = jnp.tanh(x)
+    t = tanh(x)
     return -2.0 * t * (1.0 - t * t)
 
 
 def d3phi(x):
     """phi'''(x) = (1 - tanh(x)^2) (6 tanh(x)^2 - 2)."""
-    t2 = jnp.tanh(x) ** 2
+    t2 = tanh(x) ** 2
     return (1.0 - t2) * (6.0 * t2 - 2.0)
 
 

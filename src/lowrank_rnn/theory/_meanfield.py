@@ -63,6 +63,7 @@ import numpy as np
 
 from .._checks import positive_int
 from .._ensemble import Ensemble
+from .._tanh import tanh
 from ._gaussian import _nodes  # the one quadrature rule (trapezoid on [-8.5, 8.5])
 from ._rootfind import chandrupatla, safeguarded_newton
 
@@ -207,7 +208,7 @@ def _eval_polys(t, polys: tuple):
 @partial(jax.custom_jvp, nondiff_argnums=(0,))
 def _pavg(polys: tuple, mu, var, z, w):
     """[p_f](mu, var) for each polynomial p_f in t = tanh: shape (..., F)."""
-    t = jnp.tanh(mu[..., None] + jnp.sqrt(jnp.maximum(var, 0.0))[..., None] * z)
+    t = tanh(mu[..., None] + jnp.sqrt(jnp.maximum(var, 0.0))[..., None] * z)
     return jnp.einsum("...nf,n->...f", _eval_polys(t, polys), w)
 
 
@@ -227,7 +228,7 @@ def _nested_inner(polys: tuple, mu, vin, vout, z, w):
     """Inner averages (over the temporal part, variance vin) at each outer node: (..., n_out, F)."""
     si = jnp.sqrt(jnp.maximum(vin, 0.0))[..., None, None]
     so = jnp.sqrt(jnp.maximum(vout, 0.0))[..., None, None]
-    t = jnp.tanh(mu[..., None, None] + si * z[:, None] + so * z[None, :])  # (..., n_in, n_out)
+    t = tanh(mu[..., None, None] + si * z[:, None] + so * z[None, :])  # (..., n_in, n_out)
     return jnp.einsum("...iof,i->...of", _eval_polys(t, polys), w)
 
 
