@@ -97,7 +97,7 @@ def test_extrapolation_survives_noise(bench):
     assert out["t1000_best"] == pytest.approx(1000 / 40 * 1.9)
 
 
-def test_rounds_protocol_alternates_order_and_pairs_calls(bench):
+def test_rounds_protocol_alternates_order_and_pairs_calls(bench, monkeypatch):
     calls = []
     fns = {name: (lambda name=name: calls.append(name) or name) for name in ("a", "b", "c")}
     timed = bench._timed(fns, repeats=3, protocol="rounds", pause=0.0)
@@ -107,6 +107,12 @@ def test_rounds_protocol_alternates_order_and_pairs_calls(bench):
     calls.clear()
     bench._timed(fns, repeats=2, protocol="blocks", pause=0.0)
     assert calls == ["a", "b", "c"] + ["a", "a", "b", "b", "c", "c"]
+    # a pause only before a call whose library differs from the previous call's
+    events = []
+    monkeypatch.setattr(bench.time, "sleep", lambda s: events.append("pause"))
+    fns = {name: (lambda name=name: events.append(name)) for name in ("x1", "x2", "np")}
+    bench._timed(fns, repeats=2, protocol="rounds", pause=0.5, library=lambda name: name[0])
+    assert events == ["x1", "x2", "np"] + ["pause", "x1", "x2", "pause", "np"] + ["np", "pause", "x2", "x1"]
     with pytest.raises(ValueError, match="protocol"):
         bench._timed(fns, repeats=1, protocol="interleaved", pause=0.0)
 
