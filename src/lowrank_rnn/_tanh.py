@@ -6,7 +6,7 @@ even degree-6 denominator in x, ``x`` itself where ``|x| < 0.0004``, ``sign(x)``
 arithmetic fuses with the operations around it and vectorizes, while XLA's own ``tanh`` took 2.2x
 longer on this machine (1000 steps of ``tanh`` on 4000 x 32 entries: 60 against 27 ms; JAX 0.10.2,
 2-core AMD EPYC). A low-rank simulation step is mostly ``tanh`` (about 80 % of the step at
-N = 4000, batch 32): its median time per 1000 steps went from 57 to 46 ms (benchmarks/README.md).
+N = 4000, batch 32): its median time per 1000 steps went from 57 to 45 ms (benchmarks/README.md).
 
 :func:`tanh` gives **bit-for-bit** the values of ``jnp.tanh`` on the CPU for every float32 input
 (checked over all 2^32 bit patterns with JAX 0.10.2; ``tests/test_tanh.py`` checks a dense sample
