@@ -442,7 +442,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--protocol", choices=PROTOCOLS, default="rounds",
                    help="rounds: every path once per round, order reversed every other round, ratios paired "
                         "within rounds (robust to the machine's changing memory bandwidth); blocks: each "
-                        "path's calls as one block")
+                        "path's calls as one block (the ratios then pair the k-th calls of two blocks)")
     p.add_argument("--out", help="write the results as JSON here (atomically)")
     args = p.parse_args(argv)
     if args.quick:
