@@ -215,8 +215,8 @@ def credit_assignment(spec) -> CreditAssignment:
                 except ValueError:
                     raise ValueError(f"tbptt's window k must be an integer >= 1, got {arg!r}") from None
             elif name == "modprop":
-                mu_arg, _, types = (part.strip() for part in arg.partition(","))
-                if _ and types != "unit":
+                mu_arg, comma, types = (part.strip() for part in arg.partition(","))
+                if comma and types != "unit":
                     raise ValueError(f"modprop's second parameter can only be 'unit' (W_ab = W), got {types!r}")
                 try:
                     options = {"mu": mu_arg if mu_arg == "exact" else float(mu_arg)}
