@@ -45,11 +45,14 @@ _cpu_reduce_fusion_workaround()
 
 from . import spectrum as spectrum
 from ._ensemble import Ensemble as Ensemble
-from ._errors import DivergenceError as DivergenceError
+from ._errors import (ArgumentError as ArgumentError, ArgumentTypeError as ArgumentTypeError,
+                      DivergenceError as DivergenceError, FileFormatError as FileFormatError,
+                      LowRankRNNError as LowRankRNNError, RunFolderError as RunFolderError)
 from ._io import load as load, save as save
 from ._network import Network as Network
 from ._simulate import Trajectory as Trajectory, simulate as simulate
 from . import _savers  # noqa: F401  (registers the savable classes)
 
 __all__ = ["Ensemble", "Network", "simulate", "Trajectory", "spectrum", "save", "load",
-           "DivergenceError", "__version__"]
+           "DivergenceError", "LowRankRNNError", "ArgumentError", "ArgumentTypeError",
+           "FileFormatError", "RunFolderError", "__version__"]

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import finite_array, is_concrete, positive_int, real_scalar
+from ._errors import ArgumentError, ArgumentTypeError
 
 _NAME = re.compile(r"^(m|n|I|w)([1-9][0-9]*)$")
 _KINDS = ("m", "n", "I", "w")
@@ -43,32 +44,32 @@ def _parse_names(names: Any) -> tuple[tuple[str, ...], np.ndarray, tuple[int, in
     """Check that ``names`` form a consistent set; return canonical names, the permutation into
     canonical order, and (rank, n_inputs, n_readouts)."""
     if isinstance(names, str) or not isinstance(names, Sequence):
-        raise TypeError("names must be a sequence of strings such as ('m1', 'n1', 'I1', 'w1')")
+        raise ArgumentTypeError("names must be a sequence of strings such as ('m1', 'n1', 'I1', 'w1')")
     names = tuple(names)
     indices: dict[str, set[int]] = {k: set() for k in _KINDS}
     for nm in names:
         if not isinstance(nm, str):
-            raise TypeError(f"names must be strings, got {nm!r}")
+            raise ArgumentTypeError(f"names must be strings, got {nm!r}")
         mt = _NAME.match(nm)
         if mt is None:
-            raise ValueError(
+            raise ArgumentError(
                 f"names: {nm!r} is not a loading name; allowed are m1..mR, n1..nR (connectivity), "
                 "I1..IK (inputs) and w1..wO (readouts)")
         kind, idx = mt.group(1), int(mt.group(2))
         if idx in indices[kind]:
-            raise ValueError(f"names: {nm!r} appears more than once")
+            raise ArgumentError(f"names: {nm!r} appears more than once")
         indices[kind].add(idx)
     if not indices["m"]:
-        raise ValueError("names must contain at least one connectivity pair m1, n1")
+        raise ArgumentError("names must contain at least one connectivity pair m1, n1")
     if indices["m"] != indices["n"]:
-        raise ValueError(
+        raise ArgumentError(
             f"names: the m and n loadings must pair up, got m indices {sorted(indices['m'])} and "
             f"n indices {sorted(indices['n'])}")
     counts = []
     for kind in _KINDS:
         idx = sorted(indices[kind])
         if idx != list(range(1, len(idx) + 1)):
-            raise ValueError(
+            raise ArgumentError(
                 f"names: the {_KIND_WORDS[kind]} loadings must be numbered 1..{len(idx)} without gaps, "
                 f"got {[f'{kind}{i}' for i in idx]}")
         counts.append(len(idx))
@@ -82,10 +83,10 @@ def _check_cov(cov: np.ndarray, label: str) -> None:
     asym = np.max(np.abs(cov - cov.T)) if cov.size else 0.0
     scale = max(1.0, float(np.max(np.abs(cov)))) if cov.size else 1.0
     if asym > 1e-9 * scale:
-        raise ValueError(f"{label} is not symmetric (largest |cov - cov.T| = {asym:.3g})")
+        raise ArgumentError(f"{label} is not symmetric (largest |cov - cov.T| = {asym:.3g})")
     lo = float(np.min(np.linalg.eigvalsh(cov))) if cov.size else 0.0
     if lo < -1e-9 * scale:
-        raise ValueError(
+        raise ArgumentError(
             f"{label} is not positive semi-definite (smallest eigenvalue {lo:.4g}); "
             "a covariance of Gaussian loadings must be")
 
@@ -153,16 +154,16 @@ class Ensemble(eqx.Module):
         cov = finite_array("cov", cov, ndim=(2, 3))
         mixture = mean.ndim == 2
         if mixture != (cov.ndim == 3):
-            raise ValueError(
+            raise ArgumentError(
                 f"mean and cov disagree on the number of populations: mean has shape {mean.shape}, "
                 f"cov has shape {cov.shape} (use (P,) with (P, P), or (C, P) with (C, P, P))")
         mean = mean if mixture else mean[None]
         cov = cov if mixture else cov[None]
         C = mean.shape[0]
         if mean.shape[1] != P:
-            raise ValueError(f"mean has {mean.shape[1]} loadings per population but names lists {P}")
+            raise ArgumentError(f"mean has {mean.shape[1]} loadings per population but names lists {P}")
         if cov.shape[1:] != (P, P) or cov.shape[0] != C:
-            raise ValueError(f"cov must have shape {(C, P, P) if mixture else (P, P)}, got "
+            raise ArgumentError(f"cov must have shape {(C, P, P) if mixture else (P, P)}, got "
                              f"{cov.shape if mixture else cov.shape[1:]}")
         mean = mean[:, perm]
         cov = cov[:, perm][:, :, perm]
@@ -170,16 +171,16 @@ class Ensemble(eqx.Module):
             _check_cov(cov[c], "cov" if C == 1 else f"cov of population {c}")
         if weights is None:
             if C != 1:
-                raise ValueError(f"weights are required for a mixture of {C} populations")
+                raise ArgumentError(f"weights are required for a mixture of {C} populations")
             weights = np.ones(1)
         else:
             weights = finite_array("weights", weights, ndim=1)
             if weights.shape[0] != C:
-                raise ValueError(f"weights has {weights.shape[0]} entries for {C} populations")
+                raise ArgumentError(f"weights has {weights.shape[0]} entries for {C} populations")
             if np.any(weights <= 0):
-                raise ValueError(f"weights must be positive, got {weights.tolist()}")
+                raise ArgumentError(f"weights must be positive, got {weights.tolist()}")
             if abs(weights.sum() - 1.0) > 1e-8:
-                raise ValueError(f"weights must sum to 1, got sum {weights.sum():.10g}")
+                raise ArgumentError(f"weights must sum to 1, got sum {weights.sum():.10g}")
         self.names = canon
         self.mean = mean
         self.cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
@@ -201,7 +202,7 @@ class Ensemble(eqx.Module):
         std_n = real_scalar("std_n", std_n, low=0.0)
         cov_mn = real_scalar("cov_mn", cov_mn)
         if abs(cov_mn) > std_m * std_n * (1 + 1e-12):
-            raise ValueError(f"cov_mn must satisfy |cov_mn| <= std_m * std_n = {std_m * std_n:.6g}, "
+            raise ArgumentError(f"cov_mn must satisfy |cov_mn| <= std_m * std_n = {std_m * std_n:.6g}, "
                              f"got {cov_mn}")
         return cls(names=("m1", "n1"), mean=[real_scalar("mean_m", mean_m), real_scalar("mean_n", mean_n)],
                    cov=[[std_m**2, cov_mn], [cov_mn, std_n**2]], g=g)
@@ -222,18 +223,18 @@ class Ensemble(eqx.Module):
         4.0
         """
         if not isinstance(loadings, Mapping) or not loadings:
-            raise TypeError("loadings must be a non-empty mapping {loading name: {direction: coefficient}}")
+            raise ArgumentTypeError("loadings must be a non-empty mapping {loading name: {direction: coefficient}}")
         means = dict(means or {})
         unknown = set(means) - set(loadings)
         if unknown:
-            raise ValueError(f"means names loadings that are not in loadings: {sorted(unknown)}")
+            raise ArgumentError(f"means names loadings that are not in loadings: {sorted(unknown)}")
         names = list(loadings)
         directions = sorted({d for coefs in loadings.values() for d in coefs})
         A = np.zeros((len(names), len(directions)))
         for i, nm in enumerate(names):
             coefs = loadings[nm]
             if not isinstance(coefs, Mapping):
-                raise TypeError(f"loadings[{nm!r}] must be a mapping {{direction: coefficient}}")
+                raise ArgumentTypeError(f"loadings[{nm!r}] must be a mapping {{direction: coefficient}}")
             for d, c in coefs.items():
                 A[i, directions.index(d)] = real_scalar(f"loadings[{nm!r}][{d!r}]", c)
         mean = np.array([real_scalar(f"means[{nm!r}]", means.get(nm, 0.0)) for nm in names])
@@ -247,13 +248,13 @@ class Ensemble(eqx.Module):
         """
         components = list(components)
         if not components or not all(isinstance(c, Ensemble) for c in components):
-            raise TypeError("components must be a non-empty sequence of Ensemble")
+            raise ArgumentTypeError("components must be a non-empty sequence of Ensemble")
         names, g = components[0].names, components[0].g
         for i, c in enumerate(components):
             if c.names != names:
-                raise ValueError(f"components[{i}] has loadings {c.names}, components[0] has {names}")
+                raise ArgumentError(f"components[{i}] has loadings {c.names}, components[0] has {names}")
             if c.g != g:
-                raise ValueError(f"components[{i}] has g = {c.g}, components[0] has g = {g}; "
+                raise ArgumentError(f"components[{i}] has g = {c.g}, components[0] has g = {g}; "
                                  "the random bulk is shared, so g must be equal")
         return cls(names=names, mean=np.concatenate([c.mean for c in components]),
                    cov=np.concatenate([c.cov for c in components]), g=g, weights=weights)
@@ -266,7 +267,7 @@ class Ensemble(eqx.Module):
             kw = dict(names=self.names, mean=self.mean, cov=self.cov, g=self.g, weights=self.weights)
         bad = set(changes) - set(kw)
         if bad:
-            raise TypeError(f"replace() got unknown fields {sorted(bad)}; allowed: {sorted(kw)}")
+            raise ArgumentTypeError(f"replace() got unknown fields {sorted(bad)}; allowed: {sorted(kw)}")
         kw.update(changes)
         return Ensemble(**kw)
 
@@ -296,7 +297,7 @@ class Ensemble(eqx.Module):
         try:
             return self.names.index(name)
         except ValueError:
-            raise ValueError(f"{name!r} is not a loading of this ensemble; it has {self.names}") from None
+            raise ArgumentError(f"{name!r} is not a loading of this ensemble; it has {self.names}") from None
 
     def _slice(self, kind: str) -> slice:
         idx = [i for i, nm in enumerate(self.names) if nm[0] == kind]
@@ -347,7 +348,7 @@ class Ensemble(eqx.Module):
 
         N = positive_int("N", N)
         if not isinstance(key, jax.Array):
-            raise TypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+            raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0)")
         counts = population_sizes(np.asarray(self.weights), N)
         k_load, k_bulk = jax.random.split(key)
         blocks = []

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ._errors import ArgumentError, ArgumentTypeError
+
 FORMAT = "lowrank-rnn"
 FORMAT_VERSION = 1
 _HEADER_KEY = "__header__"
@@ -74,7 +76,7 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
 
     name = type(obj).__name__
     if name not in _REGISTRY:
-        raise TypeError(f"cannot save a {name}; savable types are {sorted(_REGISTRY)}")
+        raise ArgumentTypeError(f"cannot save a {name}; savable types are {sorted(_REGISTRY)}")
     meta, arrays = _REGISTRY[name][0](obj)
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, "class": name,
               "module": type(obj).__module__,
@@ -90,7 +92,7 @@ def read_header(path: str | os.PathLike) -> dict:
     """Return the JSON header of a file written by :func:`save`."""
     with np.load(path, allow_pickle=False) as data:
         if _HEADER_KEY not in data:
-            raise ValueError(f"{path} is not a lowrank-rnn file (no header)")
+            raise ArgumentError(f"{path} is not a lowrank-rnn file (no header)")
         return json.loads(bytes(data[_HEADER_KEY]).decode())
 
 
@@ -101,16 +103,16 @@ def load(path: str | os.PathLike) -> Any:
         raise FileNotFoundError(f"no such file: {path}")
     with np.load(path, allow_pickle=False) as data:
         if _HEADER_KEY not in data:
-            raise ValueError(f"{path} is not a lowrank-rnn file (no header)")
+            raise ArgumentError(f"{path} is not a lowrank-rnn file (no header)")
         header = json.loads(bytes(data[_HEADER_KEY]).decode())
         arrays = {k: data[k] for k in header["arrays"]}
     if header.get("format") != FORMAT or header.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path}: unsupported format {header.get('format')!r} "
+        raise ArgumentError(f"{path}: unsupported format {header.get('format')!r} "
                          f"version {header.get('format_version')}")
     cls_name = header["class"]
     module = header.get("module", "")
     if cls_name not in _REGISTRY and module.split(".")[0] == "lowrank_rnn":
         importlib.import_module(module)  # sub-packages (models, motifs, ...) register on import
     if cls_name not in _REGISTRY:
-        raise ValueError(f"{path} holds a {cls_name}, which this version cannot load")
+        raise ArgumentError(f"{path} holds a {cls_name}, which this version cannot load")
     return _REGISTRY[cls_name][1](header["meta"], arrays)

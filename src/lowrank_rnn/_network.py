@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import is_concrete, real_scalar
+from ._errors import ArgumentError
 from ._tanh import tanh
 
 NONLINEARITIES = {
@@ -24,11 +25,11 @@ def _as_loading(name: str, value: Any, N: int | None, dtype) -> jax.Array:
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
-        raise ValueError(f"{name} must have shape (N, columns) or (N,), got {arr.shape}")
+        raise ArgumentError(f"{name} must have shape (N, columns) or (N,), got {arr.shape}")
     if N is not None and arr.shape[0] != N:
-        raise ValueError(f"{name} has {arr.shape[0]} rows but the network has N = {N} neurons")
+        raise ArgumentError(f"{name} has {arr.shape[0]} rows but the network has N = {N} neurons")
     if is_concrete(arr) and not bool(jnp.all(jnp.isfinite(arr))):
-        raise ValueError(f"{name} contains non-finite values (NaN or inf)")
+        raise ArgumentError(f"{name} contains non-finite values (NaN or inf)")
     return arr
 
 
@@ -82,9 +83,9 @@ class Network(eqx.Module):
         N = m.shape[0]
         n = _as_loading("n", n, N, dtype)
         if n.shape != m.shape:
-            raise ValueError(f"m and n must have the same shape (N, R), got {m.shape} and {n.shape}")
+            raise ArgumentError(f"m and n must have the same shape (N, R), got {m.shape} and {n.shape}")
         if m.shape[1] < 1:
-            raise ValueError("m and n must have at least one column (rank >= 1)")
+            raise ArgumentError("m and n must have at least one column (rank >= 1)")
         self.m, self.n = m, n
         self.inputs = jnp.zeros((N, 0), dtype) if inputs is None else _as_loading("inputs", inputs, N, dtype)
         self.readouts = (jnp.zeros((N, 0), dtype) if readouts is None
@@ -92,21 +93,21 @@ class Network(eqx.Module):
         if bulk is not None:
             bulk = jnp.asarray(bulk, dtype=dtype)
             if bulk.shape != (N, N):
-                raise ValueError(f"bulk must have shape (N, N) = {(N, N)}, got {bulk.shape}")
+                raise ArgumentError(f"bulk must have shape (N, N) = {(N, N)}, got {bulk.shape}")
             if g is None:  # estimate the radius from the entries: Var(bulk_ij) = g^2 / N
                 g = float(jnp.std(bulk)) * np.sqrt(N)
         self.bulk = bulk
         self.g = 0.0 if g is None else real_scalar("g", g, low=0.0)
         if bulk is None and self.g != 0.0:
-            raise ValueError(f"g = {self.g} was given without a bulk; pass bulk=g*chi, or use "
+            raise ArgumentError(f"g = {self.g} was given without a bulk; pass bulk=g*chi, or use "
                              "Ensemble.sample to draw one")
         if population is not None:
             population = jnp.asarray(population)
             if population.shape != (N,):
-                raise ValueError(f"population must have shape (N,) = {(N,)}, got {population.shape}")
+                raise ArgumentError(f"population must have shape (N,) = {(N,)}, got {population.shape}")
         self.population = population
         if nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
+            raise ArgumentError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
 
     @property

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import positive_int, real_scalar
-from ._errors import DivergenceError
+from ._errors import ArgumentError, ArgumentTypeError, DivergenceError
 from ._network import Network
 
 RECORDABLE = ("x", "rates", "kappa", "readout")
@@ -71,10 +71,10 @@ def _check_record(record) -> tuple[str, ...]:
     if isinstance(record, str):
         record = (record,)
     if not isinstance(record, Sequence) or not record:
-        raise ValueError(f"record must be a non-empty sequence drawn from {RECORDABLE}")
+        raise ArgumentError(f"record must be a non-empty sequence drawn from {RECORDABLE}")
     bad = [r for r in record if r not in RECORDABLE]
     if bad:
-        raise ValueError(f"record: unknown quantities {bad}; allowed are {RECORDABLE}")
+        raise ArgumentError(f"record: unknown quantities {bad}; allowed are {RECORDABLE}")
     return tuple(r for r in RECORDABLE if r in record)
 
 
@@ -93,24 +93,24 @@ def _input_array(inputs, network: Network, n_steps: int, dt: float):
         if arr.ndim == 1 and K == 1:
             arr = arr[:, None]
         if arr.shape != (n_steps, K):
-            raise ValueError(f"inputs(t) must return an array of shape (K,) = ({K},), giving "
+            raise ArgumentError(f"inputs(t) must return an array of shape (K,) = ({K},), giving "
                              f"({n_steps}, {K}) over the time grid; got {arr.shape}")
     else:
         arr = np.asarray(inputs, dtype=np.float32)
         if arr.ndim not in (2, 3):
-            raise ValueError(f"inputs must have shape (time, K) or (batch, time, K), got {arr.shape}")
+            raise ArgumentError(f"inputs must have shape (time, K) or (batch, time, K), got {arr.shape}")
         if arr.shape[-1] != K:
-            raise ValueError(f"inputs has {arr.shape[-1]} channels but the network has K = {K} "
+            raise ArgumentError(f"inputs has {arr.shape[-1]} channels but the network has K = {K} "
                              "input vectors")
         T_in = arr.shape[-2]
         if T_in == n_steps + 1:
             arr = arr[..., :n_steps, :]
         elif T_in != n_steps:
-            raise ValueError(f"inputs has {T_in} time points; with T/dt = {n_steps} steps it needs "
+            raise ArgumentError(f"inputs has {T_in} time points; with T/dt = {n_steps} steps it needs "
                              f"{n_steps} (one per step) or {n_steps + 1}")
         arr = jnp.asarray(arr)
     if not bool(jnp.all(jnp.isfinite(arr))):
-        raise ValueError("inputs contains non-finite values (NaN or inf)")
+        raise ArgumentError("inputs contains non-finite values (NaN or inf)")
     if K == 0:
         return None, (arr.shape[0] if arr.ndim == 3 else None)
     return arr, (arr.shape[0] if arr.ndim == 3 else None)
@@ -160,23 +160,23 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
     (201, 1)
     """
     if not isinstance(network, Network):
-        raise TypeError(f"network must be a lowrank_rnn.Network, got {type(network).__name__}")
+        raise ArgumentTypeError(f"network must be a lowrank_rnn.Network, got {type(network).__name__}")
     T = real_scalar("T", T, low=0.0, low_open=True)
     dt = real_scalar("dt", dt, low=0.0, high=1.0, low_open=True)
     n_steps = int(round(T / dt))
     if n_steps < 1:
-        raise ValueError(f"T = {T} is shorter than one step dt = {dt}")
+        raise ArgumentError(f"T = {T} is shorter than one step dt = {dt}")
     record = _check_record(record)
     record_every = positive_int("record_every", record_every)
     if n_steps % record_every:
-        raise ValueError(f"record_every = {record_every} must divide the number of steps T/dt = {n_steps}")
+        raise ArgumentError(f"record_every = {record_every} must divide the number of steps T/dt = {n_steps}")
     noise = real_scalar("noise", noise, low=0.0)
     if noise > 0 and key is None:
-        raise ValueError("key is required when noise > 0, e.g. key=jax.random.key(0)")
+        raise ArgumentError("key is required when noise > 0, e.g. key=jax.random.key(0)")
     if key is not None and not isinstance(key, jax.Array):
-        raise TypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+        raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0)")
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise ArgumentError(f"method must be one of {METHODS}, got {method!r}")
     if method == "auto":
         method = "lowrank"
 
@@ -187,9 +187,9 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
     else:
         x0_arr = np.asarray(x0, dtype=np.float32)
         if x0_arr.ndim not in (1, 2) or x0_arr.shape[-1] != N:
-            raise ValueError(f"x0 must have shape (N,) or (batch, N) with N = {N}, got {x0_arr.shape}")
+            raise ArgumentError(f"x0 must have shape (N,) or (batch, N) with N = {N}, got {x0_arr.shape}")
         if not np.all(np.isfinite(x0_arr)):
-            raise ValueError("x0 contains non-finite values (NaN or inf)")
+            raise ArgumentError("x0 contains non-finite values (NaN or inf)")
         if x0_arr.ndim == 2:
             batch_sizes["x0"] = x0_arr.shape[0]
         x0_arr = jnp.asarray(x0_arr)
@@ -199,7 +199,7 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
     if batch is not None:
         batch_sizes["batch"] = positive_int("batch", batch)
     if len(set(batch_sizes.values())) > 1:
-        raise ValueError(f"batch sizes disagree: {batch_sizes}")
+        raise ArgumentError(f"batch sizes disagree: {batch_sizes}")
     batched = bool(batch_sizes)
     B = next(iter(batch_sizes.values())) if batched else 1
 

@@ -21,6 +21,7 @@ import dataclasses
 import numpy as np
 
 from ._ensemble import Ensemble
+from ._errors import ArgumentError, ArgumentTypeError
 from ._network import Network
 
 __all__ = ["SpectrumPrediction", "predict", "eigenvalues", "match_outliers", "outlier_std", "plot"]
@@ -64,7 +65,7 @@ def predict(obj: Ensemble | Network) -> SpectrumPrediction:
     elif isinstance(obj, Network):
         overlap, g = obj.overlap, float(obj.g)
     else:
-        raise TypeError(f"predict takes an Ensemble or a Network, got {type(obj).__name__}")
+        raise ArgumentTypeError(f"predict takes an Ensemble or a Network, got {type(obj).__name__}")
     return SpectrumPrediction(bulk_radius=g, outliers=_sorted(np.linalg.eigvals(overlap)))
 
 
@@ -72,7 +73,7 @@ def eigenvalues(network: Network) -> np.ndarray:
     """Return the eigenvalues of the network's dense connectivity J (float64 LAPACK), sorted by
     decreasing real part. Costs O(N^3): meant for N up to a few thousand."""
     if not isinstance(network, Network):
-        raise TypeError(f"eigenvalues takes a Network, got {type(network).__name__}")
+        raise ArgumentTypeError(f"eigenvalues takes a Network, got {type(network).__name__}")
     J = np.asarray(network.m, np.float64) @ np.asarray(network.n, np.float64).T / network.N
     if network.bulk is not None:
         J = J + np.asarray(network.bulk, np.float64)
@@ -103,7 +104,7 @@ def outlier_std(ensemble: Ensemble, N: int) -> float:
     Only rank one with a single Gaussian is supported.
     """
     if not isinstance(ensemble, Ensemble) or ensemble.rank != 1 or ensemble.n_populations != 1:
-        raise ValueError("outlier_std supports rank-one, single-population ensembles only")
+        raise ArgumentError("outlier_std supports rank-one, single-population ensembles only")
     i_m, i_n = ensemble.index("m1"), ensemble.index("n1")
     mu, cov = np.asarray(ensemble.mean[0]), np.asarray(ensemble.cov[0])
     Mm, Mn = mu[i_m], mu[i_n]

@@ -19,6 +19,7 @@ import numpy as np
 
 from .._checks import positive_int
 from .._ensemble import Ensemble
+from .._errors import ArgumentError, ArgumentTypeError
 
 
 # ------------------------------------------------------------------------------------------ accuracy
@@ -52,15 +53,15 @@ def task_accuracy(model, task, *, key: jax.Array, n_trials: int = 1000, return_l
     from ..models import AbstractRNN
 
     if not isinstance(model, AbstractRNN):
-        raise TypeError(f"model must be a LowRankRNN, FullRankRNN or MixtureLowRankRNN, got {type(model).__name__}")
+        raise ArgumentTypeError(f"model must be a LowRankRNN, FullRankRNN or MixtureLowRankRNN, got {type(model).__name__}")
     for attr in ("sample", "accuracy", "n_inputs"):
         if not hasattr(task, attr):
-            raise TypeError(f"task must be a lowrank_rnn task (get_task(...)); it has no {attr!r}")
+            raise ArgumentTypeError(f"task must be a lowrank_rnn task (get_task(...)); it has no {attr!r}")
     if not isinstance(key, jax.Array):
-        raise TypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+        raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0)")
     n_trials = positive_int("n_trials", n_trials)
     if model.n_inputs != task.n_inputs or model.n_outputs != task.n_outputs:
-        raise ValueError(f"the model has {model.n_inputs} inputs and {model.n_outputs} outputs, the task "
+        raise ArgumentError(f"the model has {model.n_inputs} inputs and {model.n_outputs} outputs, the task "
                          f"{task.n_inputs} and {task.n_outputs}")
     acc, loss = jax.device_get(_scores(model, key, task=task, n_trials=n_trials))
     return (float(acc), float(loss)) if return_loss else float(acc)
@@ -97,7 +98,7 @@ def truncate(model, rank: int, *, initial=None):
     W0, dW = _learned_change(model, initial)
     rank = positive_int("rank", rank, low=0)
     if rank > model.N:
-        raise ValueError(f"rank must be between 0 and N = {model.N}, got {rank}")
+        raise ArgumentError(f"rank must be between 0 and N = {model.N}, got {rank}")
     U, S, Vt = np.linalg.svd(dW)
     Wr = W0 + (U[:, :rank] * S[:rank]) @ Vt[:rank]
     return eqx.tree_at(lambda m: m.W, model, jax.numpy.asarray(Wr, jax.numpy.float32))
@@ -109,14 +110,14 @@ def _learned_change(model, initial) -> tuple[np.ndarray, np.ndarray]:
     from ..models import FullRankRNN
 
     if not isinstance(model, FullRankRNN):
-        raise TypeError(f"model must be a FullRankRNN (a dense trained network), got {type(model).__name__}")
+        raise ArgumentTypeError(f"model must be a FullRankRNN (a dense trained network), got {type(model).__name__}")
     W = np.asarray(model.W, np.float64)
     if initial is None:
         W0 = np.zeros_like(W)
     else:
         W0 = np.asarray(initial.W if isinstance(initial, FullRankRNN) else initial, np.float64)
         if W0.shape != W.shape:
-            raise ValueError(f"initial must be a FullRankRNN or an array of shape {W.shape}, got {W0.shape}")
+            raise ArgumentError(f"initial must be a FullRankRNN or an array of shape {W.shape}, got {W0.shape}")
     return W0, W - W0
 
 
@@ -199,12 +200,12 @@ def fit_mixture(model, n_components: int = 1, *, method: str = "em", n_init: int
 
     C = positive_int("n_components", n_components)
     if method not in ("em", "bayes"):
-        raise ValueError(f"method must be 'em' (GaussianMixture) or 'bayes' (BayesianGaussianMixture), got {method!r}")
+        raise ArgumentError(f"method must be 'em' (GaussianMixture) or 'bayes' (BayesianGaussianMixture), got {method!r}")
     n_init = positive_int("n_init", n_init)
     random_state = positive_int("random_state", random_state, low=0)
     X, _ = loadings(model)
     if C > X.shape[0]:
-        raise ValueError(f"n_components must be <= N = {X.shape[0]}, got {C}")
+        raise ArgumentError(f"n_components must be <= N = {X.shape[0]}, got {C}")
     estimator = None
     if C == 1:
         labels = np.zeros(X.shape[0], dtype=np.int64)
@@ -233,9 +234,9 @@ def resample(fit: MixtureFit, N: int | None = None, *, key: jax.Array):
     from ..models import MixtureLowRankRNN
 
     if not isinstance(fit, MixtureFit):
-        raise TypeError(f"fit must be a MixtureFit from fit_mixture, got {type(fit).__name__}")
+        raise ArgumentTypeError(f"fit must be a MixtureFit from fit_mixture, got {type(fit).__name__}")
     N = fit.N if N is None else positive_int("N", N)
     if not isinstance(key, jax.Array):
-        raise TypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+        raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0)")
     return MixtureLowRankRNN.from_ensemble(fit.ensemble, N, key=key, noise=fit.noise, alpha=fit.alpha,
                                            nonlinearity=fit.nonlinearity)

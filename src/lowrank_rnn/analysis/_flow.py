@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import finite_array, positive_int, real_scalar
+from .._errors import ArgumentError
 from ..theory import FlowField, FixedPoint
 from ..theory._latent import _classify, _dedupe, _limits
 from ._latents import _low_rank_parts
@@ -29,18 +30,18 @@ _SOURCES = ("network", "ensemble")
 
 def _check_source(source) -> str:
     if source not in _SOURCES:
-        raise ValueError(f"source must be one of {_SOURCES}, got {source!r}")
+        raise ArgumentError(f"source must be one of {_SOURCES}, got {source!r}")
     return source
 
 
 def _network_arrays(model, inputs):
     m, n, I = (np.asarray(a, np.float64) for a in _low_rank_parts(model))
     if model.nonlinearity != "tanh":
-        raise ValueError(f"the latent flow is implemented for phi = tanh, the model has {model.nonlinearity!r}")
+        raise ArgumentError(f"the latent flow is implemented for phi = tanh, the model has {model.nonlinearity!r}")
     K = I.shape[1]
     u = np.zeros(K) if inputs is None else finite_array("inputs", inputs, ndim=(0, 1)).reshape(-1)
     if u.shape != (K,):
-        raise ValueError(f"inputs must hold K = {K} tonic amplitudes, got shape {u.shape}")
+        raise ArgumentError(f"inputs must hold K = {K} tonic amplitudes, got shape {u.shape}")
     return m, n, I @ u
 
 
@@ -163,7 +164,7 @@ def latent_flow_field(model, *, inputs=None, lim=None, n: int = 41, source: str 
     source = _check_source(source)
     n = positive_int("n", n, low=2)
     if getattr(model, "rank", None) != 2:
-        raise ValueError(f"model must have rank 2 for a flow field in the (kappa_1, kappa_2) plane, "
+        raise ArgumentError(f"model must have rank 2 for a flow field in the (kappa_1, kappa_2) plane, "
                          f"got rank {getattr(model, 'rank', None)}")
     if source == "ensemble":
         from ..models import to_ensemble
@@ -202,7 +203,7 @@ def plot_latent_flow(model, ax=None, *, inputs=None, lim=None, n: int = 31, sour
     if trajectories is not None:
         tr = np.asarray(trajectories)
         if tr.ndim != 3 or tr.shape[-1] != 2:
-            raise ValueError(f"trajectories must have shape (B, T, 2), got {tr.shape}")
+            raise ArgumentError(f"trajectories must have shape (B, T, 2), got {tr.shape}")
         cmap = plt.get_cmap("coolwarm")
         for i, t in enumerate(tr):
             ax.plot(t[:, 0], t[:, 1], color=cmap(i / max(len(tr) - 1, 1)), lw=1.3)

@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._errors import ArgumentError, ArgumentTypeError
+
 
 class Latents(NamedTuple):
     """Latent trajectories of a batch of trials (NumPy arrays, batch-first, the initial state first).
@@ -37,14 +39,14 @@ def _low_rank_parts(model):
     from ..models import FullRankRNN, LowRankRNN, MixtureLowRankRNN
 
     if isinstance(model, FullRankRNN):
-        raise TypeError("model is a FullRankRNN, which has no latent coordinates; make a low-rank model "
+        raise ArgumentTypeError("model is a FullRankRNN, which has no latent coordinates; make a low-rank model "
                         "first, e.g. analysis.truncate(model, rank, initial=...) or "
                         "LowRankRNN.from_full_rank(model, rank)")
     if not isinstance(model, (LowRankRNN, MixtureLowRankRNN)):
-        raise TypeError(f"model must be a LowRankRNN or MixtureLowRankRNN, got {type(model).__name__}")
+        raise ArgumentTypeError(f"model must be a LowRankRNN or MixtureLowRankRNN, got {type(model).__name__}")
     dyn = model.dynamics()
     if dyn.bulk is not None:
-        raise ValueError("model has a random bulk (g > 0): its states are not confined to span(m, I), so the "
+        raise ArgumentError("model has a random bulk (g > 0): its states are not confined to span(m, I), so the "
                          "latent decomposition of Dubreuil, Valente et al. 2022 does not apply")
     return dyn.m, dyn.n, dyn.inputs
 
@@ -105,10 +107,10 @@ def latents(model, trials, *, key: jax.Array | None = None, dt: float | None = N
     inputs = getattr(trials, "inputs", trials)
     inputs = jnp.asarray(inputs, jnp.float32)
     if inputs.ndim != 3 or inputs.shape[-1] != model.n_inputs:
-        raise ValueError(f"trials must be Trials or inputs of shape (B, T, K) with K = {model.n_inputs}, "
+        raise ArgumentError(f"trials must be Trials or inputs of shape (B, T, K) with K = {model.n_inputs}, "
                          f"got shape {tuple(inputs.shape)}")
     if key is not None and not isinstance(key, jax.Array):
-        raise TypeError("key must be a jax.random key or None")
+        raise ArgumentTypeError("key must be a jax.random key or None")
     outputs, states = _run(model, inputs, key)
     coef, resid = _project(states, m, I)
     kappa_rec = _recurrent_latents(model, states)
@@ -126,11 +128,11 @@ def condition_means(values: np.ndarray, conditions: dict, by: str) -> tuple[np.n
     condition-averaged latent trajectories of Dubreuil, Valente et al. 2022 (Nat. Neurosci.).
     """
     if by not in conditions:
-        raise ValueError(f"by must be one of the trial conditions {sorted(conditions)}, got {by!r}")
+        raise ArgumentError(f"by must be one of the trial conditions {sorted(conditions)}, got {by!r}")
     c = np.asarray(conditions[by])
     values = np.asarray(values)
     if c.shape[0] != values.shape[0]:
-        raise ValueError(f"values has {values.shape[0]} trials but conditions[{by!r}] has {c.shape[0]}")
+        raise ArgumentError(f"values has {values.shape[0]} trials but conditions[{by!r}] has {c.shape[0]}")
     levels = np.unique(c)
     return levels, np.stack([values[c == lv].mean(axis=0) for lv in levels])
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._errors import ArgumentError
+
 
 def plot_loadings(fit, pairs=None, *, axes=None, max_points: int = 2000, title: str = ""):
     """Return the Axes of pairwise scatter plots of a :class:`MixtureFit`'s loadings, coloured by
@@ -23,7 +25,7 @@ def plot_loadings(fit, pairs=None, *, axes=None, max_points: int = 2000, title: 
     for a, b in pairs:
         for nm in (a, b):
             if nm not in names:
-                raise ValueError(f"pairs: {nm!r} is not a loading of this fit; names are {names}")
+                raise ArgumentError(f"pairs: {nm!r} is not a loading of this fit; names are {names}")
     if axes is None:
         _, axes = plt.subplots(1, len(pairs), figsize=(2.6 * len(pairs), 2.5), squeeze=False)
         axes = axes[0]

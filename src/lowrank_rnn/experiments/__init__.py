@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 
+from .._errors import ArgumentError
+
 #: name on the command line -> module under lowrank_rnn.experiments
 REPRODUCTIONS: dict[str, str] = {}
 REPRODUCTIONS["mastrogiuseppe2018"] = "mastrogiuseppe2018"
@@ -18,5 +20,5 @@ REPRODUCTIONS["dubreuil2022"] = "dubreuil2022"
 def get(name: str):
     """Return the reproduction module registered under ``name``."""
     if name not in REPRODUCTIONS:
-        raise ValueError(f"unknown reproduction {name!r}; available: {sorted(REPRODUCTIONS)}")
+        raise ArgumentError(f"unknown reproduction {name!r}; available: {sorted(REPRODUCTIONS)}")
     return importlib.import_module(f"{__name__}.{REPRODUCTIONS[name]}")

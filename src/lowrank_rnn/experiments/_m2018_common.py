@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 from .._ensemble import Ensemble
+from .._errors import ArgumentError
 from .._network import Network
 from .._simulate import simulate
 
@@ -259,7 +260,7 @@ def state_readout(ensemble: Ensemble, state, inputs=None) -> np.ndarray:
     from ..theory import gaussian
 
     if ensemble.n_populations != 1:
-        raise ValueError("state_readout supports one-population ensembles")
+        raise ArgumentError("state_readout supports one-population ensembles")
     R, K = ensemble.rank, ensemble.n_inputs
     mean, cov = np.asarray(ensemble.mean[0]), np.asarray(ensemble.cov[0])
     iw = [ensemble.index(f"w{o + 1}") for o in range(ensemble.n_readouts)]

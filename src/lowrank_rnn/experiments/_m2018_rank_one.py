@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import spectrum
 from .._ensemble import Ensemble
+from .._errors import ArgumentError
 from ..theory import REGIONS
 from ._m2018_common import (Config, bisect_edge, branch_lines, key_for, missing_theory, panel_label, paper_style,
                             simulate_summary, single_threaded_blas, theory_fn, theory_result)
@@ -106,7 +107,7 @@ def _at(axis: np.ndarray, x: float) -> int:
     """Index of ``x`` on a grid axis that contains it."""
     i = int(np.argmin(np.abs(axis - x)))
     if abs(axis[i] - x) > 1e-6:
-        raise ValueError(f"{x} is not on the grid")
+        raise ArgumentError(f"{x} is not on the grid")
     return i
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import ArgumentError
 from .._io import atomic_write_bytes, save_figure
 
 
@@ -48,7 +49,7 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], digits:
     lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in rows:
         if len(row) != len(header):
-            raise ValueError(f"rows: a row has {len(row)} cells, the header {len(header)}")
+            raise ArgumentError(f"rows: a row has {len(row)} cells, the header {len(header)}")
         lines.append("| " + " | ".join(cell(fmt(c, digits)) for c in row) + " |")
     return "\n".join(lines)
 
@@ -110,7 +111,7 @@ class Report:
     def figure(self, fig, name: str, caption: str) -> Path:
         """Write ``fig`` to ``out_dir/name`` (PNG, atomically), link it with its caption; return the path."""
         if not name.endswith(".png"):
-            raise ValueError(f"name must end in .png, got {name!r}")
+            raise ArgumentError(f"name must end in .png, got {name!r}")
         path = save_figure(fig, self.out_dir / name)
         self.figures.append(path)
         self.blocks.append(f"![{name}]({name})\n\n**Figure: {name}.** {caption.strip()}")

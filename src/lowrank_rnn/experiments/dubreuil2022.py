@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 
+from .._errors import ArgumentError
 from ._report import Report
 
 TITLE = ("Dubreuil, Valente et al. 2022 (Nat. Neurosci. 25:783): population structure, "
@@ -115,7 +116,7 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
     if only is not None:
         bad = sorted(set(only) - set(TASKS))
         if bad:
-            raise ValueError(f"only: unknown tasks {bad}; allowed are {TASKS}")
+            raise ArgumentError(f"only: unknown tasks {bad}; allowed are {TASKS}")
         cfg = dataclasses.replace(cfg, tasks=tuple(t for t in cfg.tasks if t in only))
     report = Report(Path(out_dir), TITLE)
     report.text(

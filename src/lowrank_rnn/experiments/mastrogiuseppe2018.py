@@ -27,6 +27,7 @@ import time
 from functools import partial
 from pathlib import Path
 
+from .._errors import ArgumentError
 from ._m2018_common import Config, missing_theory, single_threaded_blas, theory_in_background
 from ._report import Report
 
@@ -113,7 +114,7 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
     if only is not None:
         bad = sorted(set(only) - set(SECTIONS))
         if bad:
-            raise ValueError(f"only: unknown sections {bad}; allowed are {SECTIONS}")
+            raise ArgumentError(f"only: unknown sections {bad}; allowed are {SECTIONS}")
     cfg = Config.make(bool(quick))
     out_dir = Path(out_dir)
     report = Report(out_dir, TITLE)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from .._errors import ArgumentError
 from ._report import Report
 
 TITLE = ("Shao et al. 2025 (PRX Life 3:023008): connectivity motifs in E–I networks, "
@@ -56,7 +57,7 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
     if only is not None:
         bad = sorted(set(only) - set(SECTIONS))
         if bad:
-            raise ValueError(f"only: unknown sections {bad}; allowed are {SECTIONS}")
+            raise ArgumentError(f"only: unknown sections {bad}; allowed are {SECTIONS}")
     cfg = Config.make(bool(quick))
     report = Report(Path(out_dir), TITLE)
     report.text(

@@ -12,7 +12,7 @@ import numpy as np
 import optax
 
 from .._checks import positive_int, real_scalar
-from .._errors import DivergenceError
+from .._errors import ArgumentError, ArgumentTypeError, DivergenceError
 from ._rate import RateRNN
 from ._rules import BPTT, credit_assignment, cosine_similarity, rule_outputs
 
@@ -116,12 +116,12 @@ def fit(model, task, *, key: jax.Array, credit_assignment_rule="bptt", iteration
     many = isinstance(model, (list, tuple))
     models = list(model) if many else [model]
     if not models or not all(isinstance(m, RateRNN) for m in models):
-        raise TypeError("model must be a RateRNN or a non-empty list of RateRNNs")
+        raise ArgumentTypeError("model must be a RateRNN or a non-empty list of RateRNNs")
     if any(m.hyperparameters() != models[0].hyperparameters() for m in models):
-        raise ValueError("the models of a list must share their hyperparameters (sizes, alpha, form, Dale's law)")
+        raise ArgumentError("the models of a list must share their hyperparameters (sizes, alpha, form, Dale's law)")
     model = models[0]
     if not isinstance(key, jax.Array):
-        raise TypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+        raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0)")
     rule = credit_assignment(credit_assignment_rule)
     iterations = positive_int("iterations", iterations)
     batch = positive_int("batch", batch)
@@ -132,9 +132,9 @@ def fit(model, task, *, key: jax.Array, credit_assignment_rule="bptt", iteration
     decay = real_scalar("decay", decay, low=0.0, high=1.0, low_open=True)
     l2 = real_scalar("l2", l2, low=0.0)
     if not np.isclose(model.alpha, task.dt / task.tau, rtol=1e-6):
-        raise ValueError(f"model.alpha = {model.alpha} but the task steps alpha = dt / tau = {task.dt / task.tau}")
+        raise ArgumentError(f"model.alpha = {model.alpha} but the task steps alpha = dt / tau = {task.dt / task.tau}")
     if model.n_inputs != task.n_inputs or model.n_outputs != task.n_outputs:
-        raise ValueError(f"the model has {model.n_inputs} inputs and {model.n_outputs} outputs, the task "
+        raise ArgumentError(f"the model has {model.n_inputs} inputs and {model.n_outputs} outputs, the task "
                          f"{task.n_inputs} and {task.n_outputs}")
     filt = model.trainable() if trainable is None else trainable
     parts = []
@@ -197,7 +197,7 @@ def drop_extremes(curves) -> np.ndarray:
     """
     curves = np.asarray(curves, dtype=np.float64)
     if curves.ndim != 2:
-        raise ValueError(f"curves must be 2-D (runs, points), got shape {curves.shape}")
+        raise ArgumentError(f"curves must be 2-D (runs, points), got shape {curves.shape}")
     n = curves.shape[0]
     if n < 3:
         return np.arange(n)

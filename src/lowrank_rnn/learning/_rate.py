@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import positive_int, real_scalar
+from .._errors import ArgumentError, ArgumentTypeError
 from .._tanh import tanh
 from ..models._base import AbstractRNN, check_hyper, given_or_drawn
 
@@ -97,32 +98,32 @@ class RateRNN(AbstractRNN):
         N, rank_, K, O, noise, alpha = check_hyper(N, 1 if rank is None else rank, n_inputs, n_outputs, noise,
                                                    alpha, nonlinearity)
         if form not in FORMS:
-            raise ValueError(f"form must be one of {FORMS}, got {form!r}")
+            raise ArgumentError(f"form must be one of {FORMS}, got {form!r}")
         if n_excitatory is not None:
             n_excitatory = positive_int("n_excitatory", n_excitatory)
             if n_excitatory >= N:
-                raise ValueError(f"n_excitatory must be in [1, N - 1] = [1, {N - 1}] (at least one inhibitory "
+                raise ArgumentError(f"n_excitatory must be in [1, N - 1] = [1, {N - 1}] (at least one inhibitory "
                                  f"unit), got {n_excitatory}")
         g = real_scalar("g", g, low=0.0)
         if not isinstance(dale_readout, (bool, np.bool_)):
-            raise TypeError(f"dale_readout must be a bool, got {type(dale_readout).__name__}")
+            raise ArgumentTypeError(f"dale_readout must be a bool, got {type(dale_readout).__name__}")
         if dale_readout and n_excitatory is None:
-            raise ValueError("dale_readout=True needs n_excitatory (Dale's law on the recurrent weights)")
+            raise ArgumentError("dale_readout=True needs n_excitatory (Dale's law on the recurrent weights)")
         needs_key = any(v is None for v in (input_vectors, readout_vectors, feedback)) or (
             (W is None) if rank is None else (m is None or n is None))
         if needs_key and not isinstance(key, jax.Array):
-            raise TypeError("key must be a jax.random key (e.g. jax.random.key(0)) to initialise the model")
+            raise ArgumentTypeError("key must be a jax.random key (e.g. jax.random.key(0)) to initialise the model")
         ks = jax.random.split(key, 6) if needs_key else [None] * 6
         normal = jax.random.normal
         sqN = float(np.sqrt(N))
         if rank is None:
             if m is not None or n is not None:
-                raise ValueError("m and n are the loadings of a low-rank model: pass rank=R with them")
+                raise ArgumentError("m and n are the loadings of a low-rank model: pass rank=R with them")
             self.W = given_or_drawn("W", W, (N, N), lambda: self._init_W(ks[0], N, n_excitatory, g))
             self.m = self.n = None
         else:
             if W is not None:
-                raise ValueError("W is the weight matrix of a full-rank model: pass rank=None with it")
+                raise ArgumentError("W is the weight matrix of a full-rank model: pass rank=None with it")
             self.W = None
             self.m = given_or_drawn("m", m, (N, rank_), lambda: normal(ks[0], (N, rank_)))
             self.n = given_or_drawn("n", n, (N, rank_), lambda: g * normal(ks[1], (N, rank_)))
@@ -240,10 +241,10 @@ class RateRNN(AbstractRNN):
         from ..models._lowrank import _top_svd
 
         if self.form != "voltage":
-            raise ValueError("to_network needs form='voltage': the rate form is not the library's convention")
+            raise ArgumentError("to_network needs form='voltage': the rate form is not the library's convention")
         rank = self.N if rank is None else positive_int("rank", rank)
         if rank > self.N:
-            raise ValueError(f"rank must be <= N = {self.N}, got {rank}")
+            raise ArgumentError(f"rank must be <= N = {self.N}, got {rank}")
         m, n = _top_svd(self.weights(), rank)
         return Network(m=m, n=n, inputs=self.inputs, readouts=self.N * self.readout_weights(),
                        nonlinearity=self.nonlinearity)

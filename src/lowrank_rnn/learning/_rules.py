@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._errors import ArgumentError, ArgumentTypeError
 from ._rate import RateRNN, _phi_prime
 
 sg = jax.lax.stop_gradient
@@ -46,11 +47,11 @@ def _types_arg(name: str, cell_types) -> Any:
     if cell_types is None or cell_types == "unit":
         return cell_types
     if isinstance(cell_types, str):
-        raise ValueError(f"{name} must be None (the model's E/I types), 'unit' (every unit its own type, "
+        raise ArgumentError(f"{name} must be None (the model's E/I types), 'unit' (every unit its own type, "
                          f"so W_ab = W) or a sequence of non-negative ints, got {cell_types!r}")
     arr = np.asarray(cell_types)
     if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer) or np.any(arr < 0):
-        raise ValueError(f"{name} must be a 1-D sequence of non-negative ints (one per unit), got {cell_types!r}")
+        raise ArgumentError(f"{name} must be a 1-D sequence of non-negative ints (one per unit), got {cell_types!r}")
     return tuple(int(v) for v in arr)
 
 
@@ -83,7 +84,7 @@ class TBPTT(CreditAssignment):
 
     def __post_init__(self):
         if isinstance(self.k, bool) or not isinstance(self.k, (numbers.Integral, np.integer)) or self.k < 1:
-            raise ValueError(f"tbptt's window k must be an integer >= 1, got {self.k!r}")
+            raise ArgumentError(f"tbptt's window k must be an integer >= 1, got {self.k!r}")
 
     def spec(self) -> str:
         return f"tbptt({self.k})"
@@ -118,7 +119,7 @@ class MDGL(CreditAssignment):
 
     def __post_init__(self):
         if not isinstance(self.celltype, (bool, np.bool_)):
-            raise TypeError(f"mdgl's celltype must be a bool, got {type(self.celltype).__name__}")
+            raise ArgumentTypeError(f"mdgl's celltype must be a bool, got {type(self.celltype).__name__}")
         object.__setattr__(self, "cell_types", _types_arg("mdgl's cell_types", self.cell_types))
 
     def spec(self) -> str:
@@ -148,9 +149,9 @@ class ModProp(CreditAssignment):
     def __post_init__(self):
         if self.mu != "exact":
             if isinstance(self.mu, bool) or not isinstance(self.mu, (numbers.Real, np.floating)):
-                raise ValueError(f"modprop's mu must be a finite real number or 'exact', got {self.mu!r}")
+                raise ArgumentError(f"modprop's mu must be a finite real number or 'exact', got {self.mu!r}")
             if not np.isfinite(self.mu):
-                raise ValueError(f"modprop's mu must be finite, got {self.mu}")
+                raise ArgumentError(f"modprop's mu must be finite, got {self.mu}")
             object.__setattr__(self, "mu", float(self.mu))
         object.__setattr__(self, "cell_types", _types_arg("modprop's cell_types", self.cell_types))
 
@@ -199,13 +200,13 @@ def credit_assignment(spec) -> CreditAssignment:
         elif len(rest) == 1:
             options = {"k": rest[0]} if name == "tbptt" else {"mu": rest[0]} if name == "modprop" else None
             if options is None:
-                raise ValueError(f"credit_assignment {name!r} takes no positional parameter; got {spec!r}")
+                raise ArgumentError(f"credit_assignment {name!r} takes no positional parameter; got {spec!r}")
         elif rest:
-            raise ValueError(f"credit_assignment must be a name or (name, parameter), got {spec!r}")
+            raise ArgumentError(f"credit_assignment must be a name or (name, parameter), got {spec!r}")
     elif isinstance(spec, str):
         match = _CALL.match(spec.lower())
         if match is None:
-            raise ValueError(f"credit_assignment {spec!r} is not understood; use one of {sorted(RULES)} "
+            raise ArgumentError(f"credit_assignment {spec!r} is not understood; use one of {sorted(RULES)} "
                              "or 'tbptt(k)' / 'modprop(mu)'")
         name, arg = match.group(1), match.group(2)
         if arg is not None:
@@ -213,31 +214,31 @@ def credit_assignment(spec) -> CreditAssignment:
                 try:
                     options = {"k": int(arg)}
                 except ValueError:
-                    raise ValueError(f"tbptt's window k must be an integer >= 1, got {arg!r}") from None
+                    raise ArgumentError(f"tbptt's window k must be an integer >= 1, got {arg!r}") from None
             elif name == "modprop":
                 mu_arg, comma, types = (part.strip() for part in arg.partition(","))
                 if comma and types != "unit":
-                    raise ValueError(f"modprop's second parameter can only be 'unit' (W_ab = W), got {types!r}")
+                    raise ArgumentError(f"modprop's second parameter can only be 'unit' (W_ab = W), got {types!r}")
                 try:
                     options = {"mu": mu_arg if mu_arg == "exact" else float(mu_arg)}
                 except ValueError:
-                    raise ValueError(f"modprop's mu must be a real number or 'exact', got {mu_arg!r}") from None
+                    raise ArgumentError(f"modprop's mu must be a real number or 'exact', got {mu_arg!r}") from None
                 if types:
                     options["cell_types"] = "unit"
             else:
-                raise ValueError(f"credit_assignment {name!r} takes no parameter, got {spec!r}")
+                raise ArgumentError(f"credit_assignment {name!r} takes no parameter, got {spec!r}")
     else:
-        raise TypeError(f"credit_assignment must be a rule name, a (name, parameter) tuple or a "
+        raise ArgumentTypeError(f"credit_assignment must be a rule name, a (name, parameter) tuple or a "
                         f"CreditAssignment, got {type(spec).__name__}")
     name = _ALIASES.get(name, name)
     if name not in RULES:
-        raise ValueError(f"unknown credit_assignment {name!r}; the rules are {sorted(RULES)}")
+        raise ArgumentError(f"unknown credit_assignment {name!r}; the rules are {sorted(RULES)}")
     if name == "mdgl_celltype":
         options = {"celltype": True, **options}
     allowed = {f.name for f in dataclasses.fields(RULES[name])}
     unknown = sorted(set(options) - allowed)
     if unknown:
-        raise ValueError(f"credit_assignment {name!r} has no option {unknown[0]!r}; its options are "
+        raise ArgumentError(f"credit_assignment {name!r} has no option {unknown[0]!r}; its options are "
                          f"{sorted(allowed) or 'none'}")
     return RULES[name](**options)
 
@@ -297,7 +298,7 @@ def _types_of(model: RateRNN, cell_types) -> np.ndarray:
         return model.cell_types()
     types = np.asarray(cell_types)
     if types.shape != (model.N,):
-        raise ValueError(f"cell_types must give one type per unit ({model.N}), got {types.shape[0]}")
+        raise ArgumentError(f"cell_types must give one type per unit ({model.N}), got {types.shape[0]}")
     return types
 
 
@@ -335,7 +336,7 @@ def _transposed(model: RateRNN, rule, celltype: bool):
 
 def _check_model(model) -> RateRNN:
     if not isinstance(model, RateRNN):
-        raise TypeError(f"model must be a lowrank_rnn.learning.RateRNN, got {type(model).__name__}")
+        raise ArgumentTypeError(f"model must be a lowrank_rnn.learning.RateRNN, got {type(model).__name__}")
     return model
 
 
@@ -368,7 +369,7 @@ def rule_outputs(model: RateRNN, inputs, rule="bptt", *, key: jax.Array | None =
     source = NoiseSource(noise_rng)
     inputs = jnp.asarray(inputs, jnp.float32)
     if inputs.ndim != 3 or inputs.shape[2] != model.n_inputs:
-        raise ValueError(f"inputs must have shape (batch, time, {model.n_inputs}), got {inputs.shape}")
+        raise ArgumentError(f"inputs must have shape (batch, time, {model.n_inputs}), got {inputs.shape}")
     B, T = inputs.shape[:2]
     N, alpha, phi = model.N, model.alpha, model.phi
     noisy = key is not None and model.noise > 0

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import is_concrete, real_scalar
+from .._errors import ArgumentError
 from .._network import NONLINEARITIES
 
 
@@ -52,13 +53,13 @@ def check_hyper(N, rank, n_inputs, n_outputs, noise, alpha, nonlinearity, *, nee
     if need_rank:
         rank = positive_int("rank", rank)
         if rank > N:
-            raise ValueError(f"rank must be <= N (the number of neurons, here {N}), got rank = {rank}")
+            raise ArgumentError(f"rank must be <= N (the number of neurons, here {N}), got rank = {rank}")
     n_inputs = positive_int("n_inputs", n_inputs, low=0)
     n_outputs = positive_int("n_outputs", n_outputs, low=0)
     noise = real_scalar("noise", noise, low=0.0)
     alpha = real_scalar("alpha", alpha, low=0.0, high=1.0, low_open=True)
     if nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
+        raise ArgumentError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
     return N, rank, n_inputs, n_outputs, noise, alpha
 
 
@@ -70,9 +71,9 @@ def given_or_drawn(name: str, value, shape: tuple[int, ...], draw, dtype=jnp.flo
     if arr.ndim == 1 and len(shape) == 2 and shape[1] == 1:
         arr = arr[:, None]
     if arr.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+        raise ArgumentError(f"{name} must have shape {shape}, got {arr.shape}")
     if is_concrete(arr) and not bool(jnp.all(jnp.isfinite(arr))):
-        raise ValueError(f"{name} contains non-finite values (NaN or inf)")
+        raise ArgumentError(f"{name} contains non-finite values (NaN or inf)")
     return arr
 
 

@@ -26,6 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._errors import ArgumentError
+
 _SQRT2 = float(np.sqrt(2.0))
 
 
@@ -173,7 +175,7 @@ class NoiseSource:
 
     def __init__(self, name: str):
         if name not in ("hash", "threefry"):
-            raise ValueError(f"noise_rng must be 'hash' or 'threefry', got {name!r}")
+            raise ArgumentError(f"noise_rng must be 'hash' or 'threefry', got {name!r}")
         self.name = name
 
     def per_step(self, key: jax.Array, n_steps: int) -> jax.Array:

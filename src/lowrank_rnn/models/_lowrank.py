@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import positive_int, real_scalar
+from .._errors import ArgumentError, ArgumentTypeError
 from ._adjoint import lowrank_trials
 from ._base import AbstractRNN, check_hyper, given_or_drawn
 
@@ -77,7 +78,7 @@ class LowRankRNN(AbstractRNN):
         g = real_scalar("g", g, low=0.0)
         needs_key = any(v is None for v in (m, n, input_vectors, readout_vectors)) or (g > 0 and bulk is None)
         if needs_key and not isinstance(key, jax.Array):
-            raise TypeError("key must be a jax.random key (e.g. jax.random.key(0)) to initialise the model")
+            raise ArgumentTypeError("key must be a jax.random key (e.g. jax.random.key(0)) to initialise the model")
         ks = jax.random.split(key, 5) if needs_key else [None] * 5
         normal = jax.random.normal
         self.m = given_or_drawn("m", m, (N, rank), lambda: normal(ks[0], (N, rank)))
@@ -91,7 +92,7 @@ class LowRankRNN(AbstractRNN):
         if g > 0:
             self.bulk = given_or_drawn("bulk", bulk, (N, N), lambda: g * normal(ks[4], (N, N)) / np.sqrt(N))
         elif bulk is not None:
-            raise ValueError("bulk was given with g = 0; pass g > 0 with it (its eigenvalue radius)")
+            raise ArgumentError("bulk was given with g = 0; pass g > 0 with it (its eigenvalue radius)")
         else:
             self.bulk = None
         self.g, self.alpha, self.noise, self.nonlinearity = g, alpha, noise, nonlinearity
@@ -161,10 +162,10 @@ class LowRankRNN(AbstractRNN):
         2022). Inputs, readouts, scales, ``h0``, alpha and noise are copied.
         """
         if not isinstance(full, FullRankRNN):
-            raise TypeError(f"full must be a FullRankRNN, got {type(full).__name__}")
+            raise ArgumentTypeError(f"full must be a FullRankRNN, got {type(full).__name__}")
         rank = positive_int("rank", rank)
         if rank > full.N:
-            raise ValueError(f"rank must be <= N = {full.N}, got {rank}")
+            raise ArgumentError(f"rank must be <= N = {full.N}, got {rank}")
         m, n = _top_svd(full.W, rank)
         return cls(full.N, rank, full.n_inputs, full.n_outputs, noise=full.noise, alpha=full.alpha,
                    nonlinearity=full.nonlinearity, m=m, n=n, input_vectors=full.input_vectors,
@@ -218,7 +219,7 @@ class FullRankRNN(AbstractRNN):
                                                need_rank=False)
         rho = real_scalar("rho", rho, low=0.0)
         if any(v is None for v in (W, input_vectors, readout_vectors)) and not isinstance(key, jax.Array):
-            raise TypeError("key must be a jax.random key (e.g. jax.random.key(0)) to initialise the model")
+            raise ArgumentTypeError("key must be a jax.random key (e.g. jax.random.key(0)) to initialise the model")
         ks = jax.random.split(key, 3) if isinstance(key, jax.Array) else [None] * 3
         normal = jax.random.normal
         self.W = given_or_drawn("W", W, (N, N), lambda: rho * normal(ks[0], (N, N)) / np.sqrt(N))
@@ -241,7 +242,7 @@ class FullRankRNN(AbstractRNN):
 
     def latents(self, x):
         """Not defined for a dense network: use ``to_network(rank=r)`` and its ``n``."""
-        raise TypeError("a FullRankRNN has no latents; convert with LowRankRNN.from_full_rank(model, rank)")
+        raise ArgumentTypeError("a FullRankRNN has no latents; convert with LowRankRNN.from_full_rank(model, rank)")
 
     def trainable(self, *, connectivity: bool = True, inputs: bool = False, readouts: bool = False,
                   input_scales: bool = True, readout_scales: bool = True, h0: bool = False):
@@ -257,6 +258,6 @@ class FullRankRNN(AbstractRNN):
 
         rank = self.N if rank is None else positive_int("rank", rank)
         if rank > self.N:
-            raise ValueError(f"rank must be <= N = {self.N}, got {rank}")
+            raise ArgumentError(f"rank must be <= N = {self.N}, got {rank}")
         m, n = _top_svd(self.W, rank)
         return Network(m=m, n=n, inputs=self.inputs, readouts=self.readouts, nonlinearity=self.nonlinearity)

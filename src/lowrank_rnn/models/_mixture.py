@@ -9,6 +9,7 @@ import numpy as np
 
 from .._checks import finite_array, positive_int
 from .._ensemble import Ensemble, _matrix_sqrt, population_sizes
+from .._errors import ArgumentError, ArgumentTypeError
 from ._base import AbstractRNN, check_hyper, given_or_drawn
 from ._lowrank import LowRankRNN, _mark
 
@@ -76,11 +77,11 @@ class MixtureLowRankRNN(AbstractRNN):
             weights = np.full(C, 1.0 / C)
         weights = finite_array("weights", weights, ndim=1)
         if weights.shape[0] != C or np.any(weights <= 0) or abs(weights.sum() - 1) > 1e-6:
-            raise ValueError(f"weights must be {C} positive fractions summing to 1, got {weights.tolist()}")
+            raise ArgumentError(f"weights must be {C} positive fractions summing to 1, got {weights.tolist()}")
         b = 2 * R + K + O if basis_dim is None else positive_int("basis_dim", basis_dim)
         given = (m_map, n_map, input_map, readout_map, basis)
         if any(v is None for v in given) and not isinstance(key, jax.Array):
-            raise TypeError("key must be a jax.random key (e.g. jax.random.key(0)) to initialise the model")
+            raise ArgumentTypeError("key must be a jax.random key (e.g. jax.random.key(0)) to initialise the model")
         ks = jax.random.split(key, 5) if isinstance(key, jax.Array) else [None] * 5
         rows = {"m": R, "n": R, "input": K, "readout": O}
         gain = {"m": 1.0, "n": 1.0, "input": 1.0, "readout": 4.0}
@@ -203,7 +204,7 @@ class MixtureLowRankRNN(AbstractRNN):
     def resample(self, *, key: jax.Array) -> "MixtureLowRankRNN":
         """Return a new network drawn from the same mixture: a fresh basis ``z ~ N(0, Id_b)``."""
         if not isinstance(key, jax.Array):
-            raise TypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+            raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0)")
         return eqx.tree_at(lambda s: s.basis, self, jax.random.normal(key, self.basis.shape))
 
     def to_ensemble(self) -> Ensemble:
@@ -224,9 +225,9 @@ class MixtureLowRankRNN(AbstractRNN):
         """Return a network of N neurons drawn from ``ensemble`` (g = 0), with maps ``A_p`` the
         square roots of its covariances so that :meth:`resample` keeps its statistics."""
         if not isinstance(ensemble, Ensemble):
-            raise TypeError(f"ensemble must be an Ensemble, got {type(ensemble).__name__}")
+            raise ArgumentTypeError(f"ensemble must be an Ensemble, got {type(ensemble).__name__}")
         if float(ensemble.g) != 0.0:
-            raise ValueError(f"a MixtureLowRankRNN has no random bulk; the ensemble has g = {ensemble.g}")
+            raise ArgumentError(f"a MixtureLowRankRNN has no random bulk; the ensemble has g = {ensemble.g}")
         R, K, O = ensemble.rank, ensemble.n_inputs, ensemble.n_readouts
         mean = np.asarray(ensemble.mean, np.float64)
         A = np.stack([_matrix_sqrt(np.asarray(c, np.float64)) for c in ensemble.cov])  # (C, P, P)
@@ -265,20 +266,20 @@ def to_ensemble(model, *, labels=None, rank: int | None = None) -> Ensemble:
         return model.to_ensemble()
     if isinstance(model, FullRankRNN):
         if rank is None:
-            raise ValueError("rank is required to describe a FullRankRNN by low-rank loadings")
+            raise ArgumentError("rank is required to describe a FullRankRNN by low-rank loadings")
         net, g = model.to_network(rank=rank), 0.0
     elif isinstance(model, AbstractRNN):
         net = model.to_network()
         g = float(net.g)
     else:
-        raise TypeError(f"model must be a LowRankRNN, FullRankRNN or MixtureLowRankRNN, got {type(model).__name__}")
+        raise ArgumentTypeError(f"model must be a LowRankRNN, FullRankRNN or MixtureLowRankRNN, got {type(model).__name__}")
     X = np.concatenate([np.asarray(a, np.float64) for a in (net.m, net.n, net.inputs, net.readouts)], axis=1)
     names = canonical_names(net.rank, net.n_inputs, net.n_readouts)
     if labels is None:
         labels = np.zeros(net.N, dtype=int)
     labels = np.asarray(labels)
     if labels.shape != (net.N,) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
-        raise ValueError(f"labels must be non-negative integers of shape (N,) = ({net.N},)")
+        raise ArgumentError(f"labels must be non-negative integers of shape (N,) = ({net.N},)")
     present = np.unique(labels)
     means, covs, weights = [], [], []
     for c in present:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._errors import ArgumentTypeError
 from .._io import register
 from ._lowrank import FullRankRNN, LowRankRNN
 from ._mixture import MixtureLowRankRNN
@@ -33,7 +34,7 @@ def hyperparameters(model) -> dict:
     if isinstance(model, MixtureLowRankRNN):
         return {"rank": model.rank, "n_populations": model.n_populations, "weights": list(model.weights),
                 "basis_dim": model.basis_dim, **common}
-    raise TypeError(f"not a lowrank_rnn model: {type(model).__name__}")
+    raise ArgumentTypeError(f"not a lowrank_rnn model: {type(model).__name__}")
 
 
 def _out(model):

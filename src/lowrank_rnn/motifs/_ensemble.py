@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import finite_array, real_scalar
+from .._errors import ArgumentError, ArgumentTypeError
 from ._statistics import MotifStatistics
 
 __all__ = ["MotifEnsemble"]
@@ -46,13 +47,13 @@ _TOL = 1e-12
 
 def _sizes(sizes: Any) -> tuple[int, ...]:
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or len(sizes) == 0:
-        raise TypeError("sizes must be a non-empty sequence of population sizes, e.g. (800, 200)")
+        raise ArgumentTypeError("sizes must be a non-empty sequence of population sizes, e.g. (800, 200)")
     out = []
     for k, s in enumerate(sizes):
         if isinstance(s, bool) or not isinstance(s, (numbers.Integral, np.integer)):
-            raise TypeError(f"sizes[{k}] must be an integer, got {type(s).__name__}")
+            raise ArgumentTypeError(f"sizes[{k}] must be an integer, got {type(s).__name__}")
         if s < 1:
-            raise ValueError(f"sizes[{k}] must be >= 1, got {s}")
+            raise ArgumentError(f"sizes[{k}] must be >= 1, got {s}")
         out.append(int(s))
     return tuple(out)
 
@@ -61,7 +62,7 @@ def _array(name: str, value: Any, tail: tuple[int, ...]) -> np.ndarray:
     arr = finite_array(name, value)
     nt = len(tail)
     if arr.ndim < nt or arr.shape[arr.ndim - nt:] != tail:
-        raise ValueError(f"{name} must have shape (..., {', '.join(map(str, tail))}), got {arr.shape}")
+        raise ArgumentError(f"{name} must have shape (..., {', '.join(map(str, tail))}), got {arr.shape}")
     return arr
 
 
@@ -127,32 +128,32 @@ class MotifEnsemble:
             batch = np.broadcast_shapes(W0.shape[:-2], sigma.shape[:-2], a.shape[:-2], b.shape[:-2],
                                         rho.shape[:-1], kappa.shape[:-2])
         except ValueError:
-            raise ValueError(
+            raise ArgumentError(
                 "the batch (leading) dimensions of couplings, sigma, conv_loading, div_loading, "
                 f"latent_corr and iid_reciprocal do not broadcast: {W0.shape}, {sigma.shape}, {a.shape}, "
                 f"{b.shape}, {rho.shape}, {kappa.shape}") from None
         if np.any(sigma < 0):
-            raise ValueError(f"sigma must be >= 0 (a standard deviation), got min {sigma.min():.4g}")
+            raise ArgumentError(f"sigma must be >= 0 (a standard deviation), got min {sigma.min():.4g}")
         s2 = a**2 + b**2
         if np.any(s2 > 1 + _TOL):
             idx = np.unravel_index(np.argmax(s2), s2.shape)
             p, q = idx[-2], idx[-1]
-            raise ValueError(
+            raise ArgumentError(
                 f"infeasible block ({p}, {q}): convergent + divergent parts conv_loading^2 + "
                 f"div_loading^2 = {s2[idx]:.6g} must be <= 1 (they and the i.i.d. part share the "
                 "unit variance of a weight)")
         if np.any(np.abs(rho) > 1 + _TOL):
-            raise ValueError(f"latent_corr must lie in [-1, 1] (a correlation), got {rho.ravel().tolist()}")
+            raise ArgumentError(f"latent_corr must lie in [-1, 1] (a correlation), got {rho.ravel().tolist()}")
         if np.any(np.abs(kappa) > 1 + _TOL):
-            raise ValueError("iid_reciprocal must lie in [-1, 1] (a correlation), got max |kappa| = "
+            raise ArgumentError("iid_reciprocal must lie in [-1, 1] (a correlation), got max |kappa| = "
                              f"{np.abs(kappa).max():.6g}")
         if np.any(np.abs(kappa - np.swapaxes(kappa, -1, -2)) > 1e-12):
-            raise ValueError("iid_reciprocal must be symmetric: kappa_pq = Corr(x_ij, x_ji) = kappa_qp")
+            raise ArgumentError("iid_reciprocal must be symmetric: kappa_pq = Corr(x_ij, x_ji) = kappa_qp")
         if populations is None:
             populations = ("E", "I") if P == 2 else tuple(f"P{k}" for k in range(P))
         populations = tuple(str(x) for x in populations)
         if len(populations) != P or len(set(populations)) != P:
-            raise ValueError(f"populations must be {P} distinct names, got {populations}")
+            raise ArgumentError(f"populations must be {P} distinct names, got {populations}")
         self.populations = populations
         self.batch_shape = tuple(batch)
         bc = lambda x, tail: np.broadcast_to(x, self.batch_shape + tail).copy()  # noqa: E731
@@ -187,7 +188,7 @@ class MotifEnsemble:
         P = len(sizes)
         g = _bcast("g", g)
         if np.any(g < 0):
-            raise ValueError(f"g must be >= 0 (weight s.d. times sqrt(N)), got {g.min():.4g}")
+            raise ArgumentError(f"g must be >= 0 (weight s.d. times sqrt(N)), got {g.min():.4g}")
         chain = _bcast("chain", chain)
         con = np.abs(chain) if convergent is None else _bcast("convergent", convergent)
         div = np.abs(chain) if divergent is None else _bcast("divergent", divergent)
@@ -244,7 +245,7 @@ class MotifEnsemble:
         tau_yx = np.swapaxes(tau, -1, -2)  # [Y, X]
         b_y = np.sqrt(np.max(np.abs(tau_yx), axis=-1))  # (..., Y)
         if np.any(b_y**2 > 0.5 + _TOL):
-            raise ValueError("chain: this construction needs max |chain[X, Y]| <= 0.5 for every Y "
+            raise ArgumentError("chain: this construction needs max |chain[X, Y]| <= 0.5 for every Y "
                              f"(got {b_y.max() ** 2:.4g}) so that convergent + divergent <= 1")
         with np.errstate(invalid="ignore", divide="ignore"):
             a_yx = np.where(b_y[..., None] > 0, tau_yx / np.where(b_y[..., None] > 0, b_y[..., None], 1), 0.0)
@@ -252,7 +253,7 @@ class MotifEnsemble:
         a = a_yx  # a[Y, X]
         sgn = np.ones(P) if signs is None else finite_array("signs", signs, ndim=1)
         if sgn.shape != (P,) or not np.all(np.isin(sgn, (-1.0, 1.0))):
-            raise ValueError(f"signs must hold {P} entries, each +1 or -1, got {np.asarray(signs).tolist()}")
+            raise ArgumentError(f"signs must hold {P} entries, each +1 or -1, got {np.asarray(signs).tolist()}")
         return cls(sizes, couplings, sigma, a * sgn, b * sgn, 1.0, 0.0, populations=populations)
 
     @classmethod
@@ -287,11 +288,11 @@ class MotifEnsemble:
         sgn = np.sign(s)
         if isinstance(chain, Mapping):
             if not (reciprocal is None and convergent is None and divergent is None):
-                raise ValueError("with population-specific chains (a mapping), leave reciprocal, convergent "
+                raise ArgumentError("with population-specific chains (a mapping), leave reciprocal, convergent "
                                  "and divergent out: the construction sets them (see cell_type_chains)")
             keys = {"EE", "EI", "IE", "II"}
             if set(chain) - keys:
-                raise ValueError(f"chain: unknown keys {sorted(set(chain) - keys)}; allowed are {sorted(keys)} "
+                raise ArgumentError(f"chain: unknown keys {sorted(set(chain) - keys)}; allowed are {sorted(keys)} "
                                  "(X -> Y -> any, keyed 'XY')")
             idx = {"E": 0, "I": 1}
             vals = {k: _bcast(f"chain[{k!r}]", chain.get(k, 0.0)) for k in keys}
@@ -390,7 +391,7 @@ class MotifEnsemble:
         from ._gaussian import sample_gaussian
 
         if self.batch_shape:
-            raise ValueError(f"sample needs a single ensemble, this one has batch shape {self.batch_shape}; "
+            raise ArgumentError(f"sample needs a single ensemble, this one has batch shape {self.batch_shape}; "
                              "index it first, e.g. ens[0]")
         return sample_gaussian(self, key=key, standardize=standardize)
 
@@ -438,7 +439,7 @@ def _solve_homogeneous(con, div, chain, rec):
         k = np.flatnonzero(np.ravel(mask))[0]
         vals = {nm: float(np.ravel(v)[k]) for nm, v in
                 (("chain", chain), ("reciprocal", rec), ("convergent", con), ("divergent", div))}
-        raise ValueError(f"infeasible motif statistics {vals}: {msg}")
+        raise ArgumentError(f"infeasible motif statistics {vals}: {msg}")
 
     if np.any(con < -_TOL):
         fail(con < -_TOL, "convergent must be >= 0 (the variance of a row sum, N^2 sigma^2 convergent / N, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import finite_array
+from .._errors import ArgumentError
 from ._statistics import MotifStatistics, motif_counts
 
 __all__ = ["motif_statistics", "sonet_alphas", "alpha_from_tau", "tau_from_alpha"]
@@ -15,14 +16,14 @@ def _population(population, N: int) -> tuple[np.ndarray, int]:
         return np.zeros(N, int), 1
     pop = np.asarray(population)
     if pop.shape != (N,) or not np.issubdtype(pop.dtype, np.integer):
-        raise ValueError(f"population must be an integer array of shape (N,) = ({N},), got "
+        raise ArgumentError(f"population must be an integer array of shape (N,) = ({N},), got "
                          f"{pop.shape} {pop.dtype}")
     if pop.min() < 0:
-        raise ValueError("population labels must be >= 0")
+        raise ArgumentError("population labels must be >= 0")
     P = int(pop.max()) + 1
     missing = sorted(set(range(P)) - set(np.unique(pop).tolist()))
     if missing:
-        raise ValueError(f"population labels must be 0..P-1 without gaps; missing {missing}")
+        raise ArgumentError(f"population labels must be 0..P-1 without gaps; missing {missing}")
     return pop, P
 
 
@@ -61,7 +62,7 @@ def motif_statistics(W, population=None, *, populations=None) -> MotifStatistics
     W = finite_array("W", W, ndim=2)
     N = W.shape[0]
     if W.shape != (N, N) or N < 3:
-        raise ValueError(f"W must be a square matrix with N >= 3, got shape {W.shape}")
+        raise ArgumentError(f"W must be a square matrix with N >= 3, got shape {W.shape}")
     pop, P = _population(population, N)
     sizes = np.bincount(pop, minlength=P)
     E = (pop[:, None] == np.arange(P)[None, :]).astype(float)  # (N, P) one-hot
@@ -135,9 +136,9 @@ def sonet_alphas(A) -> dict[str, float]:
     A = finite_array("A", A, ndim=2)
     N = A.shape[0]
     if A.shape != (N, N) or N < 3:
-        raise ValueError(f"A must be a square matrix with N >= 3, got shape {A.shape}")
+        raise ArgumentError(f"A must be a square matrix with N >= 3, got shape {A.shape}")
     if not np.all((A == 0) | (A == 1)):
-        raise ValueError("A must be binary (entries 0 or 1)")
+        raise ArgumentError("A must be binary (entries 0 or 1)")
     A = A.copy()
     np.fill_diagonal(A, 0.0)
     R = A.sum(1)
@@ -145,7 +146,7 @@ def sonet_alphas(A) -> dict[str, float]:
     E = A.sum()
     p = E / (N * (N - 1))
     if p <= 0:
-        raise ValueError("A has no edges off the diagonal")
+        raise ArgumentError("A has no edges off the diagonal")
     tr2 = float(np.sum(A * A.T))
     c2 = N * (N - 1) * (N - 2) / 2
     return {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._errors import ArgumentTypeError
+
 __all__ = ["numpy_rng", "sample_gaussian"]
 
 
@@ -12,7 +14,7 @@ def numpy_rng(key) -> np.random.Generator:
     import jax
 
     if not isinstance(key, jax.Array):
-        raise TypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+        raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0)")
     data = jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key
     return np.random.default_rng([int(x) for x in np.asarray(data).ravel()])
 

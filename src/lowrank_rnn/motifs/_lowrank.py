@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import finite_array, positive_int, real_scalar
+from .._errors import ArgumentError, ArgumentTypeError
 from ._ensemble import MotifEnsemble
 from ._theory import _outside, _residual_coupling, low_rank_operator
 
@@ -40,7 +41,7 @@ def _real_basis(lam: np.ndarray, right: np.ndarray, dual: np.ndarray, tol: float
         # its conjugate partner
         cand = [s for s in range(R) if not used[s]]
         if not cand:
-            raise ValueError("a complex outlier was selected without its complex conjugate")
+            raise ArgumentError("a complex outlier was selected without its complex conjugate")
         s = min(cand, key=lambda k: abs(lam[k] - np.conj(lam[r])))
         used[s] = True
         v, w = right[:, r], dual[r]
@@ -79,9 +80,9 @@ def low_rank_ensemble(ens: MotifEnsemble, *, include_bulk: bool = False, with_io
     from .._ensemble import Ensemble
 
     if not isinstance(ens, MotifEnsemble):
-        raise TypeError(f"ens must be a MotifEnsemble, got {type(ens).__name__}")
+        raise ArgumentTypeError(f"ens must be a MotifEnsemble, got {type(ens).__name__}")
     if ens.batch_shape:
-        raise ValueError("low_rank_ensemble needs a single ensemble; index the grid first, e.g. ens[0]")
+        raise ArgumentError("low_rank_ensemble needs a single ensemble; index the grid first, e.g. ens[0]")
     P, N = ens.n_populations, ens.N
     n_q = np.asarray(ens.sizes, float)
     M = low_rank_operator(ens)
@@ -89,7 +90,7 @@ def low_rank_ensemble(ens: MotifEnsemble, *, include_bulk: bool = False, with_io
     D, V = _residual_coupling(ens)
     keep = _outside(lam, D, V) & (np.abs(lam) > 1e-12)
     if not np.any(keep):
-        raise ValueError("this ensemble has no outlier outside the bulk: its low-rank approximation is empty")
+        raise ArgumentError("this ensemble has no outlier outside the bulk: its low-rank approximation is empty")
     Winv = np.linalg.inv(C)  # rows: dual left eigenvectors (M assumed diagonalisable on its outliers)
     Cm, Wn = _real_basis(lam[keep], C[:, keep], Winv[keep])
     R = Cm.shape[1]
@@ -145,27 +146,27 @@ def low_rank_network(J, *, rank: int | None = None, bulk_radius: float | None = 
     J = finite_array("J", J, ndim=2)
     N = J.shape[0]
     if J.shape != (N, N):
-        raise ValueError(f"J must be square, got shape {J.shape}")
+        raise ArgumentError(f"J must be square, got shape {J.shape}")
     if (rank is None) == (bulk_radius is None):
-        raise ValueError("give exactly one of rank (number of outliers) and bulk_radius")
+        raise ArgumentError("give exactly one of rank (number of outliers) and bulk_radius")
     lam, vl, vr = scipy.linalg.eig(J, left=True, right=True)
     order = np.argsort(-np.abs(lam))
     if rank is not None:
         rank = positive_int("rank", rank)
         if rank > N:
-            raise ValueError(f"rank must be <= N = {N}, got {rank}")
+            raise ArgumentError(f"rank must be <= N = {N}, got {rank}")
         sel = list(order[:rank])
         last = lam[sel[-1]]
         if abs(last.imag) > 1e-9 * (1 + abs(last)):
             partner = order[rank] if rank < N else None
             if partner is None or abs(lam[partner] - np.conj(last)) > 1e-6 * (1 + abs(last)):
-                raise ValueError(f"rank = {rank} would split a complex-conjugate pair of eigenvalues; use {rank + 1}")
+                raise ArgumentError(f"rank = {rank} would split a complex-conjugate pair of eigenvalues; use {rank + 1}")
             sel.append(partner)
     else:
         r = real_scalar("bulk_radius", bulk_radius, low=0.0)
         sel = [k for k in order if abs(lam[k]) > r]
         if not sel:
-            raise ValueError(f"no eigenvalue of J lies outside bulk_radius = {r}")
+            raise ArgumentError(f"no eigenvalue of J lies outside bulk_radius = {r}")
     sel = np.array(sel)
     V = vr[:, sel]
     Lh = vl[:, sel].conj().T  # rows l^H with l^H J = lambda l^H
@@ -180,7 +181,7 @@ def low_rank_network(J, *, rank: int | None = None, bulk_radius: float | None = 
     if population is not None:
         pop = np.asarray(population)
         if pop.shape != (N,):
-            raise ValueError(f"population must have shape ({N},), got {pop.shape}")
+            raise ArgumentError(f"population must have shape ({N},), got {pop.shape}")
         P = int(pop.max()) + 1
         onehot = (pop[:, None] == np.arange(P)[None, :]).astype(float)
         kw = dict(inputs=onehot, readouts=onehot * (N / onehot.sum(0))[None, :], population=jnp.asarray(pop))

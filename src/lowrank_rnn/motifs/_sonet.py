@@ -20,6 +20,7 @@ import numpy as np
 from scipy import integrate, optimize, special
 
 from .._checks import positive_int, real_scalar
+from .._errors import ArgumentError
 
 __all__ = ["sonet", "sonet_ei", "sonet_latent_correlations", "sonet_moments", "orthant_probability"]
 
@@ -43,11 +44,11 @@ def _latent_rho(name: str, alpha: float, p: float, theta: float) -> float:
     hi = p  # rho = 1: both edges present whenever one is
     lo = max(0.0, 2 * p - 1)  # rho = -1
     if target > hi * (1 + 1e-12):
-        raise ValueError(
+        raise ArgumentError(
             f"{name} = {alpha} is infeasible for p = {p}: two edges can be present together at most as often as "
             f"one is, so {name} <= (1 - p) / p = {(1 - p) / p:.6g}")
     if target < lo - 1e-15:
-        raise ValueError(f"{name} = {alpha} is infeasible for p = {p}: {name} >= {lo / p**2 - 1:.6g} "
+        raise ArgumentError(f"{name} = {alpha} is infeasible for p = {p}: {name} >= {lo / p**2 - 1:.6g} "
                          "(anti-correlated edges cannot be rarer than that)")
     if abs(alpha) < 1e-15:
         return 0.0
@@ -90,13 +91,13 @@ def _coefficients(N: int, rho: dict) -> np.ndarray:
     """Solve sonet_moments(coef, N) = [1, rho_recip, rho_conv, rho_div, rho_chain]; ValueError if impossible."""
     rc, rd, rch, rr = rho["conv"], rho["div"], rho["chain"], rho["recip"]
     if rc < 0 or rd < 0:
-        raise ValueError(
+        raise ArgumentError(
             f"alpha_conv and alpha_div must be >= 0 (latent correlations {rc:.4g}, {rd:.4g}): a row or column "
             "sum of N entries cannot have negative pairwise correlations at large N")
     S = np.array([[rc, rch], [rch, rd]])
     lo = float(np.linalg.eigvalsh(S)[0])
     if lo < -1e-12:
-        raise ValueError(
+        raise ArgumentError(
             f"alpha_chain is too large for alpha_conv and alpha_div: the latent chain correlation {rch:.4g} must "
             f"satisfy |rho_chain| <= sqrt(rho_conv rho_div) = {np.sqrt(rc * rd):.4g} (Zhao et al. 2011)")
     vals, vecs = np.linalg.eigh(S)
@@ -105,10 +106,10 @@ def _coefficients(N: int, rho: dict) -> np.ndarray:
     t1 = 1.0 - (N - 2) * (a0**2 + b0**2 + 2 * c0**2)
     t2 = rr - 2 * (N - 2) * (a0 + b0) * c0
     if t1 <= 0:
-        raise ValueError("alpha_conv, alpha_div and alpha_chain together leave no variance for the individual "
+        raise ArgumentError("alpha_conv, alpha_div and alpha_chain together leave no variance for the individual "
                          f"entries (1 - (N - 2)(a^2 + b^2 + 2 c^2) = {t1:.4g} <= 0); lower them")
     if abs(t2) > t1:
-        raise ValueError(f"alpha_recip is out of the range the other statistics allow: the reciprocal latent "
+        raise ArgumentError(f"alpha_recip is out of the range the other statistics allow: the reciprocal latent "
                          f"correlation needs |{t2:.4g}| <= {t1:.4g}")
     P0 = 0.5 * (np.sqrt(t1 + t2) + np.sqrt(t1 - t2))
     Q0 = 0.5 * (np.sqrt(t1 + t2) - np.sqrt(t1 - t2))
@@ -119,7 +120,7 @@ def _coefficients(N: int, rho: dict) -> np.ndarray:
                         options={"xtol": 1e-13})
     coef = sol.x / scale
     if not sol.success or np.max(np.abs(sonet_moments(coef, N) - target)) > 1e-9:
-        raise ValueError(f"these motif statistics cannot be realised at N = {N} (the moment equations of the "
+        raise ArgumentError(f"these motif statistics cannot be realised at N = {N} (the moment equations of the "
                          f"latent Gaussian have no real solution: {sol.message})")
     return coef
 

@@ -27,6 +27,7 @@ import dataclasses
 
 import numpy as np
 
+from .._errors import ArgumentError, ArgumentTypeError
 from ._ensemble import MotifEnsemble
 
 __all__ = [
@@ -39,7 +40,7 @@ __all__ = [
 
 def _check(ens) -> MotifEnsemble:
     if not isinstance(ens, MotifEnsemble):
-        raise TypeError(f"expected a lowrank_rnn.motifs.MotifEnsemble, got {type(ens).__name__}")
+        raise ArgumentTypeError(f"expected a lowrank_rnn.motifs.MotifEnsemble, got {type(ens).__name__}")
     return ens
 
 
@@ -114,7 +115,7 @@ def effective_connectivity(ens: MotifEnsemble, *, dense: bool = False) -> np.nda
     if not dense:
         return W
     if ens.batch_shape:
-        raise ValueError("dense=True needs a single ensemble (no batch dimensions)")
+        raise ArgumentError("dense=True needs a single ensemble (no batch dimensions)")
     pop = ens.population
     return (W / np.asarray(ens.sizes, float))[pop][:, pop]
 
@@ -239,7 +240,7 @@ class OutlierPrediction:
     def visible_values(self) -> np.ndarray:
         """Return the visible outliers of a single ensemble (1-D complex array)."""
         if self.values.ndim != 1:
-            raise ValueError("visible_values needs a single ensemble; index values[visible] yourself")
+            raise ArgumentError("visible_values needs a single ensemble; index values[visible] yourself")
         return self.values[self.visible]
 
     @property
@@ -365,7 +366,7 @@ def population_response(ens: MotifEnsemble, *, method: str = "resolvent") -> np.
         with np.errstate(all="ignore"):
             return _safe_inv(A)
     if method != "resolvent":
-        raise ValueError(f"method must be 'resolvent' or 'effective', got {method!r}")
+        raise ArgumentError(f"method must be 'resolvent' or 'effective', got {method!r}")
     M = low_rank_operator(ens)
     D, _ = _residual_coupling(ens)
     g, _ = _resolvent(np.ones(ens.batch_shape + (1,)), D)
@@ -398,9 +399,9 @@ def paradoxical(ens: MotifEnsemble, *, excitatory: str = "E") -> np.ndarray:
     """
     ens = _check(ens)
     if ens.n_populations != 2:
-        raise ValueError("paradoxical needs two populations (E and I)")
+        raise ArgumentError("paradoxical needs two populations (E and I)")
     if excitatory not in ens.populations:
-        raise ValueError(f"excitatory must name a population of {ens.populations}, got {excitatory!r}")
+        raise ArgumentError(f"excitatory must name a population of {ens.populations}, got {excitatory!r}")
     e = ens.populations.index(excitatory)
     W = effective_connectivity(ens)
     return (W[..., e, e] > 1.0) & is_stable(ens)

@@ -28,6 +28,7 @@ Example
 1.0
 """
 
+from .._errors import ArgumentError, ArgumentTypeError
 from ._base import AbstractTask as AbstractTask, Trials as Trials, masked_mean as masked_mean, \
     mse_loss as mse_loss
 from ._decision import (ContextDependentDecision as ContextDependentDecision,
@@ -58,9 +59,9 @@ def get_task(name: str, **overrides) -> AbstractTask:
     70
     """
     if not isinstance(name, str):
-        raise TypeError(f"name must be a string, one of {sorted(TASKS)}, got {type(name).__name__}")
+        raise ArgumentTypeError(f"name must be a string, one of {sorted(TASKS)}, got {type(name).__name__}")
     if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; known tasks are: {', '.join(TASKS)}")
+        raise ArgumentError(f"unknown task {name!r}; known tasks are: {', '.join(TASKS)}")
     return TASKS[name](**overrides)
 
 

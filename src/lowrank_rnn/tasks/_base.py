@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import is_concrete, real_scalar
+from .._errors import ArgumentError, ArgumentTypeError
 
 
 class Trials(eqx.Module):
@@ -71,7 +72,7 @@ def _check_common(dt, tau, input_noise) -> tuple[float, float, float]:
     dt = real_scalar("dt", dt, low=0.0, low_open=True)
     tau = real_scalar("tau", tau, low=0.0, low_open=True)
     if dt > tau:
-        raise ValueError(f"dt must be <= tau (alpha = dt / tau <= 1), got dt = {dt} ms > tau = {tau} ms")
+        raise ArgumentError(f"dt must be <= tau (alpha = dt / tau <= 1), got dt = {dt} ms > tau = {tau} ms")
     input_noise = real_scalar("input_noise", input_noise, low=0.0)
     return dt, tau, input_noise
 
@@ -86,7 +87,7 @@ def _steps(name: str, ms: float, dt: float) -> int:
     n = ms / dt
     r = round(n)
     if abs(n - r) > 1e-6 * max(1.0, abs(n)):
-        raise ValueError(f"{name} = {ms:g} ms is not a multiple of dt = {dt:g} ms; timing must be "
+        raise ArgumentError(f"{name} = {ms:g} ms is not a multiple of dt = {dt:g} ms; timing must be "
                          f"a whole number of steps (e.g. {r * dt:g} ms)")
     return int(r)
 
@@ -94,37 +95,37 @@ def _steps(name: str, ms: float, dt: float) -> int:
 def _values(name: str, values, *, allow_empty: bool = False) -> tuple[float, ...]:
     """Return a sequence of finite reals as a tuple of floats."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise TypeError(f"{name} must be a sequence of numbers, got {type(values).__name__}")
+        raise ArgumentTypeError(f"{name} must be a sequence of numbers, got {type(values).__name__}")
     out = tuple(real_scalar(f"{name}[{i}]", v) for i, v in enumerate(values))
     if not out and not allow_empty:
-        raise ValueError(f"{name} must not be empty")
+        raise ArgumentError(f"{name} must not be empty")
     return out
 
 
 def _check_batch(batch, name: str = "batch") -> int:
     """Return the batch size as an int after checking it is a static Python integer >= 1."""
     if isinstance(batch, jax.core.Tracer):
-        raise TypeError(f"{name} must be a static Python int (use jax.jit(task.sample, static_argnums=1))")
+        raise ArgumentTypeError(f"{name} must be a static Python int (use jax.jit(task.sample, static_argnums=1))")
     if isinstance(batch, bool) or not isinstance(batch, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(batch).__name__}")
+        raise ArgumentTypeError(f"{name} must be an integer, got {type(batch).__name__}")
     if batch < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {batch}")
+        raise ArgumentError(f"{name} must be an integer >= 1, got {batch}")
     return int(batch)
 
 
 def _check_key(key) -> jax.Array:
     if isinstance(key, (numbers.Number, np.integer)) or key is None:
-        raise TypeError("key must be a jax.random key, e.g. jax.random.key(0), "
+        raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0), "
                         f"got {type(key).__name__}")
     return key
 
 
 def _check_outputs(outputs, trials: Trials, name: str = "outputs") -> jax.Array:
     if not isinstance(trials, Trials):
-        raise TypeError(f"trials must be a Trials (from task.sample), got {type(trials).__name__}")
+        raise ArgumentTypeError(f"trials must be a Trials (from task.sample), got {type(trials).__name__}")
     out = jnp.asarray(outputs)
     if out.shape != trials.targets.shape:
-        raise ValueError(f"{name} must have the shape of trials.targets {tuple(trials.targets.shape)} "
+        raise ArgumentError(f"{name} must have the shape of trials.targets {tuple(trials.targets.shape)} "
                          f"(batch, time, outputs), got {tuple(out.shape)}")
     return out
 
@@ -194,7 +195,7 @@ def _new_axes(ax, n: int = 1):
     if n > 1:
         axes = list(np.ravel(ax))
         if len(axes) != n:
-            raise ValueError(f"ax must hold {n} axes for this summary, got {len(axes)}")
+            raise ArgumentError(f"ax must hold {n} axes for this summary, got {len(axes)}")
         return axes
     return ax
 
@@ -372,11 +373,11 @@ class AbstractTask(eqx.Module):
     def from_config(cls, config: dict) -> "AbstractTask":
         """Return the task described by ``config`` (from :meth:`config`)."""
         if not isinstance(config, dict):
-            raise TypeError(f"config must be a dict, got {type(config).__name__}")
+            raise ArgumentTypeError(f"config must be a dict, got {type(config).__name__}")
         config = dict(config)
         name = config.pop("name", cls.name)
         if name != cls.name:
-            raise ValueError(f"config describes task {name!r}, not {cls.name!r}")
+            raise ArgumentError(f"config describes task {name!r}, not {cls.name!r}")
         return cls(**config)
 
 
@@ -417,7 +418,7 @@ class _SignChoice:
 
 def _is_pos_int(name, v, low=1):
     if isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
+        raise ArgumentTypeError(f"{name} must be an integer, got {type(v).__name__}")
     if v < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {v}")
+        raise ArgumentError(f"{name} must be an integer >= {low}, got {v}")
     return int(v)

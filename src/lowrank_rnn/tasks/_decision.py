@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import real_scalar
+from .._errors import ArgumentError
 from ._base import (AbstractTask, Trials, _check_common, _check_outputs, _duration, _group_mean,
                     _new_axes, _SignChoice, _steps, _values, pick, randint)
 
@@ -285,7 +286,7 @@ class MultisensoryDecision(_SignChoice, AbstractTask):
             _steps(nm, getattr(self, nm), self.dt)
         coherences = _values("coherences", coherences)
         if any(c <= 0 for c in coherences):
-            raise ValueError("coherences: the coherence magnitudes must be > 0 (their sign is the "
+            raise ArgumentError("coherences: the coherence magnitudes must be > 0 (their sign is the "
                              f"trial's choice), got {coherences}")
         self.coherences = coherences
         self.scale = real_scalar("scale", scale, low=0.0)

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import real_scalar
+from .._errors import ArgumentError
 from ._base import (AbstractTask, Trials, _check_common, _check_outputs, _duration, _group_mean,
                     _new_axes, _SignChoice, _steps, _values, pick, randint)
 
@@ -68,7 +69,7 @@ class ParametricWorkingMemory(_SignChoice, AbstractTask):
         self.delay_min = _duration("delay_min", delay_min)
         self.delay_max = _duration("delay_max", delay_max)
         if self.delay_max < self.delay_min:
-            raise ValueError(f"delay_max must be >= delay_min, got {self.delay_max} < {self.delay_min}")
+            raise ArgumentError(f"delay_max must be >= delay_min, got {self.delay_max} < {self.delay_min}")
         self.stimulus2 = _duration("stimulus2", stimulus2, positive=True)
         self.decision = _duration("decision", decision, positive=True)
         for nm in ("fixation", "stimulus1", "delay_min", "delay_max", "stimulus2", "decision"):
@@ -76,13 +77,13 @@ class ParametricWorkingMemory(_SignChoice, AbstractTask):
         self.f_min = real_scalar("f_min", f_min)
         self.f_max = real_scalar("f_max", f_max)
         if self.f_max <= self.f_min:
-            raise ValueError(f"f_max must be > f_min, got f_min = {self.f_min}, f_max = {self.f_max}")
+            raise ArgumentError(f"f_max must be > f_min, got f_min = {self.f_min}, f_max = {self.f_max}")
         diffs = _values("differences", differences)
         if any(d <= 0 for d in diffs):
-            raise ValueError(f"differences must be > 0 (|f1 - f2| in Hz), got {diffs}")
+            raise ArgumentError(f"differences must be > 0 (|f1 - f2| in Hz), got {diffs}")
         self.differences = diffs
         if len(self.pairs) == 0:
-            raise ValueError(f"no integer frequency pair in [{self.f_min}, {self.f_max}] Hz has a "
+            raise ArgumentError(f"no integer frequency pair in [{self.f_min}, {self.f_max}] Hz has a "
                              f"difference in {diffs}")
 
     @property
@@ -209,7 +210,7 @@ class DelayedMatchToSample(_SignChoice, AbstractTask):
         self.delay_min = _duration("delay_min", delay_min)
         self.delay_max = _duration("delay_max", delay_max)
         if self.delay_max < self.delay_min:
-            raise ValueError(f"delay_max must be >= delay_min, got {self.delay_max} < {self.delay_min}")
+            raise ArgumentError(f"delay_max must be >= delay_min, got {self.delay_max} < {self.delay_min}")
         self.stimulus2 = _duration("stimulus2", stimulus2, positive=True)
         self.decision = _duration("decision", decision, positive=True)
         for nm in ("fixation", "stimulus1", "delay_min", "delay_max", "stimulus2", "decision"):

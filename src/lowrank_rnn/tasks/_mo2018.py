@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import real_scalar
+from .._errors import ArgumentError
 from ._base import (AbstractTask, Trials, _check_common, _check_outputs, _duration, _group_mean,
                     _new_axes, _SignChoice, _steps, _values, masked_mean, pick,
                     randint)
@@ -49,7 +50,7 @@ class GoNogo(AbstractTask):
         self.stimulus = _duration("stimulus", stimulus, positive=True)
         self.response = _duration("response", response, positive=True)
         if self.response > self.stimulus:
-            raise ValueError(f"response must be <= stimulus (the response window is the end of the "
+            raise ArgumentError(f"response must be <= stimulus (the response window is the end of the "
                              f"stimulus epoch), got response = {self.response}, stimulus = {self.stimulus}")
         for nm in ("fixation", "stimulus", "response"):
             _steps(nm, getattr(self, nm), self.dt)
@@ -57,7 +58,7 @@ class GoNogo(AbstractTask):
         self.go_target = real_scalar("go_target", go_target)
         self.nogo_target = real_scalar("nogo_target", nogo_target)
         if self.go_target == self.nogo_target:
-            raise ValueError("go_target and nogo_target must differ")
+            raise ArgumentError("go_target and nogo_target must differ")
 
     @property
     def n_inputs(self) -> int:
@@ -171,7 +172,7 @@ class Detection(_SignChoice, AbstractTask):
         self.strengths = _values("strengths", strengths)
         self.threshold = real_scalar("threshold", threshold)
         if any(s == self.threshold for s in self.strengths):
-            raise ValueError(f"strengths must not contain the threshold {self.threshold} (its answer "
+            raise ArgumentError(f"strengths must not contain the threshold {self.threshold} (its answer "
                              "would be undefined)")
         self.stimulus_noise = real_scalar("stimulus_noise", stimulus_noise, low=0.0)
 

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._errors import ArgumentError, ArgumentTypeError
 from ._base import Trials, _check_batch, _check_key
 
 _INTERFACE = ("new_trial", "observation_space", "action_space")
@@ -32,7 +33,7 @@ def _seed_env(env, seed: int) -> None:
     elif hasattr(env, "rng"):
         env.rng = np.random.RandomState(seed)
     else:
-        raise TypeError("env has no seed(), reset(seed=) or rng attribute: its trials cannot be made "
+        raise ArgumentTypeError("env has no seed(), reset(seed=) or rng attribute: its trials cannot be made "
                         "deterministic for a key")
 
 
@@ -61,10 +62,10 @@ def from_neurogym(env, n_trials: int, key, **make_kwargs) -> Trials:
     if isinstance(env, str):
         env = _make_env(env, make_kwargs)
     elif make_kwargs:
-        raise TypeError("keyword arguments are only used to build an environment from its name")
+        raise ArgumentTypeError("keyword arguments are only used to build an environment from its name")
     missing = [a for a in _INTERFACE if not hasattr(env, a)]
     if missing:
-        raise TypeError(f"env must be a NeuroGym environment (or its name); it lacks {missing}")
+        raise ArgumentTypeError(f"env must be a NeuroGym environment (or its name); it lacks {missing}")
     n_trials = _check_batch(n_trials, "n_trials")
     key = _check_key(key)
     seed = int(jax.random.randint(key, (), 0, 2 ** 31 - 1))
@@ -79,10 +80,10 @@ def from_neurogym(env, n_trials: int, key, **make_kwargs) -> Trials:
         if ob.ndim == 1:
             ob = ob[:, None]
         if gt.shape[0] != ob.shape[0]:
-            raise ValueError(f"env.gt has {gt.shape[0]} steps but env.ob has {ob.shape[0]}")
+            raise ArgumentError(f"env.gt has {gt.shape[0]} steps but env.ob has {ob.shape[0]}")
         if n_actions is not None:
             if gt.ndim != 1:
-                raise ValueError(f"a discrete action space needs env.gt of shape (T,), got {gt.shape}")
+                raise ArgumentError(f"a discrete action space needs env.gt of shape (T,), got {gt.shape}")
             gt = np.eye(int(n_actions), dtype=np.float32)[gt.astype(np.int64)]
         else:
             gt = np.asarray(gt, dtype=np.float32)

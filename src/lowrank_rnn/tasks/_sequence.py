@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import real_scalar
+from .._errors import ArgumentError
 from ._base import (AbstractTask, Trials, _check_common, _check_outputs, _duration, _is_pos_int,
                     _new_axes, _steps, masked_mean, mse_loss, randint)
 
@@ -49,7 +50,7 @@ class FlipFlop(AbstractTask):
         _steps("pulse_duration", self.pulse_duration, self.dt)
         n = self.duration / self.pulse_duration
         if abs(n - round(n)) > 1e-6 * max(1.0, n):
-            raise ValueError(f"duration = {self.duration:g} must be a multiple of pulse_duration "
+            raise ArgumentError(f"duration = {self.duration:g} must be a multiple of pulse_duration "
                              f"= {self.pulse_duration:g} (trials are cut into pulse slots)")
         self.pulse_probability = real_scalar("pulse_probability", pulse_probability, low=0.0, high=1.0)
         self.amplitude = real_scalar("amplitude", amplitude)
@@ -187,12 +188,12 @@ class DelayedXOR(AbstractTask):
         _steps("cue", self.cue, self.dt)
         _steps("delay", self.delay, self.dt)
         if _steps("cue", self.cue, self.dt) < 2:
-            raise ValueError(f"cue must last at least 2 steps, got {self.cue} ms at dt = {self.dt} ms")
+            raise ArgumentError(f"cue must last at least 2 steps, got {self.cue} ms at dt = {self.dt} ms")
         self.baseline = real_scalar("baseline", baseline)
         self.amplitude = real_scalar("amplitude", amplitude)
         self.width = real_scalar("width", width, low=0.0, low_open=True)
         if loss_type not in _LOSSES:
-            raise ValueError(f"loss_type must be one of {_LOSSES}, got {loss_type!r}")
+            raise ArgumentError(f"loss_type must be one of {_LOSSES}, got {loss_type!r}")
         self.loss_type = loss_type
 
     @property

@@ -49,6 +49,7 @@ import scipy.optimize
 
 from .._checks import finite_array, positive_int, real_scalar
 from .._ensemble import Ensemble
+from .._errors import ArgumentError, ArgumentTypeError
 from . import _gaussian as G
 
 __all__ = ["FixedPoint", "FlowField", "LimitCycle", "latent_flow", "flow_field", "plot_flow_field",
@@ -78,17 +79,17 @@ class _Params(NamedTuple):
 
 def _check_ensemble(ensemble, allow_bulk: bool, rank: int | None = None) -> Ensemble:
     if not isinstance(ensemble, Ensemble):
-        raise TypeError(f"ensemble must be a lowrank_rnn.Ensemble, got {type(ensemble).__name__}")
+        raise ArgumentTypeError(f"ensemble must be a lowrank_rnn.Ensemble, got {type(ensemble).__name__}")
     if not isinstance(allow_bulk, bool):
-        raise TypeError(f"allow_bulk must be True or False, got {allow_bulk!r}")
+        raise ArgumentTypeError(f"allow_bulk must be True or False, got {allow_bulk!r}")
     g = float(ensemble.g)
     if g != 0.0 and not allow_bulk:
-        raise ValueError(
+        raise ArgumentError(
             f"ensemble.g must be 0 for the exact latent dynamics, got g = {g}. With a random bulk the "
             "latents are driven by the bulk too; pass allow_bulk=True to get the flow of the structured "
             "part alone (the g = 0 dynamics of the same loadings), or use ensemble.replace(g=0.0)")
     if rank is not None and ensemble.rank != rank:
-        raise ValueError(f"ensemble must have rank {rank} here, got rank {ensemble.rank}")
+        raise ArgumentError(f"ensemble must have rank {rank} here, got rank {ensemble.rank}")
     return ensemble
 
 
@@ -101,9 +102,9 @@ def _check_inputs(ensemble: Ensemble, inputs) -> np.ndarray:
         u = u[None]
     if u.shape != (K,):
         if K == 0:
-            raise ValueError(f"inputs: this ensemble has no input loadings (K = 0), got {u.shape[0]} "
+            raise ArgumentError(f"inputs: this ensemble has no input loadings (K = 0), got {u.shape[0]} "
                              "amplitudes; pass inputs=None")
-        raise ValueError(f"inputs must hold K = {K} tonic amplitudes (one per input loading "
+        raise ArgumentError(f"inputs must hold K = {K} tonic amplitudes (one per input loading "
                          f"I1..I{K}), got shape {u.shape}")
     return u
 
@@ -240,7 +241,7 @@ def latent_flow(ensemble: Ensemble, kappa, inputs=None, *, allow_bulk: bool = Fa
     ensemble, _, p = _setup(ensemble, inputs, allow_bulk)
     k = finite_array("kappa", kappa)
     if k.ndim == 0 or k.shape[-1] != ensemble.rank:
-        raise ValueError(f"kappa must have shape (..., R) with R = {ensemble.rank} (the ensemble's rank), "
+        raise ArgumentError(f"kappa must have shape (..., R) with R = {ensemble.rank} (the ensemble's rank), "
                          f"got shape {k.shape}")
     return _evaluate(_flow_batch, p, k)
 
@@ -273,15 +274,15 @@ def _limits(lim, ensemble: Ensemble) -> tuple[tuple[float, float], tuple[float, 
     arr = finite_array("lim", lim, ndim=(0, 1, 2))
     if arr.ndim == 0:
         if arr <= 0:
-            raise ValueError(f"lim must be > 0 when given as one number (the grid is [-lim, lim]^2), got {float(arr)}")
+            raise ArgumentError(f"lim must be > 0 when given as one number (the grid is [-lim, lim]^2), got {float(arr)}")
         return (-float(arr), float(arr)), (-float(arr), float(arr))
     if arr.shape == (2,):
         arr = np.stack([arr, arr])
     if arr.shape != (2, 2):
-        raise ValueError("lim must be a number L (grid [-L, L]^2), a pair (lo, hi) for both axes, or "
+        raise ArgumentError("lim must be a number L (grid [-L, L]^2), a pair (lo, hi) for both axes, or "
                          f"((lo1, hi1), (lo2, hi2)); got shape {arr.shape}")
     if np.any(arr[:, 1] <= arr[:, 0]):
-        raise ValueError(f"lim: each range must have lo < hi, got {arr.tolist()}")
+        raise ArgumentError(f"lim: each range must have lo < hi, got {arr.tolist()}")
     return (float(arr[0, 0]), float(arr[0, 1])), (float(arr[1, 0]), float(arr[1, 1]))
 
 
@@ -737,7 +738,7 @@ def limit_cycle(ensemble: Ensemble, inputs=None, *, kappa0=None, dt: float = 0.0
     if kappa0 is not None:
         k0 = finite_array("kappa0", kappa0, ndim=1)
         if k0.shape != (2,):
-            raise ValueError(f"kappa0 must have shape (2,), got {k0.shape}")
+            raise ArgumentError(f"kappa0 must have shape (2,), got {k0.shape}")
         starts = [k0]
     else:
         starts = []
@@ -853,9 +854,9 @@ def plot_flow_field(ensemble: Ensemble, ax=None, *, lim=None, n: int = 41, input
     ensemble, _, _ = _setup(ensemble, inputs, allow_bulk, rank=2)
     density = real_scalar("density", density, low=0.0, low_open=True)
     if not (isinstance(fixed_points, bool) or isinstance(fixed_points, (list, tuple))):
-        raise TypeError("fixed_points must be True, False or a list of FixedPoint")
+        raise ArgumentTypeError("fixed_points must be True, False or a list of FixedPoint")
     if not (isinstance(cycle, (bool, LimitCycle)) or cycle is None):
-        raise TypeError("cycle must be True, False, None or a LimitCycle")
+        raise ArgumentTypeError("cycle must be True, False, None or a LimitCycle")
     ff = flow_field(ensemble, lim=lim, n=n, inputs=inputs, allow_bulk=allow_bulk)
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4.0))

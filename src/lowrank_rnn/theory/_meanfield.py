@@ -63,6 +63,7 @@ import numpy as np
 
 from .._checks import positive_int
 from .._ensemble import Ensemble
+from .._errors import ArgumentError, ArgumentTypeError
 from .._tanh import tanh
 from ._gaussian import _nodes  # the one quadrature rule (trapezoid on [-8.5, 8.5])
 from ._rootfind import chandrupatla, safeguarded_newton
@@ -121,7 +122,7 @@ class _Params(NamedTuple):
 
 def _check_ensemble(ensemble) -> Ensemble:
     if not isinstance(ensemble, Ensemble):
-        raise TypeError(f"ensemble must be a lowrank_rnn.Ensemble, got {type(ensemble).__name__}")
+        raise ArgumentTypeError(f"ensemble must be a lowrank_rnn.Ensemble, got {type(ensemble).__name__}")
     return ensemble
 
 
@@ -132,15 +133,15 @@ def _check_inputs(ensemble: Ensemble, inputs) -> np.ndarray:
     try:
         u = np.asarray(inputs, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError("inputs must be a sequence of real numbers (one tonic amplitude per input "
+        raise ArgumentTypeError("inputs must be a sequence of real numbers (one tonic amplitude per input "
                         "vector I1..IK)") from None
     u = np.atleast_1d(u)
     if u.ndim != 1 or u.shape[0] != K:
         names = ", ".join(f"I{k + 1}" for k in range(K)) or "none"
-        raise ValueError(f"inputs must have {K} entries, one tonic amplitude per input vector of the "
+        raise ArgumentError(f"inputs must have {K} entries, one tonic amplitude per input vector of the "
                          f"ensemble ({names}); got shape {np.shape(inputs)}")
     if not np.all(np.isfinite(u)):
-        raise ValueError("inputs contains non-finite values (NaN or inf)")
+        raise ArgumentError("inputs contains non-finite values (NaN or inf)")
     return u
 
 

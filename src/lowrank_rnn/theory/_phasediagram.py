@@ -36,6 +36,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 from .._checks import finite_array, positive_int, real_scalar
+from .._errors import ArgumentError, ArgumentTypeError
 from . import _meanfield as mf
 from ._rootfind import chandrupatla
 
@@ -74,7 +75,7 @@ def _check_family(mean_m, std_m):
 def _check_overlaps(overlap):
     ov = finite_array("overlap", overlap)
     if np.any(ov < 0):
-        raise ValueError("overlap must be >= 0 (this family varies the overlap through M_n >= 0)")
+        raise ArgumentError("overlap must be >= 0 (this family varies the overlap through M_n >= 0)")
     return ov
 
 
@@ -429,9 +430,9 @@ def phase_diagram(g_values, overlap_values, *, mean_m: float = _MEAN_M, std_m: f
     g = finite_array("g_values", g_values, ndim=1)
     ov = _check_overlaps(np.asarray(overlap_values, np.float64))
     if ov.ndim != 1 or g.size == 0 or ov.size == 0:
-        raise ValueError("g_values and overlap_values must be non-empty 1-D arrays")
+        raise ArgumentError("g_values and overlap_values must be non-empty 1-D arrays")
     if np.any(g < 0):
-        raise ValueError("g_values must be >= 0")
+        raise ArgumentError("g_values must be >= 0")
     mean_m, std_m = _check_family(mean_m, std_m)
     n_nodes = positive_int("n_nodes", n_nodes, low=21)
     n_nested = positive_int("n_nested", n_nested, low=21)
@@ -575,7 +576,7 @@ def plot_phase_diagram(diagram: PhaseDiagram | None = None, *, ax=None, curves: 
     if diagram is None:
         diagram = phase_diagram(np.linspace(0.02, 3.5, 100), np.linspace(0.02, 4.0, 100))
     if not isinstance(diagram, PhaseDiagram):
-        raise TypeError(f"diagram must be a PhaseDiagram (from phase_diagram), got {type(diagram).__name__}")
+        raise ArgumentTypeError(f"diagram must be a PhaseDiagram (from phase_diagram), got {type(diagram).__name__}")
     if ax is None:
         _, ax = plt.subplots(figsize=(4.6, 3.8))
     colors = ["#f2f2f2", "#9ecae1", "#fdae6b", "#e6550d"]

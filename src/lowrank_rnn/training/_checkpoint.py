@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._errors import ArgumentError
 from .._io import atomic_write_bytes, save
 
 _META = "__meta__"
@@ -94,12 +95,12 @@ def restore_leaves(template, leaves: list[np.ndarray]):
     """Return ``template`` (a pytree) with its array leaves replaced by ``leaves``, in order."""
     flat, treedef = jax.tree_util.tree_flatten(template)
     if len(flat) != len(leaves):
-        raise ValueError(f"the checkpoint holds {len(leaves)} arrays where this run has {len(flat)}; "
+        raise ArgumentError(f"the checkpoint holds {len(leaves)} arrays where this run has {len(flat)}; "
                          "it was written for another model or optimizer")
     new = []
     for i, (a, b) in enumerate(zip(flat, leaves)):
         if np.shape(a) != b.shape:
-            raise ValueError(f"checkpoint array {i} has shape {b.shape}, this run expects {np.shape(a)}")
+            raise ArgumentError(f"checkpoint array {i} has shape {b.shape}, this run expects {np.shape(a)}")
         new.append(jnp.asarray(b, dtype=jnp.asarray(a).dtype))
     return jax.tree_util.tree_unflatten(treedef, new)
 
@@ -146,13 +147,13 @@ def read(out: Path, config: dict) -> dict | None:
             group = name.split("/")[0]
             groups[group].append(data[name])
     if meta.get("version") != _CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: unsupported checkpoint version {meta.get('version')}")
+        raise ArgumentError(f"{path}: unsupported checkpoint version {meta.get('version')}")
     if meta["config"] != _comparable(config):
         saved, now = meta["config"], _comparable(config)
         diff = sorted(f"{sec}.{k}" for sec in set(saved) | set(now)
                       for k in set(saved.get(sec, {})) | set(now.get(sec, {}))
                       if saved.get(sec, {}).get(k) != now.get(sec, {}).get(k))
-        raise ValueError(f"{path} belongs to a different run (differs in {', '.join(diff)}); pass "
+        raise ArgumentError(f"{path} belongs to a different run (differs in {', '.join(diff)}); pass "
                          "resume=False to start over in this folder, or choose another out")
     return {"epoch": int(meta["epoch"]), "history": meta["history"], "train_seconds": float(meta["train_seconds"]),
             "best_val_loss": meta["best_val_loss"], "params": groups["params"],

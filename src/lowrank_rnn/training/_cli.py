@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from .._errors import ArgumentError
+
 
 def enable_compilation_cache() -> None:
     """Keep JAX's compiled programs on disk so a second run of the same recipe skips compilation.
@@ -30,9 +32,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                          lr=args.lr, batch=args.batch)
     rank, hidden = ov.get("rank", recipe.rank), ov.get("hidden", recipe.hidden)
     if hidden < rank:
-        raise ValueError(f"hidden must be >= rank (N >= R), got hidden = {hidden} and rank = {rank}")
+        raise ArgumentError(f"hidden must be >= rank (N >= R), got hidden = {hidden} and rank = {rank}")
     if args.seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {args.seed}")
+        raise ArgumentError(f"seed must be an integer >= 0, got {args.seed}")
     from ._es import check_es_options
 
     es_options = {k: getattr(args, k) for k in ("strategy", "popsize", "sigma", "fitness")
@@ -45,7 +47,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         es_options["n_trials"] = positive_int("trials", args.trials, low=2)
     if args.l2 is not None and args.rule is None:
-        raise ValueError("--l2 applies to the learning-rule runs (--rule); the published recipes have no L2 term")
+        raise ArgumentError("--l2 applies to the learning-rule runs (--rule); the published recipes have no L2 term")
     if args.rule is not None:  # a local learning rule on a Dale's-law RateRNN (lowrank_rnn.learning)
         return _train_rule(args, ov, es_options)
     if not args.no_cache:
@@ -67,7 +69,7 @@ def _train_rule(args: argparse.Namespace, ov: dict, options: dict) -> int:
 
     rule = credit_assignment(args.rule)  # a bad rule: one clear line, before anything compiles
     if args.method != "bptt":
-        raise ValueError("--rule chooses how gradients are assigned; it does not combine with --method es")
+        raise ArgumentError("--rule chooses how gradients are assigned; it does not combine with --method es")
     if not args.no_cache:
         enable_compilation_cache()
     from ..learning._recipe import train_rule

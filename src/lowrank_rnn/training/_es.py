@@ -45,6 +45,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from .._checks import positive_int, real_scalar
+from .._errors import ArgumentError, ArgumentTypeError
 from ..models._base import run_trials
 from ..models._hashnoise import host_words
 from ..models._savers import hyperparameters
@@ -165,7 +166,7 @@ def _set(obj, name, value):
 def _even_popsize(popsize) -> int:
     popsize = positive_int("popsize", popsize, low=2)
     if popsize % 2:
-        raise ValueError(f"popsize must be even (antithetic pairs mu +- sigma eps), got {popsize}")
+        raise ArgumentError(f"popsize must be even (antithetic pairs mu +- sigma eps), got {popsize}")
     return popsize
 
 
@@ -182,10 +183,10 @@ def get_strategy(strategy: str | Strategy = "openai_es", *, popsize: int | None 
     """
     if isinstance(strategy, str):
         if strategy not in _CLASSES:
-            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+            raise ArgumentError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         strategy = _CLASSES[strategy]()
     elif not isinstance(strategy, (OpenES, PGPE, CMAES)):
-        raise TypeError(f"strategy must be a name ({', '.join(STRATEGIES)}) or an OpenES, CMAES or PGPE, "
+        raise ArgumentTypeError(f"strategy must be a name ({', '.join(STRATEGIES)}) or an OpenES, CMAES or PGPE, "
                         f"got {type(strategy).__name__}")
     changes = {k: v for k, v in (("popsize", popsize), ("sigma", sigma)) if v is not None}
     return dataclasses.replace(strategy, **changes) if changes else strategy
@@ -195,7 +196,7 @@ def _resolve(strategy: Strategy, num_dims: int) -> Strategy:
     """Return ``strategy`` with a concrete population size for ``num_dims`` parameters (checked)."""
     if isinstance(strategy, CMAES):
         if num_dims > CMA_MAX_DIMS:
-            raise ValueError(f"cma_es keeps a D x D covariance and decomposes it every generation; this model "
+            raise ArgumentError(f"cma_es keeps a D x D covariance and decomposes it every generation; this model "
                              f"trains D = {num_dims} parameters (> {CMA_MAX_DIMS}): use openai_es or pgpe, or "
                              "train fewer arrays (trainable=...)")
         if strategy.popsize is None:
@@ -269,20 +270,20 @@ def check_es_options(method: str, *, strategy=None, popsize=None, sigma=None, fi
     """Check the ``method`` of :func:`train` and its evolution-strategy options; return the strategy
     (None for ``method="bptt"``). Raises ValueError/TypeError naming the bad argument."""
     if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        raise ArgumentError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if method != "es":
         given = [n for n, v in (("strategy", strategy), ("popsize", popsize), ("sigma", sigma),
                                 ("fitness", fitness)) if v is not None]
         if given:
-            raise ValueError(f"{', '.join(given)} {'is an option' if len(given) == 1 else 'are options'} of "
+            raise ArgumentError(f"{', '.join(given)} {'is an option' if len(given) == 1 else 'are options'} of "
                              "method='es' (evolution strategies), not of method='bptt'")
         return None
     strat = get_strategy("openai_es" if strategy is None else strategy, popsize=popsize, sigma=sigma)
     if fitness is not None and not callable(fitness) and fitness not in FITNESSES:
-        raise ValueError(f"fitness must be 'loss', 'accuracy' (minimises 1 - accuracy) or a callable "
+        raise ArgumentError(f"fitness must be 'loss', 'accuracy' (minimises 1 - accuracy) or a callable "
                          f"f(model, trials, key) -> scalar, got {fitness!r}")
     if isinstance(strat, CMAES) and (optimizer is not None or clip is not None):
-        raise ValueError("cma_es moves its mean by recombination, not by an optimiser: optimizer and clip "
+        raise ArgumentError("cma_es moves its mean by recombination, not by an optimiser: optimizer and clip "
                          "apply to openai_es and pgpe only")
     return strat
 

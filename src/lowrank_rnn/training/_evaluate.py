@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import positive_int
+from .._errors import ArgumentError
 from .._io import atomic_write_bytes, load, save_figure
 
 
@@ -19,10 +20,10 @@ def load_run(run: str | Path):
 
     run = Path(run)
     if not run.is_dir():
-        raise ValueError(f"run must be a folder written by 'lowrank-rnn train' or train(out=...), got {run}")
+        raise ArgumentError(f"run must be a folder written by 'lowrank-rnn train' or train(out=...), got {run}")
     for name in ("config.json", "model.npz"):
         if not (run / name).exists():
-            raise ValueError(f"{run} is not a training run folder: it has no {name}")
+            raise ArgumentError(f"{run} is not a training run folder: it has no {name}")
     config = json.loads((run / "config.json").read_text())
     task_cfg = dict(config["task"])
     task = get_task(task_cfg.pop("name"), **task_cfg)

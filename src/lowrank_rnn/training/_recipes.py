@@ -19,6 +19,7 @@ from typing import Any
 import jax
 
 from .._checks import positive_int, real_scalar
+from .._errors import ArgumentError
 from ..models import FullRankRNN, LowRankRNN, noise_from_published
 
 
@@ -83,7 +84,7 @@ RECIPES: dict[str, Recipe] = {
 def get_recipe(name: str) -> Recipe:
     """Return the recipe of task ``name``; ValueError naming the known tasks otherwise."""
     if not isinstance(name, str) or name not in RECIPES:
-        raise ValueError(f"unknown task {name!r}; known tasks are: {', '.join(RECIPES)}")
+        raise ArgumentError(f"unknown task {name!r}; known tasks are: {', '.join(RECIPES)}")
     return RECIPES[name]
 
 
@@ -102,7 +103,7 @@ def check_overrides(*, rank=None, hidden=None, noise=None, epochs=None, lr=None,
     if hidden is not None:
         out["hidden"] = positive_int("hidden", hidden)
     if rank is not None and hidden is not None and hidden < rank:
-        raise ValueError(f"hidden must be >= rank (N >= R), got hidden = {hidden} and rank = {rank}")
+        raise ArgumentError(f"hidden must be >= rank (N >= R), got hidden = {hidden} and rank = {rank}")
     if noise is not None:
         out["noise"] = real_scalar("noise", noise, low=0.0)
     if epochs is not None:
@@ -134,7 +135,7 @@ def train_recipe(name: str, *, out: str | Path | None = None, seed: int = 0, ran
     ov = check_overrides(rank=rank, hidden=hidden, noise=noise, epochs=epochs, lr=lr, batch=batch)
     R, N = ov.get("rank", recipe.rank), ov.get("hidden", recipe.hidden)
     if N < R:
-        raise ValueError(f"hidden must be >= rank (N >= R), got hidden = {N} and rank = {R}")
+        raise ArgumentError(f"hidden must be >= rank (N >= R), got hidden = {N} and rank = {R}")
     task = get_task(name, **recipe.task_overrides)
     alpha = task.dt / task.tau
     sigma = ov.get("noise", noise_from_published(recipe.noise_std, alpha))

@@ -16,6 +16,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from .._checks import positive_int, real_scalar
+from .._errors import ArgumentError, ArgumentTypeError
 from ..models._base import AbstractRNN, run_trials
 from ..models._hashnoise import NoiseSource, host_words
 from ..models._savers import hyperparameters
@@ -28,7 +29,7 @@ HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "val_accuracy", "wall_time"
 def _check_task(task) -> None:
     for attr in ("sample", "loss", "accuracy", "n_inputs", "n_outputs", "dt", "tau"):
         if not hasattr(task, attr):
-            raise TypeError(f"task must be a lowrank_rnn task (get_task(...)); it has no {attr!r}")
+            raise ArgumentTypeError(f"task must be a lowrank_rnn task (get_task(...)); it has no {attr!r}")
 
 
 def _optional_positive(name: str, value) -> float | None:
@@ -247,7 +248,7 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
     es_strategy = check_es_options(method, strategy=strategy, popsize=popsize, sigma=sigma, fitness=fitness,
                                    optimizer=optimizer, clip=clip)
     if not isinstance(model, AbstractRNN):
-        raise TypeError(f"model must be a LowRankRNN, FullRankRNN or MixtureLowRankRNN, got {type(model).__name__}")
+        raise ArgumentTypeError(f"model must be a LowRankRNN, FullRankRNN or MixtureLowRankRNN, got {type(model).__name__}")
     rule = None
     if credit_assignment is not None:
         from ..learning import RateRNN
@@ -255,12 +256,12 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
 
         rule = parse_rule(credit_assignment)
         if not isinstance(model, RateRNN):
-            raise ValueError(f"credit_assignment needs a lowrank_rnn.learning.RateRNN, got a {type(model).__name__}")
+            raise ArgumentError(f"credit_assignment needs a lowrank_rnn.learning.RateRNN, got a {type(model).__name__}")
         if es_strategy is not None:
-            raise ValueError("credit_assignment applies to gradient training; method='es' takes none")
+            raise ArgumentError("credit_assignment applies to gradient training; method='es' takes none")
     _check_task(task)
     if not isinstance(key, jax.Array):
-        raise TypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+        raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0)")
     epochs = positive_int("epochs", epochs)
     batch = positive_int("batch", batch)
     n_trials = positive_int("n_trials", n_trials, low=2)
@@ -270,29 +271,29 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, lr: float = 
     if optimizer is None:
         lr = real_scalar("lr", lr, low=0.0, low_open=True)
     elif not isinstance(optimizer, optax.GradientTransformation):
-        raise TypeError(f"optimizer must be an optax.GradientTransformation, got {type(optimizer).__name__}")
+        raise ArgumentTypeError(f"optimizer must be an optax.GradientTransformation, got {type(optimizer).__name__}")
     NoiseSource(noise_rng)  # checks the name
     alpha = task.dt / task.tau
     if not math.isclose(model.alpha, alpha, rel_tol=1e-6):
-        raise ValueError(f"model.alpha = {model.alpha} but the task steps alpha = dt / tau = "
+        raise ArgumentError(f"model.alpha = {model.alpha} but the task steps alpha = dt / tau = "
                          f"{task.dt} / {task.tau} = {alpha}; build the model with alpha={alpha}")
     if model.n_inputs != task.n_inputs or model.n_outputs != task.n_outputs:
-        raise ValueError(f"the model has {model.n_inputs} inputs and {model.n_outputs} outputs, the task "
+        raise ArgumentError(f"the model has {model.n_inputs} inputs and {model.n_outputs} outputs, the task "
                          f"{task.n_inputs} and {task.n_outputs}")
     n_val = int(round(val_fraction * n_trials))
     n_train = n_trials - n_val
     if batch > n_train:
-        raise ValueError(f"batch must be <= the number of training trials ({n_train} of n_trials = "
+        raise ArgumentError(f"batch must be <= the number of training trials ({n_train} of n_trials = "
                          f"{n_trials} with val_fraction = {val_fraction}), got {batch}")
     n_batches = n_train // batch
     if keep_best and n_val == 0:
-        raise ValueError("keep_best needs a validation set (val_fraction > 0): it keeps the epoch with the "
+        raise ArgumentError("keep_best needs a validation set (val_fraction > 0): it keeps the epoch with the "
                          "lowest validation loss")
     filt = model.trainable() if trainable is None else trainable
     arrays, static = eqx.partition(model, eqx.is_array)
     params, frozen = eqx.partition(arrays, filt)
     if not jax.tree_util.tree_leaves(params):
-        raise ValueError("trainable selects no array of the model: nothing to train")
+        raise ArgumentError("trainable selects no array of the model: nothing to train")
     if es_strategy is not None:
         return train_es(model, task, es_strategy, key=key, epochs=epochs, lr=lr, batch=batch, n_trials=n_trials,
                         n_train=n_train, n_val=n_val, val_fraction=val_fraction, clip=clip, early_stop=early_stop,
