@@ -208,6 +208,7 @@ def run_trials(model: AbstractRNN, inputs: jax.Array, *, key: jax.Array | None =
     with a hand-written adjoint for gradients (:mod:`lowrank_rnn.models._adjoint`).
 
     >>> import jax, jax.numpy as jnp
+    >>> from lowrank_rnn.models import LowRankRNN
     >>> model = LowRankRNN(64, 1, 1, 1, key=jax.random.key(0))
     >>> run_trials(model, jnp.zeros((8, 10, 1))).shape
     (8, 10, 1)

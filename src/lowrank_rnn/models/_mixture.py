@@ -46,7 +46,7 @@ class MixtureLowRankRNN(AbstractRNN):
     >>> from lowrank_rnn import Ensemble
     >>> ens = Ensemble.rank_one(mean_m=0.0, mean_n=0.0, std_m=1.0, std_n=1.0, cov_mn=0.5)
     >>> model = MixtureLowRankRNN.from_ensemble(ens, 500, key=jax.random.key(0))
-    >>> model.resample(jax.random.key(1)).to_network().N
+    >>> model.resample(key=jax.random.key(1)).to_network().N
     500
     """
 

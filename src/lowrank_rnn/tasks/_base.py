@@ -298,6 +298,7 @@ class AbstractTask(eqx.Module):
 
         Example
         -------
+        >>> from lowrank_rnn.tasks import get_task
         >>> task = get_task("rdm")
         >>> trials = task.sample(jax.random.key(0), 32)
         >>> trials.inputs.shape, trials.targets.shape

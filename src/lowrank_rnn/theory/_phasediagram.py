@@ -118,7 +118,7 @@ def critical_g_B(overlap, *, n_nodes: int = mf.N_NODES, n_nested: int = mf.N_NOD
     is the linear instability of kappa = 0 on the chaotic branch: the slope of the kappa equation
     at kappa = 0 is ``(M_m M_n + Sigma_mn) [phi']``. Depends on the overlap only. NaN for overlap <= 1.
 
-    >>> round(float(critical_g_B(2.2)), 3)  # doctest: +SKIP
+    >>> round(float(critical_g_B(2.2)), 3)
     2.136
     """
     scalar = np.ndim(overlap) == 0
@@ -189,7 +189,7 @@ def critical_g_C(overlap, *, mean_m: float = _MEAN_M, std_m: float = _STD_M, n_n
     (default 1.1 and 1, the authors' Fig. 1) and varies ``M_n = overlap / M_m``: unlike g_B, g_C
     depends on them, through the structured variance Sigma_m^2 kappa^2. NaN for overlap <= 1.
 
-    >>> round(float(critical_g_C(2.2)), 3)  # doctest: +SKIP
+    >>> round(float(critical_g_C(2.2)), 3)
     1.796
     """
     scalar = np.ndim(overlap) == 0
@@ -423,7 +423,7 @@ def phase_diagram(g_values, overlap_values, *, mean_m: float = _MEAN_M, std_m: f
     defaults give ~1e-8 accuracy at the variances of a diagram up to g, overlap ~ 4); ``n_kappa``:
     table points per g.
 
-    >>> pd = phase_diagram(np.linspace(0.1, 3, 30), np.linspace(0.1, 3, 30))  # doctest: +SKIP
+    >>> pd = phase_diagram(np.linspace(0.1, 3, 30), np.linspace(0.1, 3, 30))
     >>> pd.region.shape
     (30, 30)
     """

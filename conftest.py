@@ -1,0 +1,37 @@
+"""Pytest settings shared by the test files and the docstring examples (``--doctest-modules``).
+
+The docstring examples under ``src/lowrank_rnn`` run as tests: each sees its module's globals plus
+``jax``, ``jnp`` and ``np`` (as a user's session would), and draws only from keys it builds itself
+(``jax.random.key(0)``...), so an example gives the same output on every run and fails when its
+printed result is wrong.
+"""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+# Compile once per machine: repeated CI runs and test files reuse compiled simulation loops.
+_CACHE = os.environ.get("LOWRANK_RNN_JAX_CACHE", os.path.join(os.path.dirname(__file__), ".jax_cache"))
+jax.config.update("jax_compilation_cache_dir", os.path.abspath(_CACHE))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+@pytest.fixture(autouse=True)
+def _doctest_globals(doctest_namespace):
+    """Give every docstring example ``jax``, ``jnp`` and ``np``."""
+    doctest_namespace.update(jax=jax, jnp=jnp, np=np)
+
+
+# Docstring examples that solve mean-field equations from scratch (each compiles its own solver):
+# they run with the slow tests (``-m slow``), like the full-size reproductions.
+_SLOW_EXAMPLES = {"stationary_states", "chaotic_states", "critical_g_B", "critical_g_C", "phase_diagram"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if isinstance(item, pytest.DoctestItem) and item.name.rsplit(".", 1)[-1] in _SLOW_EXAMPLES:
+            item.add_marker(pytest.mark.slow)
