@@ -1,32 +1,42 @@
-"""Training-loop speed and accuracy against the published PyTorch implementation (issue 4, item 6).
+"""Training speed and accuracy against the authors' PyTorch code, side by side in one run.
 
-Two published recipes (Dubreuil, Valente et al. 2022, Nat. Neurosci.; reference notes §5.1), run
-exactly as a user would, with ``lowrank-rnn train --task TASK --seed S --out DIR``:
+Two published recipes of Dubreuil, Valente et al. 2022 (Nat. Neurosci.), each trained by both
+implementations in the same benchmark:
 
-* ``rdm``: rank 1, N = 512, input noise 0.1, network noise 0.05 in the published per-step
-  convention (sigma = 0.05 / sqrt(0.2) = 0.1118 in ours), 1000 trials with 20 % held out, Adam
-  lr 5e-3, batch 32, 20 epochs. Reference: 13.5-14.9 s in the training loop (three seeds, quiet
-  2-core CPU), validation accuracy 1.0.
-* ``mante``: rank 1, N = 512, Adam lr 1e-2, gradient clipping 0.1, early stop at loss 0.01 (at
-  most 100 epochs), input vectors trained. Reference: 15.7-24.0 s to reach validation accuracy
-  0.995-1.0.
+* ``rdm``: rank 1, N = 512, network noise 0.05 per step (sigma = 0.05 / sqrt(0.2) in the
+  library's convention), 1000 trials with 20 % held out, Adam lr 5e-3, batch 32, 20 epochs;
+* ``mante``: rank 1, N = 512, Adam lr 1e-2, gradient norm clipped at 0.1, input vectors trained,
+  stop at a mean training loss below 0.01 (at most 100 epochs).
 
-What is timed is ``train_seconds``, which ``train`` writes to the run folder: the wall time of the
-training loop from the first epoch's compilation to the last epoch's checkpoint (trial generation,
-done once before the loop, is reported separately as it is in the reference, whose trials are made
-before its ``train`` is called). Every run is a fresh process. Two conditions:
+Paths, each a fresh process per run (``bench_training_worker.py``):
 
-* ``cold``: an empty JAX compilation cache, so the time includes compiling the epoch;
-* ``warm``: the on-disk cache that ``lowrank-rnn train`` keeps, filled by an earlier (untimed)
-  one-epoch run of the same recipe; what a user sees from the second run of a recipe on.
+* ``reference``: the authors' package ``low_rank_rnns`` (PyTorch, CPU) running the arguments of
+  their ``training_scripts/rdm_fig1.py`` / ``mante_fig1.py``; timed: its ``train`` call.
+* ``cold``: ``lowrank-rnn train --task TASK`` with an empty JAX compilation cache, so the timed
+  loop includes compiling the epoch;
+* ``warm``: the same with the on-disk cache filled by an untimed one-epoch run before the rounds
+  (what a user sees from the second run of a recipe on); timed: ``train_seconds``, the training
+  loop from the first epoch's compilation to the last checkpoint.
 
-Accuracy is the run's final validation accuracy (its own 200 held-out trials, network noise on)
-and, from ``lowrank-rnn evaluate --json``, the accuracy on 1000 fresh trials. The load average
-(``os.getloadavg``) is recorded before and after each run: the timings are only comparable with
-the reference on a quiet machine.
+Drawing the trials is outside the timed loop on both sides (the reference makes them before its
+``train`` is called). The paths run in rounds: each once per round, the order reversed every
+other round, the same seed for every path of a round (seeds 0, 1, ...). A speed-up is the median
+over rounds of the same-round ratio reference / ours, with its range, so that the machine's
+moments (memory bandwidth and load on a shared machine swing within a minute) fall on both sides
+of a ratio. Also reported: CPU seconds of each loop (``resource.getrusage``; both sides use all
+cores), our compile time (tracing, lowering and XLA compilation, or the cache read, from
+``jax.monitoring``) apart, the whole process's wall time, the 1-minute load average before each
+run, and each run's accuracy on its 200 held-out trials (network noise on).
 
-Run ``python benchmarks/bench_training.py --out results/bench_training.json``; ``--quick`` is a
-smoke run (N = 64, two epochs, one seed).
+The reference is not part of this repository: install torch with
+``bash benchmarks/setup_reference.sh`` and obtain the authors' code from
+github.com/adrian-valente/populations_paper_code; then
+
+    python benchmarks/bench_training.py --reference-src PATH/populations_paper_code/src \\
+        --reference-python .venv-reference/bin/python --out results/bench_training.json
+
+(or set ``LOWRANK_RNN_REFERENCE_SRC`` / ``LOWRANK_RNN_REFERENCE_PYTHON``). Without them only
+our paths run. ``--quick`` is a smoke run (N = 64, two epochs, one round unless ``--rounds``).
 """
 
 from __future__ import annotations
@@ -43,40 +53,115 @@ import tempfile
 import time
 from pathlib import Path
 
-REFERENCE = {
-    "rdm": {"seconds": (13.5, 14.9), "val_accuracy": "1.0"},
-    "mante": {"seconds": (15.7, 24.0), "val_accuracy": "0.995-1.0"},
-}
+HERE = Path(__file__).resolve().parent
+WORKER = HERE / "bench_training_worker.py"
+TASKS = ("rdm", "mante")
+OURS = ("cold", "warm")
 
 
-def _cli(args: list[str], cache: Path) -> tuple[str, float]:
-    env = dict(os.environ, LOWRANK_RNN_JAX_CACHE=str(cache))
+def reference_setup(src: str | None, python: str | None) -> tuple[Path, str] | None:
+    """Return ``(src, python)`` of the reference, or None when it is not configured; raise
+    SystemExit with what is missing when it is configured but unusable."""
+    src = src or os.environ.get("LOWRANK_RNN_REFERENCE_SRC")
+    if not src:
+        return None
+    python = python or os.environ.get("LOWRANK_RNN_REFERENCE_PYTHON") or sys.executable
+    path = Path(src).expanduser().resolve()
+    if not (path / "low_rank_rnns" / "modules.py").is_file():
+        raise SystemExit(f"--reference-src must be the 'src' folder of the authors' repository "
+                         f"(it holds low_rank_rnns/modules.py); {path} does not")
+    probe = subprocess.run([python, "-c", "import torch"], capture_output=True, text=True)
+    if probe.returncode:
+        raise SystemExit(f"the reference interpreter {python} cannot import torch; run "
+                         f"benchmarks/setup_reference.sh and pass --reference-python .venv-reference/bin/python")
+    return path, python
+
+
+def run_path(path: str, task: str, seed: int, *, workdir: Path, caches: dict[str, Path], reference,
+             size: list[str]) -> dict:
+    """Run one path once in a fresh process; return the worker's row plus load and process time."""
+    env = dict(os.environ)
+    if path == "reference":
+        src, python = reference
+        env["PYTHONPATH"] = str(src)
+        env["CUDA_VISIBLE_DEVICES"] = ""
+        env.pop("XLA_FLAGS", None)
+        cmd = [python, str(WORKER), "reference", task, str(seed), *size]
+    else:
+        env["LOWRANK_RNN_JAX_CACHE"] = str(caches[path] if path == "warm" else workdir / f"cold-{time.monotonic_ns()}")
+        out = workdir / f"{task}-{path}-{seed}-{time.monotonic_ns()}"
+        cmd = [sys.executable, str(WORKER), "ours", task, str(seed), "--out", str(out), *size]
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "lowrank_rnn.cli", *args], env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"lowrank-rnn {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
-    return proc.stdout, wall
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    process_seconds = time.perf_counter() - t0
+    if proc.returncode:
+        raise RuntimeError(f"{path} {task} seed {seed} failed:\n{proc.stderr[-3000:]}")
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {**row, "path": path, "process_seconds": process_seconds, "load": load}
 
 
-def run_one(task: str, seed: int, cache: Path, workdir: Path, extra: list[str]) -> dict:
-    """Train one recipe in a fresh process; return its timings and accuracies."""
-    out = workdir / f"{task}-seed{seed}-{time.monotonic_ns()}"
-    load_before = os.getloadavg()
-    _, process_wall = _cli(["train", "--task", task, "--seed", str(seed), "--out", str(out), "--quiet", *extra],
-                           cache)
-    load_after = os.getloadavg()
-    history = json.loads((out / "history.json").read_text())
-    timing = json.loads((out / "timing.json").read_text())
-    stdout, _ = _cli(["evaluate", str(out), "--json", "--no-figures", "--trials", "1000"], cache)
-    summary = json.loads(stdout)
-    return {"task": task, "seed": seed, "train_seconds": float((out / "train_seconds").read_text()),
-            "train_cpu_seconds": timing["cpu_seconds_this_session"], "sample_seconds": timing["sample_seconds"],
-            "process_seconds": process_wall, "epochs": len(history["epoch"]),
-            "first_epoch_seconds": history["wall_time"][0],
-            "val_accuracy": history["val_accuracy"][-1], "val_loss": history["val_loss"][-1],
-            "fresh_accuracy": summary["accuracy"], "fresh_loss": summary["loss"],
-            "load_before": list(load_before), "load_after": list(load_after)}
+def _ratios(rows: list[dict], task: str, path: str, key: str) -> list[float]:
+    """Same-round ratios reference / path of ``key``."""
+    out = []
+    for r in {x["round"] for x in rows}:
+        ref = [x for x in rows if x["round"] == r and x["task"] == task and x["path"] == "reference"]
+        ours = [x for x in rows if x["round"] == r and x["task"] == task and x["path"] == path]
+        if ref and ours and ref[0].get(key) and ours[0].get(key):
+            out.append(ref[0][key] / ours[0][key])
+    return out
+
+
+def _spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)} if values else {}
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Per task and path: medians and ranges of the times, the paired ratios, epochs, accuracies."""
+    out = []
+    for task in dict.fromkeys(r["task"] for r in rows):
+        for path in ("reference", *OURS):
+            sel = [r for r in rows if r["task"] == task and r["path"] == path]
+            if not sel:
+                continue
+            s = {"task": task, "path": path, "rounds": len(sel)}
+            for key in ("train_seconds", "train_cpu_seconds", "process_seconds", "compile_seconds",
+                        "epoch_compile_seconds", "sample_seconds"):
+                vals = [r[key] for r in sel if r.get(key) is not None]
+                if vals:
+                    s[key] = _spread(vals)
+            s["epochs"] = [r["epochs"] for r in sel]
+            s["val_accuracy"] = [r["val_accuracy"] for r in sel]
+            s["load"] = [round(r["load"], 2) for r in sel]
+            if path != "reference":
+                for key, name in (("train_seconds", "speedup"), ("train_cpu_seconds", "cpu_speedup"),
+                                  ("process_seconds", "process_speedup")):
+                    s[name] = _spread(_ratios(rows, task, path, key))
+            out.append(s)
+    return out
+
+
+def _fmt(s: dict, key: str, digits: int = 2) -> str:
+    v = s.get(key)
+    if not v:
+        return "-"
+    return f"{v['median']:.{digits}f} ({v['min']:.{digits}f}-{v['max']:.{digits}f})"
+
+
+def markdown(summary: list[dict]) -> str:
+    lines = ["| task | path | loop s | loop CPU s | compile s | process s | speed-up, loop | speed-up, loop CPU "
+             "| speed-up, process | epochs | val. accuracy | load (1 min) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for s in summary:
+        speed = [f"**{_fmt(s, k, 1)}**" if s.get(k) else "-" for k in ("speedup", "cpu_speedup", "process_speedup")]
+        lines.append(f"| {s['task']} | {s['path']} | {_fmt(s, 'train_seconds')} | {_fmt(s, 'train_cpu_seconds', 1)} | "
+                     f"{_fmt(s, 'compile_seconds')} | {_fmt(s, 'process_seconds', 1)} | {' | '.join(speed)} | "
+                     f"{', '.join(map(str, s['epochs']))} | {', '.join(f'{a:.3f}' for a in s['val_accuracy'])} | "
+                     f"{min(s['load']):.1f}-{max(s['load']):.1f} |")
+    lines.append("")
+    lines.append("Medians over rounds with (min-max); speed-ups are medians of same-round ratios reference / ours. "
+                 "compile s: ours, tracing + lowering + XLA compilation (cold) or the cache read (warm), whole process.")
+    return "\n".join(lines)
 
 
 def machine() -> dict:
@@ -90,77 +175,51 @@ def machine() -> dict:
                 break
     except OSError:
         pass
+    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "jax": jax.__version__,
-            "date": _dt.datetime.now().isoformat(timespec="seconds")}
-
-
-def summarise(rows: list[dict]) -> list[dict]:
-    """Per task and condition: times, accuracies and the ratio to the reference's mean time."""
-    out = []
-    for task in dict.fromkeys(r["task"] for r in rows):
-        for cond in ("cold", "warm"):
-            sel = [r for r in rows if r["task"] == task and r["condition"] == cond]
-            if not sel:
-                continue
-            t = [r["train_seconds"] for r in sel]
-            ref = REFERENCE[task]["seconds"]
-            out.append({"task": task, "condition": cond, "seeds": [r["seed"] for r in sel],
-                        "train_seconds": t, "mean_seconds": statistics.mean(t),
-                        "ratio_to_reference_mean": statistics.mean(ref) / statistics.mean(t),
-                        "ratio_range": (min(ref) / max(t), max(ref) / min(t)),
-                        "epochs": [r["epochs"] for r in sel],
-                        "val_accuracy": [r["val_accuracy"] for r in sel],
-                        "fresh_accuracy": [r["fresh_accuracy"] for r in sel],
-                        "load": [round(r["load_before"][0], 2) for r in sel]})
-    return out
-
-
-def markdown(summary: list[dict]) -> str:
-    lines = ["| task | cache | train_seconds (per seed) | mean | reference | speed-up (ref. mean / mean) "
-             "| epochs | val. accuracy | fresh-trial accuracy | load (1 min) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for s in summary:
-        ref = REFERENCE[s["task"]]
-        lines.append(
-            f"| {s['task']} | {s['condition']} | {', '.join(f'{x:.2f}' for x in s['train_seconds'])} | "
-            f"{s['mean_seconds']:.2f} s | {ref['seconds'][0]}-{ref['seconds'][1]} s, acc. {ref['val_accuracy']} | "
-            f"{s['ratio_to_reference_mean']:.1f}x ({s['ratio_range'][0]:.1f}-{s['ratio_range'][1]:.1f}) | "
-            f"{', '.join(map(str, s['epochs']))} | {', '.join(f'{a:.3f}' for a in s['val_accuracy'])} | "
-            f"{', '.join(f'{a:.3f}' for a in s['fresh_accuracy'])} | {', '.join(map(str, s['load']))} |")
-    return "\n".join(lines)
+            "commit": commit.stdout.strip() or None,
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tasks", nargs="+", default=["rdm", "mante"], choices=sorted(REFERENCE))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--conditions", nargs="+", default=["cold", "warm"], choices=["cold", "warm"])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
+    parser.add_argument("--paths", nargs="+", default=["reference", *OURS], choices=["reference", *OURS])
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds per task (default 5, 1 with --quick; the seed of round r is r)")
+    parser.add_argument("--reference-src", default=None,
+                        help="the 'src' folder of the authors' repository (or $LOWRANK_RNN_REFERENCE_SRC)")
+    parser.add_argument("--reference-python", default=None,
+                        help="a Python with torch (or $LOWRANK_RNN_REFERENCE_PYTHON; default: this one)")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
-    parser.add_argument("--quick", action="store_true", help="smoke run: N = 64, 2 epochs, one seed")
+    parser.add_argument("--quick", action="store_true", help="smoke run: N = 64, 2 epochs (one round unless --rounds)")
     args = parser.parse_args(argv)
-    extra = ["--hidden", "64", "--epochs", "2"] if args.quick else []
-    seeds = args.seeds[:1] if args.quick else args.seeds
+    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 5)
+    if rounds < 1:
+        parser.error("--rounds must be >= 1")
+    reference = reference_setup(args.reference_src, args.reference_python) if "reference" in args.paths else None
+    paths = [p for p in args.paths if p != "reference" or reference is not None]
+    if "reference" in args.paths and reference is None:
+        print("reference not configured (--reference-src): timing our paths only, no speed-ups", file=sys.stderr)
+    size = ["--hidden", "64", "--epochs", "2"] if args.quick else []
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_training_") as tmp:
         tmp = Path(tmp)
         for task in args.tasks:
-            if "cold" in args.conditions:
-                for seed in seeds:
-                    cache = tmp / f"cold-cache-{task}-{seed}"  # empty: everything compiles
-                    row = run_one(task, seed, cache, tmp, extra)
-                    rows.append({**row, "condition": "cold"})
-                    print(json.dumps(rows[-1]), flush=True)
-            if "warm" in args.conditions:
-                cache = tmp / f"warm-cache-{task}"
-                prime = [e for e in extra if e not in ("--epochs", "2")] + ["--epochs", "1"]
-                run_one(task, 1000, cache, tmp, prime)  # untimed: fills the cache (epochs do not change shapes)
-                for seed in seeds:
-                    row = run_one(task, seed, cache, tmp, extra)
-                    rows.append({**row, "condition": "warm"})
-                    print(json.dumps(rows[-1]), flush=True)
+            caches = {"warm": tmp / f"warm-cache-{task}"}
+            if "warm" in paths:  # untimed: fills the cache (the number of epochs does not change the program)
+                prime = ["--hidden", "64"] if args.quick else []
+                run_path("warm", task, 1000, workdir=tmp, caches=caches, reference=reference,
+                         size=prime + ["--epochs", "1"])
+            for r in range(rounds):
+                for path in (paths if r % 2 == 0 else paths[::-1]):
+                    row = {**run_path(path, task, r, workdir=tmp, caches=caches, reference=reference, size=size),
+                           "round": r}
+                    rows.append(row)
+                    print(json.dumps({k: v for k, v in row.items() if k != "compile_by_function"}), flush=True)
     summary = summarise(rows)
     command = "python benchmarks/bench_training.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    result = {"machine": machine(), "command": command, "reference": REFERENCE, "runs": rows, "summary": summary}
+    result = {"machine": machine(), "command": command, "runs": rows, "summary": summary}
     print(markdown(summary))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
