@@ -18,15 +18,16 @@ import jax
 import numpy as np
 
 from .._checks import positive_int
-from .._ensemble import Ensemble
+from .._ensemble import Ensemble, canonical_names
 from .._errors import ArgumentError, ArgumentTypeError
+from ..models import AbstractRNN, FullRankRNN, MixtureLowRankRNN, run_trials, to_ensemble
+from ._latents import _low_rank_parts
 
 
 # ------------------------------------------------------------------------------------------ accuracy
 
 @partial(jax.jit, static_argnames=("task", "n_trials"))
 def _scores(model, key, *, task, n_trials):
-    from ..models import run_trials
 
     k_trials, k_noise = jax.random.split(key)
     trials = task._sample(k_trials, n_trials)
@@ -50,7 +51,6 @@ def task_accuracy(model, task, *, key: jax.Array, n_trials: int = 1000, return_l
     >>> 0.0 <= acc <= 1.0
     True
     """
-    from ..models import AbstractRNN
 
     if not isinstance(model, AbstractRNN):
         raise ArgumentTypeError(f"model must be a LowRankRNN, FullRankRNN or MixtureLowRankRNN, got {type(model).__name__}")
@@ -107,7 +107,6 @@ def truncate(model, rank: int, *, initial=None):
 def _learned_change(model, initial) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(W0, W - W0)`` in float64 for a trained FullRankRNN and its initial network, initial
     ``W`` array or None (``W0 = 0``), after checking both."""
-    from ..models import FullRankRNN
 
     if not isinstance(model, FullRankRNN):
         raise ArgumentTypeError(f"model must be a FullRankRNN (a dense trained network), got {type(model).__name__}")
@@ -168,8 +167,6 @@ def loadings(model) -> tuple[np.ndarray, tuple[str, ...]]:
     Row i is neuron i's point in "connectivity space", whose distribution (one Gaussian or a
     mixture) determines the dynamics as N -> infinity (Dubreuil, Valente et al. 2022, Nat. Neurosci.).
     """
-    from .._ensemble import canonical_names
-    from ._latents import _low_rank_parts
 
     m, n, I = _low_rank_parts(model)
     w = model.dynamics().readouts
@@ -196,7 +193,6 @@ def fit_mixture(model, n_components: int = 1, *, method: str = "em", n_init: int
     >>> fit.ensemble.names, fit.n_components
     (('m1', 'n1', 'I1', 'w1'), 1)
     """
-    from ..models import to_ensemble
 
     C = positive_int("n_components", n_components)
     if method not in ("em", "bayes"):
@@ -231,7 +227,6 @@ def resample(fit: MixtureFit, N: int | None = None, *, key: jax.Array):
     with the fitted model's noise, alpha and nonlinearity; call ``.resample(key=...)`` on it for
     more draws of the same statistics (Dubreuil, Valente et al. 2022, Nat. Neurosci.).
     """
-    from ..models import MixtureLowRankRNN
 
     if not isinstance(fit, MixtureFit):
         raise ArgumentTypeError(f"fit must be a MixtureFit from fit_mixture, got {type(fit).__name__}")

@@ -21,7 +21,9 @@ import numpy as np
 
 from .._checks import finite_array, positive_int, real_scalar
 from .._errors import ArgumentError
-from ..theory import FlowField, FixedPoint
+from ..models import to_ensemble
+from ..theory import FixedPoint, FlowField, flow_field
+from ..theory import latent_fixed_points as theory_fixed_points
 from ..theory._latent import _classify, _dedupe, _limits
 from ._latents import _low_rank_parts
 
@@ -133,9 +135,6 @@ def latent_fixed_points(model, inputs=None, *, source: str = "network", n_starts
     n_starts = positive_int("n_starts", n_starts, low=2)
     tol = real_scalar("tol", tol, low=0.0, low_open=True)
     if source == "ensemble":
-        from ..models import to_ensemble
-        from ..theory import latent_fixed_points as theory_fixed_points
-
         _low_rank_parts(model)
         return theory_fixed_points(to_ensemble(model), inputs, tol=tol)
     m, n, h = _network_arrays(model, inputs)
@@ -167,9 +166,6 @@ def latent_flow_field(model, *, inputs=None, lim=None, n: int = 41, source: str 
         raise ArgumentError(f"model must have rank 2 for a flow field in the (kappa_1, kappa_2) plane, "
                          f"got rank {getattr(model, 'rank', None)}")
     if source == "ensemble":
-        from ..models import to_ensemble
-        from ..theory import flow_field
-
         _low_rank_parts(model)
         ff = flow_field(to_ensemble(model), lim=lim, n=n, inputs=inputs)
     else:

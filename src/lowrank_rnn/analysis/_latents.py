@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import ArgumentError, ArgumentTypeError
+from ..models import FullRankRNN, LowRankRNN, MixtureLowRankRNN, run_trials
 
 
 class Latents(NamedTuple):
@@ -36,7 +37,6 @@ class Latents(NamedTuple):
 
 def _low_rank_parts(model):
     """Return (m, n, I) of a low-rank model (the generated loadings of a mixture model)."""
-    from ..models import FullRankRNN, LowRankRNN, MixtureLowRankRNN
 
     if isinstance(model, FullRankRNN):
         raise ArgumentTypeError("model is a FullRankRNN, which has no latent coordinates; make a low-rank model "
@@ -53,7 +53,6 @@ def _low_rank_parts(model):
 
 @jax.jit
 def _run(model, inputs, key):
-    from ..models import run_trials
 
     return run_trials(model, inputs, key=key, return_states=True)
 

@@ -7,7 +7,12 @@ import time
 import jax
 import numpy as np
 
-from .dubreuil2022 import PUBLISHED, PUBLISHED_TRUNCATION, Config
+from .. import analysis
+from ..models import FullRankRNN, LowRankRNN, noise_from_published, to_ensemble
+from ..tasks import get_task
+from ..theory import limit_cycle
+from ..training import RECIPES, plot_latents, train, train_recipe
+from ._dubreuil2022_config import PUBLISHED, PUBLISHED_TRUNCATION, Config
 
 
 def _eval_key(task: str, seed: int, j: int = 0) -> jax.Array:
@@ -22,10 +27,6 @@ def _train_dms(cfg: Config, N: int, seed: int):
     """DMS by the published protocol, shortened: full-rank pre-training (lr 1e-5, delay <= 2000 ms),
     top-2 SVD, rank-two training at delay <= 700 ms (lr 1e-2, clip 0.01, early stop 0.01), then
     shaping: the maximum delay widened stage by stage. Returns (model, final task, history, seconds)."""
-    from ..models import FullRankRNN, LowRankRNN, noise_from_published
-    from ..tasks import get_task
-    from ..training import RECIPES, train
-
     rec = RECIPES["dms"]
     alpha = 0.2
     sigma = noise_from_published(rec.noise_std, alpha)
@@ -54,10 +55,6 @@ def _train_dms(cfg: Config, N: int, seed: int):
 def run_task(cfg: Config, name: str, results: dict):
     """Train ``cfg.networks(name)`` networks on task ``name``, fit one Gaussian to each, resample,
     and measure every accuracy; store the numbers in ``results["tasks"][name]``; return the models."""
-    from .. import analysis
-    from ..tasks import get_task
-    from ..training import RECIPES, train_recipe
-
     rec = RECIPES[name]
     N = cfg.N(name)
     entry = {"rank": rec.rank, "N": N, "recipe": rec.source, "networks": []}
@@ -178,9 +175,6 @@ def section_latents(cfg: Config, report, results: dict, trained: dict) -> None:
     """kappa(t) of one trained network per task; rank-two flow fields, trained against one Gaussian."""
     import matplotlib.pyplot as plt
 
-    from .. import analysis
-    from ..training import plot_latents
-
     report.section("Latent dynamics of the trained networks",
                    "States projected on span(m, I) (`analysis.latents`, noiseless network, noisy inputs): "
                    "x(t) = Σ_r κ_r(t) m_r + Σ_k v_k(t) I_k, averaged per condition.")
@@ -210,9 +204,6 @@ def section_latents(cfg: Config, report, results: dict, trained: dict) -> None:
                         for k, v in fps.items()}
             cycle_text = ""
             if n_stable["ensemble"] == 0:  # no stable point: the mean-field flow may settle on a cycle
-                from ..models import to_ensemble
-                from ..theory import limit_cycle
-
                 try:
                     cycle = limit_cycle(to_ensemble(model))
                 except RuntimeError:  # a trajectory that never settles: reported as no cycle found
@@ -243,11 +234,6 @@ def section_latents(cfg: Config, report, results: dict, trained: dict) -> None:
 
 def section_truncation(cfg: Config, report, results: dict) -> None:
     """A full-rank RDM network: accuracy with its learned change truncated to rank r."""
-    from .. import analysis
-    from ..models import FullRankRNN, noise_from_published
-    from ..tasks import get_task
-    from ..training import train
-
     task = get_task("rdm")
     N = cfg.truncation_hidden
     w0 = FullRankRNN(N, 1, 1, key=jax.random.key(11), alpha=0.2, noise=noise_from_published(0.05, 0.2))

@@ -21,7 +21,9 @@ import numpy as np
 from .._ensemble import Ensemble
 from .._errors import ArgumentError
 from .._network import Network
+from .. import theory
 from .._simulate import simulate
+from ..theory import gaussian
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,8 +259,6 @@ def state_readout(ensemble: Ensemble, state, inputs=None) -> np.ndarray:
     ``Cov(w_o, x) = sum_r sigma_{w_o m_r} kappa_r + sum_k sigma_{w_o I_k} u_k``; the bulk term is
     independent of w. ``state`` needs ``kappa``, ``mu``, ``delta0``.
     """
-    from ..theory import gaussian
-
     if ensemble.n_populations != 1:
         raise ArgumentError("state_readout supports one-population ensembles")
     R, K = ensemble.rank, ensemble.n_inputs
@@ -277,8 +277,6 @@ def state_readout(ensemble: Ensemble, state, inputs=None) -> np.ndarray:
 
 def theory_fn(name: str):
     """Return ``lowrank_rnn.theory.<name>``, or None while that solver is not in the library yet."""
-    from .. import theory
-
     return getattr(theory, name, None)
 
 

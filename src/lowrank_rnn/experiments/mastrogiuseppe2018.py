@@ -28,6 +28,9 @@ from functools import partial
 from pathlib import Path
 
 from .._errors import ArgumentError
+from . import _m2018_rank_one as one
+from . import _m2018_rank_two as two
+from . import _m2018_tasks as task_sections
 from ._m2018_common import Config, missing_theory, single_threaded_blas, theory_in_background
 from ._report import Report
 
@@ -40,18 +43,14 @@ THEORY = ("stationary_states", "phase_diagram", "critical_g_C", "critical_g_B", 
 
 
 def _sections():
-    from . import _m2018_rank_one as one
-    from . import _m2018_rank_two as two
-    from . import _m2018_tasks as tasks
-
     return [
         ("phase_diagram", one.section_phase_diagram),
         ("spontaneous", one.section_sweep),
         ("spectrum", one.section_spectrum),
         ("input_driven", one.section_input_driven),
-        ("go_nogo", tasks.section_go_nogo),
-        ("detection", tasks.section_detection),
-        ("context", tasks.section_context),
+        ("go_nogo", task_sections.section_go_nogo),
+        ("detection", task_sections.section_detection),
+        ("context", task_sections.section_context),
         ("rank_two", two.section_rank_two),
     ]
 
@@ -63,25 +62,21 @@ def _theory_chains(cfg: Config, sections: set) -> list:
     ensembles whose inputs are padded to the same shapes), and the chains come in the order the
     sections need them.
     """
-    from . import _m2018_rank_one as one
-    from . import _m2018_rank_two as two
-    from . import _m2018_tasks as tasks
-
     chains = []
     if sections & {"phase_diagram", "spontaneous"} and not missing_theory("phase_diagram", "critical_g_C",
                                                                               "critical_g_B"):
         chains += [[("diagram", partial(one.diagram_theory, cfg))],
                    [("g_C", partial(one.critical_g_C_theory, cfg)), ("g_B", partial(one.critical_g_B_theory, cfg))]]
     if "context" in sections and not missing_theory("stationary_states"):
-        chains.append([("context", partial(tasks.context_theory, cfg))])
+        chains.append([("context", partial(task_sections.context_theory, cfg))])
     if "rank_two" in sections and not missing_theory("latent_fixed_points", "limit_cycle", "flow_field"):
         chains.append([("rank_two", partial(two.rank_two_theory, cfg))])
     if not missing_theory("stationary_states"):
         # last in the queue: the sections that run first (EXECUTION_ORDER) take these over themselves
         rank_one = [(name, fn) for name, fn in (("spectrum", partial(one.spectrum_theory, cfg)),
                                                 ("input_driven", partial(one.input_theory, cfg)),
-                                                ("go_nogo", tasks.gonogo_theory),
-                                                ("detection", partial(tasks.detection_theory, cfg)))
+                                                ("go_nogo", task_sections.gonogo_theory),
+                                                ("detection", partial(task_sections.detection_theory, cfg)))
                     if name in sections]
         chains += [rank_one] if rank_one else []
     return chains

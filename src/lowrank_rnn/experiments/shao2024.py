@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 
 from .._errors import ArgumentError
+from . import _shao2024_sections as sections
 from ._report import Report
+from ._shao2024_sections import Config
 
 TITLE = ("Shao et al. 2025 (PRX Life 3:023008): connectivity motifs in E–I networks, "
          "low-rank theory against sampled networks")
@@ -34,10 +36,9 @@ SECTIONS = ("eigenvalues", "stability", "scaling", "responses", "map", "low_rank
 
 
 def _sections():
-    from . import _shao2024_sections as s
-
-    return {"eigenvalues": s.section_eigenvalues, "stability": s.section_stability, "scaling": s.section_scaling,
-            "responses": s.section_responses, "map": s.section_map, "low_rank": s.section_low_rank}
+    return {"eigenvalues": sections.section_eigenvalues, "stability": sections.section_stability,
+            "scaling": sections.section_scaling, "responses": sections.section_responses,
+            "map": sections.section_map, "low_rank": sections.section_low_rank}
 
 
 def run(out_dir, *, quick: bool = False, only=None) -> Path:
@@ -52,7 +53,6 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
-    from ._shao2024_sections import Config
 
     if only is not None:
         bad = sorted(set(only) - set(SECTIONS))

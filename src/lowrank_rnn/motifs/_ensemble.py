@@ -38,6 +38,8 @@ import numpy as np
 
 from .._checks import finite_array, real_scalar
 from .._errors import ArgumentError, ArgumentTypeError
+from .._network import Network
+from ._gaussian import sample_gaussian
 from ._statistics import MotifStatistics
 
 __all__ = ["MotifEnsemble"]
@@ -388,8 +390,6 @@ class MotifEnsemble:
         >>> J.shape
         (100, 100)
         """
-        from ._gaussian import sample_gaussian
-
         if self.batch_shape:
             raise ArgumentError(f"sample needs a single ensemble, this one has batch shape {self.batch_shape}; "
                              "index it first, e.g. ens[0]")
@@ -404,8 +404,6 @@ class MotifEnsemble:
         input into population q) and readouts ``w_q = (N / N_q) 1_q`` (population-mean rate).
         """
         import jax.numpy as jnp
-
-        from .._network import Network
 
         J = self.sample(key=key, standardize=standardize)
         pop = self.population

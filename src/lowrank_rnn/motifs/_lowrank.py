@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import finite_array, positive_int, real_scalar
+from .._ensemble import Ensemble
 from .._errors import ArgumentError, ArgumentTypeError
+from .._network import Network
 from ._ensemble import MotifEnsemble
 from ._theory import _outside, _residual_coupling, low_rank_operator
 
@@ -77,8 +79,6 @@ def low_rank_ensemble(ens: MotifEnsemble, *, include_bulk: bool = False, with_io
     >>> np.round(np.sort(np.linalg.eigvals(np.asarray(lr.overlap)).real), 3).tolist()
     [-1.525, 0.525]
     """
-    from .._ensemble import Ensemble
-
     if not isinstance(ens, MotifEnsemble):
         raise ArgumentTypeError(f"ens must be a MotifEnsemble, got {type(ens).__name__}")
     if ens.batch_shape:
@@ -140,8 +140,6 @@ def low_rank_network(J, *, rank: int | None = None, bulk_radius: float | None = 
     """
     import jax.numpy as jnp
     import scipy.linalg
-
-    from .._network import Network
 
     J = finite_array("J", J, ndim=2)
     N = J.shape[0]

@@ -21,6 +21,7 @@ from scipy import integrate, optimize, special
 
 from .._checks import positive_int, real_scalar
 from .._errors import ArgumentError
+from ._gaussian import numpy_rng
 
 __all__ = ["sonet", "sonet_ei", "sonet_latent_correlations", "sonet_moments", "orthant_probability"]
 
@@ -144,8 +145,6 @@ def sonet(N: int, p: float, *, alpha_recip=0.0, alpha_conv=0.0, alpha_div=0.0, a
     >>> A.shape, float(A.diagonal().sum())
     ((300, 300), 0.0)
     """
-    from ._gaussian import numpy_rng
-
     N = positive_int("N", N, low=4)
     lat = sonet_latent_correlations(p, alpha_recip, alpha_conv, alpha_div, alpha_chain)
     P_, Q_, a, b, c = _coefficients(N, lat)
