@@ -15,7 +15,7 @@ trials with the same network noise:
 * ``vmap``: one compiled call per generation: ``ask``, the P members scored by ``jax.vmap`` of the
   same fitness, ``tell``. It evaluates the *same generation* as ``loop`` (same population, same
   trials, same noise); their fitness values are compared and the largest difference recorded;
-* ``train``: the library, ``train(model, task, method="es", ...)``, whose compiled epoch runs
+* ``train``: the library, ``train(model, task, method=OpenES(...))``, whose compiled epoch runs
   ``n_train // batch`` generations in one ``lax.scan`` (and scores the mean as a (P+1)-th member,
   its training loss): the time of a timed run divided by its generations, compilation excluded
   (an identical untimed run first fills the in-memory cache), no validation set, no run folder.
@@ -54,7 +54,7 @@ from jax.flatten_util import ravel_pytree
 
 from lowrank_rnn.models import noise_from_published, run_trials
 from lowrank_rnn.tasks import get_task
-from lowrank_rnn.training import OpenES, build_model, train
+from lowrank_rnn.training import BPTT, Adam, OpenES, RunSettings, build_model, train
 from lowrank_rnn.training._es import _algorithm
 from lowrank_rnn.training._recipes import get_recipe
 
@@ -88,9 +88,8 @@ def bench_generation(task, model, filt, popsize: int, sigma: float, lr: float, b
     arrays, static = eqx.partition(model, eqx.is_array)
     params, frozen = eqx.partition(arrays, filt)
     flat, unravel = ravel_pytree(params)
-    strategy = OpenES(popsize=popsize, sigma=sigma)
-    opt_spec = ("adam", lr, None)
-    es, ep = _algorithm(strategy, flat.shape[0], opt_spec)
+    strategy = OpenES(popsize=popsize, sigma=sigma, optimizer=Adam(lr))
+    es, ep = _algorithm(strategy, flat.shape[0])
     state = es.init(jax.random.key(0), flat, ep)
 
     def fitness(theta, inputs, trials, key):
@@ -139,10 +138,10 @@ def bench_generation(task, model, filt, popsize: int, sigma: float, lr: float, b
     return out
 
 
-def bench_train(task, model, filt, *, method: str, batch: int, generations: int, lr: float, **es) -> dict:
+def bench_train(task, model, filt, *, method, batch: int, generations: int) -> dict:
     """Per-update seconds of ``train`` (one ES generation or one BPTT iteration), compilation excluded."""
-    kw = dict(key=jax.random.key(7), epochs=1, n_trials=generations * batch, batch=batch, val_fraction=0.0,
-              lr=lr, trainable=filt, progress=False, method=method, **es)
+    kw = dict(key=jax.random.key(7), epochs=1, n_trials=generations * batch, batch=batch,
+              run=RunSettings(val_fraction=0.0), trainable=filt, progress=False, method=method)
     jax.block_until_ready(train(model, task, **kw)[0])  # compiles (in-memory cache for the timed run)
     _, wall, cpu = _clock(lambda: train(model, task, **kw)[0])
     return {"updates": generations, "wall_s_per_update": wall / generations, "cpu_s_per_update": cpu / generations}
@@ -169,14 +168,15 @@ def main() -> None:
     results = {"task": task.config(), "n_steps": task.n_steps, "model": {"class": "LowRankRNN", "N": args.hidden,
                "rank": recipe.rank, "noise": model.noise, "trainable_inputs": recipe.train_inputs},
                "batch": batch, "sigma": sigma, "lr": lr, "strategy": "openai_es", "generations": [], "train": []}
-    bptt = bench_train(task, model, filt, method="bptt", batch=batch, generations=4 if args.quick else 8, lr=lr)
+    bptt = bench_train(task, model, filt, method=BPTT(optimizer=Adam(lr)), batch=batch,
+                       generations=4 if args.quick else 8)
     results["bptt"] = bptt
     print(f"BPTT iteration: {bptt['wall_s_per_update'] * 1e3:.1f} ms wall, {bptt['cpu_s_per_update'] * 1e3:.1f} ms CPU")
     for P in args.popsizes:
         g = bench_generation(task, model, filt, P, sigma, lr, batch, args.reps)
         results["generations"].append(g)
-        tr = bench_train(task, model, filt, method="es", batch=batch, generations=2 if args.quick else 4, lr=lr,
-                         strategy="openai_es", popsize=P, sigma=sigma)
+        tr = bench_train(task, model, filt, method=OpenES(popsize=P, sigma=sigma, optimizer=Adam(lr)), batch=batch,
+                         generations=2 if args.quick else 4)
         tr["popsize"] = P
         results["train"].append(tr)
         print(f"P = {P:4d}: loop {g['loop_generations_per_s']:.3f} gen/s, vmap {g['vmap_generations_per_s']:.3f} gen/s "

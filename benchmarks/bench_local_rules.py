@@ -8,7 +8,7 @@ every 20 iterations on fresh trials. Rules: BPTT, e-prop, MDGL, ModProp (mu = 0.
 averages; ``--rules "modprop(0.25, unit)"`` runs W_ab = W, which is what the authors' released
 delayed-XOR code computes, see benchmarks/README.md), each with the seeds vmapped in one compiled
 program (:func:`lowrank_rnn.learning.fit`),
-and OpenAI-ES through ``train(..., method="es")`` with the same network and task. Curves: the
+and OpenAI-ES through ``train(..., method=OpenES(...))`` with the same network and task. Curves: the
 best and the worst run by area under the validation-loss curve are dropped, then mean +- s.d. of a
 15-point moving mean, as the paper's ``plot_curves.py``. Gradient quality: the cosine similarity
 of each rule's update to the BPTT gradient on the same fresh batch at every evaluation point.
@@ -79,16 +79,16 @@ def bptt_time_per_iteration(task, N, n_exc, batch, *, repeats=3, steps=5) -> dic
 
 
 def run_es(task, models, *, iterations, batch, eval_every, val_batch, popsize, sigma, lr, seed0):
-    """Train each model with OpenAI-ES (``train(..., method="es")``); one generation per minibatch."""
-    from lowrank_rnn.training import train
+    """Train each model with OpenAI-ES (``train(..., method=OpenES(...))``); one generation per minibatch."""
+    from lowrank_rnn.training import Adam, OpenES, RunSettings, train
 
     n_train = batch * eval_every
     n_trials = n_train + val_batch
     out = []
     for s, net in enumerate(models):
         _, h = train(net, task, key=jax.random.key(1000 + seed0 + s), epochs=max(1, iterations // eval_every),
-                     lr=lr, batch=batch, n_trials=n_trials, val_fraction=val_batch / n_trials, method="es",
-                     strategy="openai_es", popsize=popsize, sigma=sigma, progress=False)
+                     batch=batch, n_trials=n_trials, run=RunSettings(val_fraction=val_batch / n_trials),
+                     method=OpenES(popsize=popsize, sigma=sigma, optimizer=Adam(lr)), progress=False)
         its = np.asarray(h["epoch"]) * eval_every
         out.append({"iteration": its.tolist(), "val_loss": h["val_loss"], "val_accuracy": h["val_accuracy"],
                     "wall_time": h["wall_time"]})
@@ -248,7 +248,7 @@ def main(argv=None) -> int:
             "final_val_accuracy": acc[:, -1].tolist(), "final_val_loss": loss[:, -1].tolist(),
             "iteration_to_0.95": reach, "runs_reaching_0.95": int(np.sum(np.isfinite(reach))),
             "kept_runs": drop_extremes(loss).tolist(),
-            "note": "OpenAI-ES (train(..., method='es')), one generation = one iteration on a minibatch of "
+            "note": "OpenAI-ES (train(..., method=OpenES(...))), one generation = one iteration on a minibatch of "
                     f"{batch} trials drawn from a fixed set of {batch * eval_every}; no L2 term"}
         curves["es (OpenAI-ES)"], acc_curves["es (OpenAI-ES)"] = (its, loss), (its, acc)
         arrays.update({"es_iteration": its, "es_val_loss": loss, "es_val_accuracy": acc})

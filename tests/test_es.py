@@ -1,7 +1,8 @@
-"""Evolution strategies (train(..., method="es")): each strategy decreases a quadratic, a
+"""Evolution strategies (train(..., method=OpenES(...) | PGPE(...) | CMAES(...))): each strategy decreases a quadratic, a
 non-differentiable score and a small task's loss; non-finite fitness is handled; resume equals an
 uninterrupted run; the run folder is read by evaluate; bad options fail before compiling."""
 
+import dataclasses
 import json
 
 import jax
@@ -12,11 +13,11 @@ import pytest
 
 import lowrank_rnn.training._checkpoint as ckpt
 import lowrank_rnn.training._es as es_module
-from lowrank_rnn import DivergenceError, load
+from lowrank_rnn import ArgumentError, ArgumentTypeError, DivergenceError, RunFolderError, load
 from lowrank_rnn.cli import main
 from lowrank_rnn.models import LowRankRNN, noise_from_published
 from lowrank_rnn.tasks import get_task
-from lowrank_rnn.training import CMAES, PGPE, OpenES, get_strategy, train
+from lowrank_rnn.training import CMAES, PGPE, Adam, OpenES, RunSettings, get_strategy, train
 from lowrank_rnn.training._evaluate import evaluate
 
 SIGMA = noise_from_published(0.05, 0.2)
@@ -38,7 +39,7 @@ def quadratic(model, trials, key):
 
 
 # 40 trials, batch 4, no validation (the fitness ignores the trials): 10 generations per epoch
-QUICK = dict(n_trials=40, batch=4, val_fraction=0.0, progress=False)
+QUICK = dict(n_trials=40, batch=4, run=RunSettings(val_fraction=0.0), progress=False)
 
 
 @pytest.mark.parametrize("strategy,lr,sigma", [("openai_es", 0.1, 0.1), ("pgpe", 0.1, 0.1), ("cma_es", None, 0.3)])
@@ -46,9 +47,10 @@ def test_each_strategy_decreases_a_quadratic(strategy, lr, sigma):
     task = get_task("rdm", **SHORT)
     model = _model(jax.random.key(0), task)
     f0 = float(quadratic(model, None, None))
-    kw = {} if lr is None else {"lr": lr}
-    trained, h = train(model, task, key=jax.random.key(1), epochs=8, method="es", strategy=strategy, popsize=16,
-                       sigma=sigma, fitness=quadratic, trainable=_h0_only(model), **QUICK, **kw)
+    kw = {} if lr is None else {"optimizer": Adam(lr)}
+    method = get_strategy(strategy, popsize=16, sigma=sigma, fitness=quadratic)
+    trained, h = train(model, task, key=jax.random.key(1), epochs=8, method=dataclasses.replace(method, **kw),
+                       trainable=_h0_only(model), **QUICK)
     f_end = float(quadratic(trained, None, None))
     # 80 generations from f0 ~ 1: Adam moves each coordinate by ~lr per generation, CMA-ES
     # contracts geometrically; a factor of 10 leaves both a wide margin
@@ -73,8 +75,9 @@ def test_a_non_differentiable_score_decreases():
         return jnp.sum(jnp.sign(model.h0) != jnp.sign(TARGET)).astype(jnp.float32)
 
     assert float(jnp.abs(jax.grad(lambda h: mismatches(model, None, None) + 0 * h.sum())(model.h0)).sum()) == 0
-    trained, h = train(model, task, key=jax.random.key(2), epochs=4, method="es", strategy="openai_es",
-                       popsize=16, sigma=0.05, lr=0.02, fitness=mismatches, trainable=_h0_only(model), **QUICK)
+    trained, h = train(model, task, key=jax.random.key(2), epochs=4,
+                       method=OpenES(popsize=16, sigma=0.05, optimizer=Adam(0.02), fitness=mismatches),
+                       trainable=_h0_only(model), **QUICK)
     assert float(mismatches(model, None, None)) == 16
     assert float(mismatches(trained, None, None)) <= 2, h["train_loss"]
 
@@ -84,7 +87,7 @@ def test_small_task_loss_decreases():
     task = get_task("rdm", **SHORT)
     model = _model(jax.random.key(0), task, N=32, noise=SIGMA)
     _, h = train(model, task, key=jax.random.key(1), epochs=6, n_trials=160, batch=32, progress=False,
-                 method="es", strategy="openai_es", popsize=32, sigma=0.1, lr=0.05)
+                 method=OpenES(popsize=32, sigma=0.1, optimizer=Adam(0.05)))
     # measured (this seed): train loss 1.02 -> 0.84 in 24 generations, validation accuracy 0.62 -> 0.91
     assert h["train_loss"][-1] < 0.9 * h["train_loss"][0], h["train_loss"]
     assert h["val_loss"][-1] < 0.9 * h["val_loss"][0], h["val_loss"]
@@ -97,7 +100,7 @@ def test_cma_es_learns_rdm_from_the_error_rate():
     model = _model(jax.random.key(0), task, N=32, noise=SIGMA)
     # batch 64 grades the error rate in steps of 1/64 (32 left too many ties to rank)
     _, h = train(model, task, key=jax.random.key(1), epochs=4, n_trials=320, batch=64, progress=False,
-                 method="es", strategy="cma_es", sigma=0.3, fitness="accuracy")
+                 method=CMAES(sigma=0.3, fitness="accuracy"))
     # measured (this seed): validation accuracy 0.72, 0.94, 1.0, 1.0 after 4, 8, 12, 16 generations
     assert h["val_accuracy"][-1] >= 0.9, h["val_accuracy"]
     assert h["train_loss"][-1] < h["train_loss"][0]
@@ -110,16 +113,17 @@ def test_non_finite_members_rank_last_and_a_non_finite_mean_raises(tmp_path):
     def nan_on_the_right(model, trials, key):  # members with h0[0] > 0.05 are "unstable"
         return jnp.where(model.h0[0] > 0.05, jnp.nan, jnp.mean((model.h0 + 1.0) ** 2))
 
-    trained, h = train(model, task, key=jax.random.key(1), epochs=3, method="es", popsize=16, sigma=0.1, lr=0.1,
-                       fitness=nan_on_the_right, trainable=_h0_only(model), **QUICK)
+    trained, h = train(model, task, key=jax.random.key(1), epochs=3,
+                       method=OpenES(popsize=16, sigma=0.1, optimizer=Adam(0.1), fitness=nan_on_the_right),
+                       trainable=_h0_only(model), **QUICK)
     assert np.all(np.isfinite(h["train_loss"])) and h["train_loss"][-1] < h["train_loss"][0]
 
     def always_nan(model, trials, key):
         return jnp.float32(jnp.nan) + 0 * model.h0[0]
 
     with pytest.raises(DivergenceError, match="epoch 1, generation 1 of 10"):
-        train(model, task, key=jax.random.key(1), epochs=2, method="es", popsize=8, fitness=always_nan,
-              trainable=_h0_only(model), out=tmp_path / "run", **QUICK)
+        train(model, task, key=jax.random.key(1), epochs=2, method=OpenES(popsize=8, fitness=always_nan),
+              trainable=_h0_only(model), **{**QUICK, "run": RunSettings(tmp_path / "run", val_fraction=0.0)})
 
 
 def test_vmapped_population_fitness_equals_member_by_member():
@@ -154,11 +158,13 @@ def _leaves_equal(a, b):
 @pytest.mark.parametrize("strategy", ["openai_es", "cma_es"])
 def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, monkeypatch, strategy):
     task = get_task("rdm", **SHORT)
-    kw = dict(key=jax.random.key(5), epochs=4, n_trials=64, batch=16, progress=False, keep_best=True,
-              method="es", strategy=strategy, popsize=8, sigma=0.1, lr=0.05)
-    if strategy == "cma_es":
-        kw.pop("lr")
-    full, h_full = train(_model(jax.random.key(4), task, noise=SIGMA), task, out=tmp_path / "a", **kw)
+    method = get_strategy(strategy, popsize=8, sigma=0.1)
+    if strategy != "cma_es":
+        method = dataclasses.replace(method, optimizer=Adam(0.05))
+    kw = dict(key=jax.random.key(5), epochs=4, n_trials=64, batch=16, progress=False, method=method)
+    full, h_full = train(_model(jax.random.key(4), task, noise=SIGMA), task,
+                         run=RunSettings(tmp_path / "a", keep_best=True), **kw)
+    folder_b = RunSettings(tmp_path / "b", keep_best=True)
 
     real_submit = ckpt.Writer.submit
     calls = {"n": 0}
@@ -171,17 +177,18 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, monkeypatc
 
     monkeypatch.setattr(ckpt.Writer, "submit", submit_then_stop)
     with pytest.raises(KeyboardInterrupt):
-        train(_model(jax.random.key(4), task, noise=SIGMA), task, out=tmp_path / "b", **kw)
+        train(_model(jax.random.key(4), task, noise=SIGMA), task, run=folder_b, **kw)
     monkeypatch.setattr(ckpt.Writer, "submit", real_submit)
     assert json.loads((tmp_path / "b" / "history.json").read_text())["epoch"] == [1, 2]
-    resumed, h_resumed = train(_model(jax.random.key(4), task, noise=SIGMA), task, out=tmp_path / "b", **kw)
+    resumed, h_resumed = train(_model(jax.random.key(4), task, noise=SIGMA), task, run=folder_b, **kw)
     assert _leaves_equal(resumed, full)
     for f in ("epoch", "train_loss", "val_loss", "val_accuracy", "generation", "population_fitness", "sigma"):
         assert h_resumed[f] == h_full[f], f
     assert _leaves_equal(load(tmp_path / "b" / "model.npz"), full)
     # a different strategy setting is another run: refused, not silently mixed
-    with pytest.raises(ValueError, match="different run"):
-        train(_model(jax.random.key(4), task, noise=SIGMA), task, out=tmp_path / "b", **{**kw, "sigma": 0.2})
+    with pytest.raises(RunFolderError, match="different run"):
+        train(_model(jax.random.key(4), task, noise=SIGMA), task, run=folder_b,
+              **{**kw, "method": dataclasses.replace(method, sigma=0.2)})
 
 
 def test_command_line_run_folder_is_read_by_evaluate(tmp_path, capsys):
@@ -209,37 +216,37 @@ def test_bad_options_raise_before_compiling(monkeypatch):
     task = get_task("rdm", **SHORT)
     model = _model(jax.random.key(0), task)
     kw = dict(key=jax.random.key(1), epochs=1, progress=False)
-    with pytest.raises(ValueError, match="method must be one of bptt, es"):
-        train(model, task, method="evolution", **kw)
-    with pytest.raises(ValueError, match="strategy must be one of openai_es, cma_es, pgpe, got 'cmaes'"):
-        train(model, task, method="es", strategy="cmaes", **kw)
-    with pytest.raises(TypeError, match="strategy must be a name"):
-        train(model, task, method="es", strategy=optax.adam(1e-3), **kw)
-    with pytest.raises(ValueError, match="popsize must be even"):
-        train(model, task, method="es", popsize=9, **kw)
-    with pytest.raises(ValueError, match="popsize must be an integer >= 2"):
-        train(model, task, method="es", strategy="cma_es", popsize=1, **kw)
-    with pytest.raises(TypeError, match="popsize must be an integer"):
-        train(model, task, method="es", popsize=8.0, **kw)
-    with pytest.raises(ValueError, match="sigma must be > 0"):
-        train(model, task, method="es", strategy="pgpe", sigma=0.0, **kw)
-    with pytest.raises(ValueError, match="sigma must be finite"):
-        train(model, task, method="es", sigma=float("nan"), **kw)
-    with pytest.raises(ValueError, match="sigma_decay must be <= 1"):
+    with pytest.raises(ArgumentTypeError, match=r"method must be BPTT\(...\), OpenES\(...\), PGPE"):
+        train(model, task, method="es", **kw)
+    with pytest.raises(ArgumentError, match="strategy must be one of openai_es, cma_es, pgpe, got 'cmaes'"):
+        get_strategy("cmaes")
+    with pytest.raises(ArgumentTypeError, match="strategy must be a name"):
+        get_strategy(optax.adam(1e-3))
+    with pytest.raises(ArgumentError, match="popsize must be even"):
+        OpenES(popsize=9)
+    with pytest.raises(ArgumentError, match="popsize must be an integer >= 2"):
+        CMAES(popsize=1)
+    with pytest.raises(ArgumentTypeError, match="popsize must be an integer"):
+        OpenES(popsize=8.0)
+    with pytest.raises(ArgumentError, match="sigma must be > 0"):
+        PGPE(sigma=0.0)
+    with pytest.raises(ArgumentError, match="sigma must be finite"):
+        OpenES(sigma=float("nan"))
+    with pytest.raises(ArgumentError, match="sigma_decay must be <= 1"):
         OpenES(sigma_decay=1.5)
-    with pytest.raises(ValueError, match="sigma_max_change must be > 0"):
+    with pytest.raises(ArgumentError, match="sigma_max_change must be > 0"):
         PGPE(sigma_max_change=0.0)
-    with pytest.raises(ValueError, match="fitness must be 'loss', 'accuracy'"):
-        train(model, task, method="es", fitness="reward", **kw)
-    with pytest.raises(ValueError, match="popsize, sigma are options of method='es'"):
-        train(model, task, popsize=8, sigma=0.1, **kw)
-    with pytest.raises(ValueError, match="optimizer and clip apply to openai_es and pgpe only"):
-        train(model, task, method="es", strategy="cma_es", clip=1.0, **kw)
+    with pytest.raises(ArgumentError, match="fitness must be 'loss', 'accuracy'"):
+        OpenES(fitness="reward")
+    with pytest.raises(ArgumentTypeError, match="optimizer must be"):
+        PGPE(optimizer="adam")
+    with pytest.raises(TypeError, match="optimizer"):  # CMA-ES moves its mean by recombination: no optimizer
+        CMAES(optimizer=Adam())
     big = LowRankRNN(2600, 1, 1, 1, key=jax.random.key(0), alpha=0.2)
-    with pytest.raises(ValueError, match=r"D = 5202 parameters \(> 5000\)"):
-        train(big, task, method="es", strategy=CMAES(), **kw)
-    with pytest.raises(ValueError, match="batch must be <="):  # train's own checks still apply
-        train(model, task, method="es", batch=5000, **kw)
+    with pytest.raises(ArgumentError, match=r"D = 5202 parameters \(> 5000\)"):
+        train(big, task, method=CMAES(), **kw)
+    with pytest.raises(ArgumentError, match="batch must be <="):  # train's own checks still apply
+        train(model, task, method=OpenES(), batch=5000, **kw)
     assert get_strategy(PGPE(sigma=0.3), popsize=4) == PGPE(popsize=4, sigma=0.3)
 
 
@@ -249,7 +256,7 @@ def test_command_line_rejects_bad_es_options(capsys):
     assert "invalid choice" in capsys.readouterr().err
     for argv, msg in ((["--method", "es", "--popsize", "7"], "popsize must be even"),
                       (["--method", "es", "--sigma", "-1"], "sigma must be > 0"),
-                      (["--strategy", "pgpe"], "strategy is an option of method='es'")):
+                      (["--strategy", "pgpe"], "--strategy is an option of --method es")):
         with pytest.raises((SystemExit, ValueError)) as err:
             main(["train", "--task", "rdm", "--out", "x", *argv])
         text = str(err.value) + capsys.readouterr().err

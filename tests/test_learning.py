@@ -322,21 +322,21 @@ def test_fit_learns_small_delayed_xor_and_tracks_alignment(getkey):
 
 
 def test_train_with_rule_writes_a_run_that_evaluate_reads(getkey, tmp_path):
-    from lowrank_rnn.training import evaluate, train
+    from lowrank_rnn.training import BPTT, Adam, RunSettings, evaluate, train
 
     task = _small_xor()
     net = RateRNN(16, 2, 2, key=getkey(), n_excitatory=13, alpha=0.1)
-    _, h = train(net, task, key=getkey(), epochs=2, lr=1e-3, n_trials=96, credit_assignment="modprop",
-                 out=tmp_path / "run", progress=False)
+    _, h = train(net, task, key=getkey(), epochs=2, n_trials=96, method=BPTT(optimizer=Adam(1e-3), rule="modprop"),
+                 run=RunSettings(tmp_path / "run"), progress=False)
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["training"]["credit_assignment"] == "modprop" and cfg["model"]["class"] == "RateRNN"
     summary = evaluate(tmp_path / "run", n_trials=64, figures=False)
     assert summary["model"] == "RateRNN" and 0.0 <= summary["accuracy"] <= 1.0
     with pytest.raises(ValueError, match="RateRNN"):
         train(LowRankRNN(16, 1, 2, 2, key=getkey(), alpha=0.1), task, key=getkey(), epochs=1,
-              credit_assignment="eprop", progress=False)
+              method=BPTT(rule="eprop"), progress=False)
     with pytest.raises(ValueError, match="unknown credit_assignment"):
-        train(net, task, key=getkey(), epochs=1, credit_assignment="backprop", progress=False)
+        BPTT(rule="backprop")
 
 
 def test_cli_train_rule_and_evaluate(tmp_path, capsys):

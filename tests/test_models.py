@@ -260,27 +260,6 @@ def test_hash_normal_moments_tails_and_independence():
     assert corr(a, b) < 5 / 1000 and corr(a**2, b**2) < 5 / 1000
 
 
-def test_epoch_streams_shuffle_and_seed_per_epoch():
-    """The host-side streams of a training epoch: a permutation of the training trials, new each
-    epoch and each key, the same for the same key and epoch (so a resumed run repeats)."""
-    from lowrank_rnn.training._train import _epoch_streams
-
-    seed = np.asarray(jax.random.key_data(jax.random.key(3)))
-    o0, w0 = _epoch_streams(seed, 0, n_train=800, n_batches=25, batch=32)
-    assert o0.shape == (25, 32) and o0.dtype == np.int32 and w0.shape == (26, 2) and w0.dtype == np.uint32
-    assert np.array_equal(np.sort(o0.ravel()), np.arange(800))  # 800 = 25 x 32: every trial once
-    o0b, w0b = _epoch_streams(seed, 0, n_train=800, n_batches=25, batch=32)
-    assert np.array_equal(o0, o0b) and np.array_equal(w0, w0b)
-    o1, w1 = _epoch_streams(seed, 1, n_train=800, n_batches=25, batch=32)
-    other = np.asarray(jax.random.key_data(jax.random.key(4)))
-    o2, w2 = _epoch_streams(other, 0, n_train=800, n_batches=25, batch=32)
-    for o, w in ((o1, w1), (o2, w2)):
-        assert np.mean(o == o0) < 0.05 and len(np.intersect1d(w.ravel(), w0.ravel())) == 0
-    # a shuffle, not a fixed pattern: the position of each trial is spread over the epoch
-    ranks = np.stack([np.argsort(_epoch_streams(seed, e, n_train=800, n_batches=25, batch=32)[0].ravel())
-                      for e in range(40)])
-    assert abs(np.corrcoef(ranks[:-1].ravel(), ranks[1:].ravel())[0, 1]) < 5 / np.sqrt(ranks[1:].size)
-
 def test_bad_arguments():
     key = jax.random.key(0)
     with pytest.raises(ValueError, match="rank must be an integer >= 1"):

@@ -8,14 +8,14 @@ import numpy as np
 import optax
 import pytest
 
-from lowrank_rnn.learning._recipe import _matrices
+from lowrank_rnn.training import weight_matrices
 
 
 def test_l2_term_reaches_weight_matrices_only():
     # with a zero task gradient the only update is Adam's step on l2 * W: it moves the matrices and
     # leaves vectors (scales, biases, initial state) untouched
     params = {"W": jnp.full((3, 3), 2.0), "bias": jnp.full((3,), 2.0), "readout": jnp.full((3, 2), -1.0)}
-    opt = optax.chain(optax.add_decayed_weights(5e-4, mask=_matrices), optax.adam(1e-3))
+    opt = optax.chain(optax.add_decayed_weights(5e-4, mask=weight_matrices), optax.adam(1e-3))
     state = opt.init(params)
     zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
     updates, _ = opt.update(zeros, state, params)

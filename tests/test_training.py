@@ -10,12 +10,13 @@ import optax
 import pytest
 
 import lowrank_rnn.training._checkpoint as ckpt
-from lowrank_rnn import DivergenceError, load
+from lowrank_rnn import ArgumentError, ArgumentTypeError, DivergenceError, RunFolderError, load
 from lowrank_rnn.cli import main
 from lowrank_rnn.models import FullRankRNN, LowRankRNN, MixtureLowRankRNN, noise_from_published
 from lowrank_rnn.tasks import get_task
-from lowrank_rnn.training import RECIPES, train
+from lowrank_rnn.training import BPTT, RECIPES, Adam, RunSettings, train
 from lowrank_rnn.training._evaluate import evaluate
+from lowrank_rnn.training._setup import epoch_streams
 
 SIGMA = noise_from_published(0.05, 0.2)  # the published network noise, in this library's convention
 
@@ -27,14 +28,15 @@ def _small(key, task, N=32, **kw):
 # a short RDM task keeps the tiny runs below cheap; the accuracy test uses the published one
 SHORT = dict(fixation=40.0, stimulus=200.0, delay=40.0, decision=20.0)
 TINY = dict(n_trials=96, batch=16, progress=False)
+FAST = BPTT(optimizer=Adam(2e-2))
 
 
 def test_rdm_reaches_high_accuracy(tmp_path):
     """The published RDM task (input noise 0.1, network noise 0.05 theirs), a small network."""
     task = get_task("rdm")
     model = _small(jax.random.key(0), task, N=128)
-    model, history = train(model, task, key=jax.random.key(1), epochs=6, lr=1e-2, batch=32, progress=False,
-                           out=tmp_path / "run")
+    model, history = train(model, task, key=jax.random.key(1), epochs=6, batch=32, progress=False,
+                           run=RunSettings(out=tmp_path / "run"))
     assert history["val_accuracy"][-1] >= 0.95
     assert history["val_loss"][-1] < history["val_loss"][0]
     summary = evaluate(tmp_path / "run", n_trials=400, figures=False)  # fresh trials, noise on
@@ -48,8 +50,8 @@ def _leaves_equal(a, b):
 
 def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, monkeypatch):
     task = get_task("rdm", **SHORT)
-    kw = dict(key=jax.random.key(5), epochs=4, lr=1e-2, keep_best=True, **TINY)
-    full, h_full = train(_small(jax.random.key(4), task), task, out=tmp_path / "a", **kw)
+    kw = dict(key=jax.random.key(5), epochs=4, **TINY)
+    full, h_full = train(_small(jax.random.key(4), task), task, run=RunSettings(tmp_path / "a", keep_best=True), **kw)
 
     real_submit = ckpt.Writer.submit
     calls = {"n": 0}
@@ -62,37 +64,39 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, monkeypatc
 
     monkeypatch.setattr(ckpt.Writer, "submit", submit_then_stop)
     with pytest.raises(KeyboardInterrupt):
-        train(_small(jax.random.key(4), task), task, out=tmp_path / "b", **kw)
+        train(_small(jax.random.key(4), task), task, run=RunSettings(tmp_path / "b", keep_best=True), **kw)
     monkeypatch.setattr(ckpt.Writer, "submit", real_submit)
     assert json.loads((tmp_path / "b" / "history.json").read_text())["epoch"] == [1, 2]
-    resumed, h_resumed = train(_small(jax.random.key(4), task), task, out=tmp_path / "b", **kw)
+    resumed, h_resumed = train(_small(jax.random.key(4), task), task, run=RunSettings(tmp_path / "b", keep_best=True),
+                               **kw)
     assert _leaves_equal(resumed, full)
     for f in ("epoch", "train_loss", "val_loss", "val_accuracy"):
         assert h_resumed[f] == h_full[f]
     assert _leaves_equal(load(tmp_path / "b" / "model.npz"), full)
     # a finished run resumed with more epochs continues it
-    longer, h_longer = train(_small(jax.random.key(4), task), task, out=tmp_path / "b", **{**kw, "epochs": 5})
+    longer, h_longer = train(_small(jax.random.key(4), task), task, run=RunSettings(tmp_path / "b", keep_best=True),
+                             **{**kw, "epochs": 5})
     assert h_longer["epoch"] == [1, 2, 3, 4, 5] and h_longer["val_loss"][:4] == h_full["val_loss"]
 
 
 def test_deterministic_for_a_key_and_keep_best(tmp_path):
     task = get_task("rdm", **SHORT)
-    a, ha = train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=3, lr=2e-2, **TINY)
-    b, hb = train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=3, lr=2e-2, **TINY)
-    c, _ = train(_small(jax.random.key(0), task), task, key=jax.random.key(2), epochs=3, lr=2e-2, **TINY)
+    a, ha = train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=3, method=FAST, **TINY)
+    b, hb = train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=3, method=FAST, **TINY)
+    c, _ = train(_small(jax.random.key(0), task), task, key=jax.random.key(2), epochs=3, method=FAST, **TINY)
     assert _leaves_equal(a, b) and ha["val_loss"] == hb["val_loss"]
     assert not _leaves_equal(a, c)
-    best, hbest = train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=3, lr=2e-2,
-                        keep_best=True, **TINY)
+    best, hbest = train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=3, method=FAST,
+                        run=RunSettings(keep_best=True), **TINY)
     k = int(np.argmin(hbest["val_loss"])) + 1  # the best epoch, 1-based
-    upto, _ = train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=k, lr=2e-2, **TINY)
+    upto, _ = train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=k, method=FAST, **TINY)
     assert _leaves_equal(best, upto)
 
 
 def test_early_stop(tmp_path):
     task = get_task("rdm", **SHORT)
-    _, h = train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=5, lr=1e-2,
-                 early_stop=10.0, **TINY)  # the first epoch's loss is below 10: stop there
+    _, h = train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=5, early_stop=10.0,
+                 **TINY)  # the first epoch's loss is below 10: stop there
     assert h["epoch"] == [1]
 
 
@@ -111,8 +115,8 @@ def test_divergence_stops_with_last_good_checkpoint(tmp_path):
     task = get_task("rdm", **SHORT)
     opt = optax.chain(optax.adam(1e-2), poison_after(12))
     with pytest.raises(DivergenceError, match="epoch 4, minibatch 1 of 4") as err:
-        train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=5, optimizer=opt,
-              out=tmp_path, **TINY)
+        train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=5, method=BPTT(optimizer=opt),
+              run=RunSettings(tmp_path), **TINY)
     assert err.value.time == 4
     saved = load(tmp_path / "model.npz")  # the last good epoch, finite
     assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree_util.tree_leaves(saved))
@@ -121,8 +125,8 @@ def test_divergence_stops_with_last_good_checkpoint(tmp_path):
 
 def test_run_folder(tmp_path):
     task = get_task("rdm", **SHORT)
-    model, history = train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=2, lr=1e-2,
-                           clip=1.0, out=tmp_path, **TINY)
+    model, history = train(_small(jax.random.key(0), task), task, key=jax.random.key(1), epochs=2,
+                           method=BPTT(optimizer=Adam(1e-2, clip=1.0)), run=RunSettings(tmp_path), **TINY)
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["task"]["name"] == "rdm" and config["model"]["class"] == "LowRankRNN"
     assert config["model"]["N"] == 32 and config["training"]["clip"] == 1.0 and config["training"]["epochs"] == 2
@@ -140,7 +144,7 @@ def test_other_models_train(tmp_path):
     for model in (FullRankRNN(32, 1, 1, key=jax.random.key(0), alpha=0.2, noise=SIGMA),
                   MixtureLowRankRNN(32, 1, 1, 1, key=jax.random.key(0), n_populations=2, noise=SIGMA),
                   _small(jax.random.key(0), task, g=0.5)):
-        trained, h = train(model, task, key=jax.random.key(1), epochs=3, lr=1e-2, **TINY)
+        trained, h = train(model, task, key=jax.random.key(1), epochs=3, **TINY)
         assert type(trained) is type(model) and np.isfinite(h["val_loss"][-1])
         assert h["train_loss"][-1] < h["train_loss"][0]
 
@@ -149,25 +153,51 @@ def test_bad_arguments_fail_before_compilation(tmp_path):
     task = get_task("rdm", **SHORT)
     model = _small(jax.random.key(0), task)
     key = jax.random.key(0)
-    with pytest.raises(ValueError, match="alpha"):
+    with pytest.raises(ArgumentError, match="alpha"):
         train(LowRankRNN(16, 1, 1, 1, key=key, alpha=0.1), task, key=key, epochs=1)
-    with pytest.raises(ValueError, match="inputs"):
+    with pytest.raises(ArgumentError, match="inputs"):
         train(LowRankRNN(16, 1, 2, 1, key=key, alpha=0.2), task, key=key, epochs=1)
-    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
+    with pytest.raises(ArgumentError, match="epochs must be an integer >= 1"):
         train(model, task, key=key, epochs=0)
-    with pytest.raises(ValueError, match="lr must be > 0"):
-        train(model, task, key=key, epochs=1, lr=0.0)
-    with pytest.raises(ValueError, match="batch must be <="):
+    with pytest.raises(ArgumentError, match="lr must be > 0"):
+        Adam(0.0)
+    with pytest.raises(ArgumentError, match="clip must be > 0"):
+        Adam(1e-2, clip=-1.0)
+    with pytest.raises(ArgumentError, match="batch must be <="):
         train(model, task, key=key, epochs=1, batch=900)
-    with pytest.raises(ValueError, match="val_fraction"):
-        train(model, task, key=key, epochs=1, val_fraction=1.0)
-    with pytest.raises(TypeError, match="key"):
+    with pytest.raises(ArgumentError, match="val_fraction"):
+        RunSettings(val_fraction=1.0)
+    with pytest.raises(ArgumentError, match="out must name a folder"):
+        RunSettings(out="")
+    with pytest.raises(ArgumentTypeError, match="key"):
         train(model, task, key=0, epochs=1)
-    with pytest.raises(ValueError, match="noise_rng"):
+    with pytest.raises(ArgumentError, match="noise_rng"):
         train(model, task, key=key, epochs=1, noise_rng="mersenne")
-    train(model, task, key=key, epochs=1, lr=1e-2, out=tmp_path, **TINY)
-    with pytest.raises(ValueError, match="different run.*training.lr"):
-        train(model, task, key=key, epochs=1, lr=5e-3, out=tmp_path, **TINY)
+    # methods are objects; the optimizer an Adam or any optax transformation
+    with pytest.raises(ArgumentTypeError, match=r"method must be BPTT\(...\), OpenES"):
+        train(model, task, key=key, epochs=1, method="bptt")
+    with pytest.raises(ArgumentTypeError, match="optimizer must be lowrank_rnn.training.Adam"):
+        BPTT(optimizer=("adam", 1e-2, None))
+    with pytest.raises(ArgumentTypeError, match="run must be a lowrank_rnn.training.RunSettings"):
+        train(model, task, key=key, epochs=1, run=str(tmp_path))
+    with pytest.raises(TypeError, match="lr"):  # the old keyword arguments are gone
+        train(model, task, key=key, epochs=1, lr=1e-2)
+    train(model, task, key=key, epochs=1, run=RunSettings(tmp_path), **TINY)
+    with pytest.raises(RunFolderError, match="different run.*training.lr"):
+        train(model, task, key=key, epochs=1, method=BPTT(optimizer=Adam(5e-3)), run=RunSettings(tmp_path), **TINY)
+
+
+def test_any_optax_optimizer():
+    """A custom optax transformation trains on the parameter tree; Adam equals its optax chain."""
+    task = get_task("rdm", **SHORT)
+    kw = dict(key=jax.random.key(1), epochs=2, **TINY)
+    _, h_sgd = train(_small(jax.random.key(0), task), task, method=BPTT(optimizer=optax.sgd(0.1)), **kw)
+    assert np.all(np.isfinite(h_sgd["train_loss"]))
+    a, h_a = train(_small(jax.random.key(0), task), task, method=BPTT(optimizer=Adam(2e-2, clip=0.5)), **kw)
+    chain = optax.chain(optax.clip_by_global_norm(0.5), optax.adam(2e-2))
+    b, h_b = train(_small(jax.random.key(0), task), task, method=BPTT(optimizer=chain), **kw)
+    # the same update on a flat vector and on the tree: equal up to float32 summation order
+    np.testing.assert_allclose(h_a["train_loss"], h_b["train_loss"], rtol=1e-5)
 
 
 def test_recipes_name_known_tasks():
@@ -204,3 +234,23 @@ def test_cli_bad_arguments(tmp_path, capsys, args, message):
     lines = capsys.readouterr().err.strip().split("\n")
     assert len(lines) == 1 and message in lines[0]
     assert not (tmp_path / "x").exists()  # nothing was written (or compiled)
+
+
+def test_epoch_streams_shuffle_and_seed_per_epoch():
+    """The host-side streams of a training epoch: a permutation of the training trials, new each
+    epoch and each key, the same for the same key and epoch (so a resumed run repeats)."""
+    seed = np.asarray(jax.random.key_data(jax.random.key(3)))
+    o0, w0 = epoch_streams(seed, 0, n_train=800, n_batches=25, batch=32)
+    assert o0.shape == (25, 32) and o0.dtype == np.int32 and w0.shape == (26, 2) and w0.dtype == np.uint32
+    assert np.array_equal(np.sort(o0.ravel()), np.arange(800))  # 800 = 25 x 32: every trial once
+    o0b, w0b = epoch_streams(seed, 0, n_train=800, n_batches=25, batch=32)
+    assert np.array_equal(o0, o0b) and np.array_equal(w0, w0b)
+    o1, w1 = epoch_streams(seed, 1, n_train=800, n_batches=25, batch=32)
+    other = np.asarray(jax.random.key_data(jax.random.key(4)))
+    o2, w2 = epoch_streams(other, 0, n_train=800, n_batches=25, batch=32)
+    for o, w in ((o1, w1), (o2, w2)):
+        assert np.mean(o == o0) < 0.05 and len(np.intersect1d(w.ravel(), w0.ravel())) == 0
+    # a shuffle, not a fixed pattern: the position of each trial is spread over the epoch
+    ranks = np.stack([np.argsort(epoch_streams(seed, e, n_train=800, n_batches=25, batch=32)[0].ravel())
+                      for e in range(40)])
+    assert abs(np.corrcoef(ranks[:-1].ravel(), ranks[1:].ravel())[0, 1]) < 5 / np.sqrt(ranks[1:].size)

@@ -8,27 +8,36 @@ Sub-commands::
     lowrank-rnn train --task NAME --out DIR --method es [--strategy openai_es|cma_es|pgpe --popsize --sigma]
     lowrank-rnn train --task NAME --out DIR --rule eprop|rflo|mdgl|modprop|tbptt(k)|...   # a learning rule
     lowrank-rnn evaluate DIR [--json]             # accuracy, loss and figures of a trained run
-    lowrank-rnn motifs [--n-e ... --chain ...] [--json]   # E–I motif predictions (Shao et al. 2025)
+    lowrank-rnn motifs [--n-e ... --chain ...] [--json]   # E–I motif predictions (Shao et al. 2024)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
+
+import jax
+
+from . import __version__, experiments
+from ._errors import ArgumentError, LowRankRNNError
+from .example import run_example
+from .motifs._cli import add_arguments as _motif_arguments
+from .motifs._cli import run as _run_motifs
+from .training._cli import add_parsers as _add_training_parsers
+from .training._cli import enable_compilation_cache
 
 
 def _cmd_example(args: argparse.Namespace) -> int:
-    from .example import run_example
-
     report = run_example(Path(args.out), N=args.N, g=args.g, seed=args.seed)
     print(f"wrote {report}")
     return 0
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from . import experiments
-
     module = experiments.get(args.name)
     report = module.run(Path(args.out), quick=args.quick)
     print(f"wrote {report}")
@@ -36,15 +45,11 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _cmd_motifs(args: argparse.Namespace) -> int:
-    from .motifs._cli import run
-
-    return run(args)
+    return _run_motifs(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``lowrank-rnn`` command."""
-    from . import __version__
-    from .experiments import REPRODUCTIONS
 
     parser = argparse.ArgumentParser(
         prog="lowrank-rnn",
@@ -60,36 +65,80 @@ def build_parser() -> argparse.ArgumentParser:
     ex.set_defaults(func=_cmd_example)
 
     rp = sub.add_parser("reproduce", help="reproduce a paper's results (figures and a report)")
-    rp.add_argument("name", help=f"which paper: {', '.join(sorted(REPRODUCTIONS)) or '(none yet)'}")
+    rp.add_argument("name", help=f"which paper: {', '.join(sorted(experiments.REPRODUCTIONS)) or '(none yet)'}")
     rp.add_argument("--out", required=True, help="output folder (created if missing)")
     rp.add_argument("--quick", action="store_true", help="small networks and few seeds (about a minute)")
     rp.set_defaults(func=_cmd_reproduce)
 
-    from .motifs._cli import add_arguments as _motif_arguments
-
     mo = sub.add_parser("motifs", help="E–I network with connectivity motifs: predicted outliers, bulk, "
-                                       "stability and population responses (Shao et al. 2025)")
+                                       "stability and population responses (Shao et al. 2024)")
     _motif_arguments(mo)
     mo.set_defaults(func=_cmd_motifs)
-
-    from .training._cli import add_parsers as _add_training_parsers
 
     _add_training_parsers(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    from .training._cli import enable_compilation_cache
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where SIGINT raises KeyboardInterrupt, so a run stops the same way."""
 
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
+def _check_backend() -> None:
+    """Start JAX's backend; LowRankRNNError in one line when the platform asked for is missing."""
+    try:
+        jax.devices()
+    except RuntimeError as err:
+        platforms = os.environ.get("JAX_PLATFORMS", "")
+        first = str(err).strip().split("\n")[0]
+        raise LowRankRNNError(f"JAX cannot start the platform JAX_PLATFORMS={platforms!r} ({first}); unset "
+                              "JAX_PLATFORMS or set it to cpu, or install the JAX build for that accelerator") from None
+
+
+def _interrupted(args: argparse.Namespace, err: KeyboardInterrupt) -> str:
+    """The line printed when a command is interrupted: for ``train``, whether and how it resumes."""
+    what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+    if args.command != "train":
+        return f"lowrank-rnn: {what}"
+    out = Path(args.out)
+    if (out / "checkpoint.npz").exists() or (out / "pretrain" / "checkpoint.npz").exists():
+        return (f"lowrank-rnn: {what}; {out} keeps the last completed epoch: run the same command again to resume "
+                "(add --restart to start over)")
+    return f"lowrank-rnn: {what} before the first epoch completed; nothing to resume in {out}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status.
+
+    The library's own errors (:class:`~lowrank_rnn.LowRankRNNError`) and the operating system's
+    (a folder that cannot be written, a full disk) end the command with one line on stderr: exit
+    status 2 for a bad argument, 1 otherwise. Ctrl-C and SIGTERM stop a training run after its last
+    checkpoint reaches the disk, with a line on how to resume (exit status 130 and 143). Anything
+    else is a bug in lowrank-rnn and shows its traceback.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "no_cache", False):  # train/evaluate --no-cache opt out
-        enable_compilation_cache()  # repeated runs of a command skip JAX compilation
+    on_main_thread = threading.current_thread() is threading.main_thread()  # only it may set handlers
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     try:
+        _check_backend()
+        if not getattr(args, "no_cache", False):  # train/evaluate --no-cache opt out
+            enable_compilation_cache()  # repeated runs of a command skip JAX compilation
         return args.func(args)
-    except (ValueError, TypeError) as err:  # bad arguments: one clear line, no traceback
+    except ArgumentError as err:  # a bad argument: one clear line, no traceback
         parser.exit(2, f"lowrank-rnn: error: {err}\n")
+    except LowRankRNNError as err:  # a run folder in use, a damaged file, a diverging run
+        parser.exit(1, f"lowrank-rnn: error: {err}\n")
+    except OSError as err:  # the file system: a folder that cannot be written, a full disk
+        parser.exit(1, f"lowrank-rnn: error: {err}\n")
+    except KeyboardInterrupt as err:
+        parser.exit(143 if isinstance(err, Terminated) else 130, _interrupted(args, err) + "\n")
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from .. import analysis
 from ..models import FullRankRNN, LowRankRNN, noise_from_published, to_ensemble
 from ..tasks import get_task
 from ..theory import limit_cycle
-from ..training import RECIPES, plot_latents, train, train_recipe
+from ..training import BPTT, RECIPES, Adam, plot_latents, train, train_recipe
 from ._dubreuil2022_config import PUBLISHED, PUBLISHED_TRUNCATION, Config
 
 
@@ -33,8 +33,8 @@ def _train_dms(cfg: Config, N: int, seed: int):
     k_init, k_pre, k_train = jax.random.split(jax.random.key(seed), 3)
     pre_task = get_task("dms", **rec.pretrain["task_overrides"])
     full = FullRankRNN(N, 2, 1, key=k_init, alpha=alpha, noise=noise_from_published(rec.pretrain["noise_std"], alpha))
-    full, _ = train(full, pre_task, key=k_pre, epochs=cfg.dms_pretrain_epochs, lr=float(rec.pretrain["lr"]),
-                    batch=rec.batch, progress=False)
+    full, _ = train(full, pre_task, key=k_pre, epochs=cfg.dms_pretrain_epochs,
+                    method=BPTT(optimizer=Adam(float(rec.pretrain["lr"]))), batch=rec.batch, progress=False)
     init = LowRankRNN.from_full_rank(full, 2)
     model = LowRankRNN(N, 2, 2, 1, noise=sigma, alpha=alpha, m=init.m, n=init.n, input_vectors=init.input_vectors,
                        input_scales=init.input_scales, readout_vectors=init.readout_vectors,
@@ -44,8 +44,9 @@ def _train_dms(cfg: Config, N: int, seed: int):
     stages = [(task, cfg.dms_epochs)] + [(get_task("dms", delay_max=d), cfg.dms_shaping_epochs)
                                          for d in cfg.dms_shaping]
     for i, (task, epochs) in enumerate(stages):
-        model, h = train(model, task, key=jax.random.fold_in(k_train, i), epochs=epochs, lr=rec.lr, batch=rec.batch,
-                         clip=rec.clip, early_stop=rec.early_stop, trainable=model.trainable(), progress=False)
+        model, h = train(model, task, key=jax.random.fold_in(k_train, i), epochs=epochs,
+                         method=BPTT(optimizer=Adam(rec.lr, clip=rec.clip)), batch=rec.batch, early_stop=rec.early_stop,
+                         trainable=model.trainable(), progress=False)
         for k, v in h.items():
             history.setdefault(k, []).extend(v)
         history.setdefault("stage_end", []).append(len(history["epoch"]))
@@ -237,7 +238,8 @@ def section_truncation(cfg: Config, report, results: dict) -> None:
     task = get_task("rdm")
     N = cfg.truncation_hidden
     w0 = FullRankRNN(N, 1, 1, key=jax.random.key(11), alpha=0.2, noise=noise_from_published(0.05, 0.2))
-    full, hist = train(w0, task, key=jax.random.key(12), epochs=cfg.truncation_epochs, lr=1e-3, progress=False)
+    full, hist = train(w0, task, key=jax.random.key(12), epochs=cfg.truncation_epochs,
+                       method=BPTT(optimizer=Adam(1e-3)), progress=False)
     key = _eval_key("rdm", 99)
     acc_full = analysis.task_accuracy(full, task, key=key, n_trials=cfg.n_eval_trials)
     # r = 0: W0 with the trained input and readout scales

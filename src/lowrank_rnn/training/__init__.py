@@ -1,12 +1,13 @@
-"""Training networks on tasks: backpropagation through time with optax.
+"""Training networks on tasks: one loop, methods as objects.
 
-:func:`train` runs whole epochs compiled (a ``lax.scan`` over minibatches), by backpropagation
-through time or, with ``method="es"``, by evolution strategies (:class:`OpenES`, :class:`CMAES`,
-:class:`PGPE` through evosax, the population scored with ``jax.vmap``), with gradient
-clipping, early stopping, keep-best, a validation set, checkpoints and resume, divergence
-detection and a progress bar. :data:`RECIPES` holds the published settings of each task
-(Dubreuil, Valente et al. 2022) used by ``lowrank-rnn train``; :func:`evaluate` scores a run
-folder on fresh trials and draws its psychometric and latent figures (``lowrank-rnn evaluate``).
+:func:`train` runs whole epochs compiled (a ``lax.scan`` over minibatches) by the method it is
+given: :class:`BPTT` (backpropagation through time, or a local learning rule, with :class:`Adam` or
+any optax optimizer) or an evolution strategy, :class:`OpenES`, :class:`CMAES` or :class:`PGPE`
+(through evosax, the population scored with ``jax.vmap``); early stopping, a validation set,
+keep-best, checkpoints and resume in a run folder (:class:`RunSettings`), divergence detection and
+a progress bar. :data:`RECIPES` holds the published settings of each task (Dubreuil, Valente et
+al. 2022) used by ``lowrank-rnn train``; :func:`evaluate` scores a run folder on fresh trials and
+draws its psychometric and latent figures (``lowrank-rnn evaluate``).
 """
 
 from ..models._hashnoise import hash_normal as hash_normal
@@ -20,8 +21,14 @@ from ._evaluate import plot_latents as plot_latents
 from ._recipes import RECIPES as RECIPES
 from ._recipes import Recipe as Recipe
 from ._recipes import build_model as build_model
+from ._recipes import rate_model as rate_model
+from ._recipes import weight_matrices as weight_matrices
 from ._recipes import train_recipe as train_recipe
+from ._recipes import train_rule as train_rule
+from ._setup import Adam as Adam
+from ._setup import RunSettings as RunSettings
+from ._train import BPTT as BPTT
 from ._train import train as train
 
-__all__ = ["train", "evaluate", "load_run", "plot_latents", "hash_normal", "RECIPES", "Recipe", "build_model",
-           "train_recipe", "OpenES", "CMAES", "PGPE", "get_strategy"]
+__all__ = ["train", "BPTT", "Adam", "RunSettings", "OpenES", "CMAES", "PGPE", "get_strategy", "evaluate", "load_run",
+           "plot_latents", "hash_normal", "RECIPES", "Recipe", "build_model", "train_recipe", "rate_model", "train_rule"]

@@ -11,15 +11,22 @@ Layout of ``out/``::
     train_seconds     the training loop's wall time in seconds, compilation included (written at the end)
     timing.json       train_seconds; sample_seconds (drawing the trials, before the loop); the CPU time of
                       the loop in this session (all threads; after a resume, the resumed part only)
+    .lock             held (``flock``) by the run writing into the folder; holds its process id
 
 Every file is written to a temporary name and renamed, so an interruption leaves the previous
-version intact; ``checkpoint.npz`` alone is read on resume.
+version intact; ``checkpoint.npz`` alone is read on resume. One run at a time writes into a folder:
+:func:`claim` refuses a second (the operating system releases the lock of a process that dies, so
+a killed run never blocks the folder).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
+import threading
+import zipfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,11 +35,106 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._errors import ArgumentError
+from .._errors import RunFolderError
 from .._io import atomic_write_bytes, save
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
 
 _META = "__meta__"
 _CHECKPOINT_VERSION = 1
+
+
+LOCK_NAME = ".lock"
+_held: dict[Path, tuple[int, int]] = {}  # folder -> (thread id, depth): claims held by this process
+_held_lock = threading.Lock()
+
+
+def _lock_file(fd: int) -> bool:
+    """Take the exclusive lock on the open file ``fd`` without waiting; False if another holds it."""
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError:
+        return False
+    return True
+
+
+def _open_lock(out: Path) -> int:
+    """Create ``out`` and open its lock file; RunFolderError saying why when it cannot be used."""
+    try:
+        if out.exists() and not out.is_dir():
+            raise RunFolderError(f"run folder {out} is a file, not a folder: choose another folder (out=... in "
+                                 "RunSettings, --out on the command line)")
+        out.mkdir(parents=True, exist_ok=True)
+        return os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    except RunFolderError:
+        raise
+    except (NotADirectoryError, FileExistsError):
+        raise RunFolderError(f"run folder {out} cannot be created: a part of its path is a file, not a folder; "
+                             "choose another folder") from None
+    except OSError as err:
+        raise RunFolderError(f"run folder {out} cannot be written ({err.strerror or err}): choose a folder "
+                             "you can write to") from None
+
+
+def _lock_holder(fd: int) -> str:
+    """The process id the holder of a lock file wrote into it ("unknown" if unreadable)."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+@contextlib.contextmanager
+def claim(out: Path | None):
+    """Hold the run folder ``out`` for this run (nothing for None); created if missing.
+
+    The lock is an exclusive ``flock`` on ``out/.lock`` (``msvcrt.locking`` on Windows), released
+    by the operating system when the process ends, however it ends: a killed run leaves no stale
+    lock. A claim is re-entrant within a thread (a recipe holds its folder across the ``train``
+    calls it makes). Raises :class:`~lowrank_rnn.RunFolderError` when another run (another process
+    or thread) holds the folder, or when it cannot be created or written.
+    """
+    if out is None:
+        yield
+        return
+    out = Path(out)
+    key, me, fd = out.absolute(), threading.get_ident(), None
+    with _held_lock:
+        holder = _held.get(key)
+        if holder is not None and holder[0] != me:
+            raise RunFolderError(f"run folder {out} is in use by another training run in this process; "
+                                 "wait for it to finish or choose another folder")
+        if holder is not None:
+            _held[key] = (me, holder[1] + 1)
+    if holder is None:
+        fd = _open_lock(out)
+        if not _lock_file(fd):
+            pid = _lock_holder(fd)
+            os.close(fd)
+            raise RunFolderError(f"run folder {out} is in use by another training run (process {pid}); wait "
+                                 "for it to finish or choose another folder")
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        with _held_lock:
+            _held[key] = (me, 1)
+    try:
+        yield
+    finally:
+        with _held_lock:
+            tid, depth = _held.pop(key)
+            if depth > 1:
+                _held[key] = (tid, depth - 1)
+        if fd is not None:
+            os.close(fd)  # releases the lock
 
 
 class Writer:
@@ -91,16 +193,19 @@ def _leaves(tree) -> list[np.ndarray]:
     return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
 
 
-def restore_leaves(template, leaves: list[np.ndarray]):
+_RESTART = "pass RunSettings(resume=False) (lowrank-rnn train --restart) to start over in this folder, or choose another"
+
+
+def restore_leaves(template, leaves: list[np.ndarray], *, path: Path):
     """Return ``template`` (a pytree) with its array leaves replaced by ``leaves``, in order."""
     flat, treedef = jax.tree_util.tree_flatten(template)
     if len(flat) != len(leaves):
-        raise ArgumentError(f"the checkpoint holds {len(leaves)} arrays where this run has {len(flat)}; "
-                         "it was written for another model or optimizer")
+        raise RunFolderError(f"{path} holds {len(leaves)} arrays where this run has {len(flat)}: it was written "
+                             f"for another model or optimizer; {_RESTART}")
     new = []
     for i, (a, b) in enumerate(zip(flat, leaves)):
         if np.shape(a) != b.shape:
-            raise ArgumentError(f"checkpoint array {i} has shape {b.shape}, this run expects {np.shape(a)}")
+            raise RunFolderError(f"{path}: array {i} has shape {b.shape}, this run expects {np.shape(a)}; {_RESTART}")
         new.append(jnp.asarray(b, dtype=jnp.asarray(a).dtype))
     return jax.tree_util.tree_unflatten(treedef, new)
 
@@ -131,30 +236,58 @@ def write_epoch(out: Path, *, model, params, opt_state, best, history, epoch: in
     write_history(out, history)
 
 
+_META_KEYS = ("version", "epoch", "history", "train_seconds", "best_val_loss", "config")
+
+
+def _load(path: Path) -> tuple[dict, dict[str, list]]:
+    """Return the metadata and the array groups of the checkpoint at ``path``; RunFolderError saying
+    what is wrong when it is damaged or not a checkpoint of :func:`~lowrank_rnn.training.train`."""
+    groups: dict[str, list] = {"params": [], "opt_state": [], "best": []}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files") or _META not in data.files:
+                raise RunFolderError(f"{path} is not a lowrank-rnn training checkpoint (no {_META} record); "
+                                     f"{_RESTART}")
+            meta = json.loads(bytes(data[_META]).decode())
+            for name in sorted(k for k in data.files if k != _META):
+                group = name.split("/")[0]
+                if group not in groups:
+                    raise RunFolderError(f"{path} is not a lowrank-rnn training checkpoint (unknown entry "
+                                         f"{name!r}); {_RESTART}")
+                groups[group].append(data[name])
+    except RunFolderError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, UnicodeDecodeError) as err:
+        # an interrupted copy or a full disk: np.load meets a truncated archive or a foreign file
+        raise RunFolderError(f"{path} is damaged or not a checkpoint ({type(err).__name__}: {err}); "
+                             f"{_RESTART}") from None
+    if not isinstance(meta, dict) or any(k not in meta for k in _META_KEYS):
+        raise RunFolderError(f"{path} is not a lowrank-rnn training checkpoint (its record lacks "
+                             f"{', '.join(k for k in _META_KEYS if not isinstance(meta, dict) or k not in meta)}); "
+                             f"{_RESTART}")
+    return meta, groups
+
+
 def read(out: Path, config: dict) -> dict | None:
     """Return the saved state of the run in ``out`` (None when there is no checkpoint).
 
-    Raises ValueError when the checkpoint belongs to a different run (task, model, key or
-    training settings other than ``epochs``).
+    Raises :class:`~lowrank_rnn.RunFolderError` when the checkpoint is damaged, is not a training
+    checkpoint, or belongs to a different run (task, model, key or training settings other than
+    ``epochs``).
     """
     path = Path(out) / "checkpoint.npz"
     if not path.exists():
         return None
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(bytes(data[_META]).decode())
-        groups: dict[str, list] = {"params": [], "opt_state": [], "best": []}
-        for name in sorted(k for k in data.files if k != _META):
-            group = name.split("/")[0]
-            groups[group].append(data[name])
+    meta, groups = _load(path)
     if meta.get("version") != _CHECKPOINT_VERSION:
-        raise ArgumentError(f"{path}: unsupported checkpoint version {meta.get('version')}")
+        raise RunFolderError(f"{path}: checkpoint version {meta.get('version')} is not {_CHECKPOINT_VERSION}, "
+                             f"the one this version of lowrank-rnn reads; {_RESTART}")
     if meta["config"] != _comparable(config):
         saved, now = meta["config"], _comparable(config)
         diff = sorted(f"{sec}.{k}" for sec in set(saved) | set(now)
                       for k in set(saved.get(sec, {})) | set(now.get(sec, {}))
                       if saved.get(sec, {}).get(k) != now.get(sec, {}).get(k))
-        raise ArgumentError(f"{path} belongs to a different run (differs in {', '.join(diff)}); pass "
-                         "resume=False to start over in this folder, or choose another out")
+        raise RunFolderError(f"{path} belongs to a different run (differs in {', '.join(diff)}); {_RESTART}")
     return {"epoch": int(meta["epoch"]), "history": meta["history"], "train_seconds": float(meta["train_seconds"]),
             "best_val_loss": meta["best_val_loss"], "params": groups["params"],
             "opt_state": groups["opt_state"], "best": groups["best"] or None}

@@ -8,7 +8,16 @@ import os
 import sys
 from pathlib import Path
 
+import jax
+
+from .._checks import positive_int
 from .._errors import ArgumentError
+from ..learning import credit_assignment
+from ._es import get_strategy
+from ._evaluate import evaluate
+from ._recipes import RECIPES, check_overrides, get_recipe, train_recipe, train_rule
+
+ES_FLAGS = ("strategy", "popsize", "sigma", "fitness")
 
 
 def enable_compilation_cache() -> None:
@@ -17,16 +26,18 @@ def enable_compilation_cache() -> None:
     The folder is ``$LOWRANK_RNN_JAX_CACHE`` or ``~/.cache/lowrank-rnn/jax``. Called by the
     command line only: the library never changes JAX's configuration at import.
     """
-    import jax
-
     folder = os.environ.get("LOWRANK_RNN_JAX_CACHE", str(Path.home() / ".cache" / "lowrank-rnn" / "jax"))
     jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from ._recipes import check_overrides, get_recipe
+def _summary(args: argparse.Namespace, what: str, history: dict) -> str:
+    seconds = float((Path(args.out) / "train_seconds").read_text())
+    return (f"trained {args.task} {what} for {len(history['epoch'])} epochs in {seconds:.2f} s: validation loss "
+            f"{history['val_loss'][-1]:.4g}, accuracy {history['val_accuracy'][-1]:.3f}; wrote {args.out}")
 
+
+def cmd_train(args: argparse.Namespace) -> int:
     recipe = get_recipe(args.task)  # unknown task: one clear line, before anything compiles
     ov = check_overrides(rank=args.rank, hidden=args.hidden, noise=args.noise, epochs=args.epochs,
                          lr=args.lr, batch=args.batch)
@@ -35,61 +46,35 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ArgumentError(f"hidden must be >= rank (N >= R), got hidden = {hidden} and rank = {rank}")
     if args.seed < 0:
         raise ArgumentError(f"seed must be an integer >= 0, got {args.seed}")
-    from ._es import check_es_options
-
-    es_options = {k: getattr(args, k) for k in ("strategy", "popsize", "sigma", "fitness")
-                  if getattr(args, k) is not None}
-    check_es_options(args.method, **es_options)  # before any compilation (a pre-training stage included)
-    if args.method != "bptt":
-        es_options["method"] = args.method
-    if args.trials is not None:
-        from .._checks import positive_int
-
-        es_options["n_trials"] = positive_int("trials", args.trials, low=2)
+    given = [f"--{k}" for k in ES_FLAGS if getattr(args, k) is not None]
+    if args.method != "es" and given:
+        raise ArgumentError(f"{', '.join(given)} {'is an option' if len(given) == 1 else 'are options'} of "
+                            "--method es (evolution strategies), not of --method bptt")
+    method = None  # the recipe's backpropagation
+    if args.method == "es":  # before any compilation (a pre-training stage included)
+        method = get_strategy(args.strategy or "openai_es", popsize=args.popsize, sigma=args.sigma,
+                              fitness=args.fitness)
+    n_trials = 1000 if args.trials is None else positive_int("trials", args.trials, low=2)
     if args.l2 is not None and args.rule is None:
         raise ArgumentError("--l2 applies to the learning-rule runs (--rule); the published recipes have no L2 term")
-    if args.rule is not None:  # a local learning rule on a Dale's-law RateRNN (lowrank_rnn.learning)
-        return _train_rule(args, ov, es_options)
-    if not args.no_cache:
-        enable_compilation_cache()
-    from ._recipes import train_recipe
-
+    if args.rule is not None:  # a local learning rule on a Dale's-law RateRNN
+        rule = credit_assignment(args.rule)  # a bad rule: one clear line, before anything compiles
+        if args.method != "bptt":
+            raise ArgumentError("--rule chooses how gradients are assigned; it does not combine with --method es")
+        _, history = train_rule(args.task, rule, out=args.out, seed=args.seed, hidden=ov.get("hidden"),
+                                rank=ov.get("rank"), noise=args.noise, epochs=args.epochs, lr=args.lr,
+                                batch=args.batch, n_trials=n_trials, l2=args.l2, progress=not args.quiet,
+                                resume=not args.restart)
+        print(_summary(args, f"with {rule.spec()} (Dale's-law RateRNN)", history))
+        return 0
     _, history = train_recipe(args.task, out=args.out, seed=args.seed, rank=rank, hidden=hidden, noise=args.noise,
-                              epochs=args.epochs, lr=args.lr, batch=args.batch, progress=not args.quiet,
-                              resume=not args.restart, **es_options)
-    seconds = float((Path(args.out) / "train_seconds").read_text())
-    print(f"trained {args.task} (rank {rank}, N = {hidden}) for {len(history['epoch'])} epochs in {seconds:.2f} s: "
-          f"validation loss {history['val_loss'][-1]:.4g}, accuracy {history['val_accuracy'][-1]:.3f}; "
-          f"wrote {args.out}")
-    return 0
-
-
-def _train_rule(args: argparse.Namespace, ov: dict, options: dict) -> int:
-    from ..learning import credit_assignment
-
-    rule = credit_assignment(args.rule)  # a bad rule: one clear line, before anything compiles
-    if args.method != "bptt":
-        raise ArgumentError("--rule chooses how gradients are assigned; it does not combine with --method es")
-    if not args.no_cache:
-        enable_compilation_cache()
-    from ..learning._recipe import train_rule
-
-    _, history = train_rule(args.task, rule, out=args.out, seed=args.seed, hidden=ov.get("hidden"),
-                            rank=ov.get("rank"), noise=args.noise, epochs=args.epochs, lr=args.lr, batch=args.batch,
-                            n_trials=options.get("n_trials", 1000), l2=args.l2, progress=not args.quiet,
-                            resume=not args.restart)
-    seconds = float((Path(args.out) / "train_seconds").read_text())
-    print(f"trained {args.task} with {rule.spec()} (Dale's-law RateRNN) for {len(history['epoch'])} epochs in "
-          f"{seconds:.2f} s: validation loss {history['val_loss'][-1]:.4g}, accuracy "
-          f"{history['val_accuracy'][-1]:.3f}; wrote {args.out}")
+                              epochs=args.epochs, lr=args.lr, batch=args.batch, method=method, n_trials=n_trials,
+                              progress=not args.quiet, resume=not args.restart)
+    print(_summary(args, f"(rank {rank}, N = {hidden})", history))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from ._evaluate import evaluate
-
-    if not args.no_cache:
-        enable_compilation_cache()
     summary = evaluate(args.run, n_trials=args.trials, seed=args.seed, figures=not args.no_figures)
     if args.json:
         json.dump(summary, sys.stdout, indent=2)
@@ -106,8 +91,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def add_parsers(sub) -> None:
     """Add the ``train`` and ``evaluate`` sub-commands to an argparse sub-parsers object."""
-    from ._recipes import RECIPES
-
     tr = sub.add_parser("train", help="train a low-rank network on a task by its published recipe",
                         description="Train a low-rank RNN on a cognitive task with the task's published recipe "
                                     "(Dubreuil, Valente et al. 2022); the options override it.")

@@ -1,6 +1,6 @@
 """Evolution strategies: OpenAI-ES, CMA-ES and PGPE through evosax, behind one thin wrapper.
 
-``train(model, task, method="es", strategy=...)`` lands here (:func:`train_es`). The trainable
+``train(model, task, method=OpenES(...) | PGPE(...) | CMAES(...))`` lands here (:func:`train_es`). The trainable
 arrays of the model (``eqx.partition`` with ``model.trainable(...)``) are flattened into one vector
 theta of D numbers; a strategy proposes a population theta_1..theta_P around its mean mu; every
 member is scored by a *fitness* (lower is better: the task loss by default, or any callable,
@@ -26,33 +26,31 @@ between releases):
 One *epoch* is one pass over the training trials: ``n_train // batch`` generations, one per
 minibatch, all compiled into one ``lax.scan`` (as one BPTT epoch is one scan of minibatch steps).
 Progress bar, checkpoints and resume, history, keep-best, early stopping, divergence detection and
-the run folder are those of BPTT (:mod:`._train`, :mod:`._checkpoint`).
+the run folder are those of BPTT (:mod:`._loop`, :mod:`._checkpoint`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from functools import partial
-from pathlib import Path
 from typing import Any, Callable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax.flatten_util import ravel_pytree
 
 from .._checks import positive_int, real_scalar
 from .._errors import ArgumentError, ArgumentTypeError
-from ..models._base import run_trials
+from ..models import run_trials
 from ..models._hashnoise import host_words
-from ..models._savers import hyperparameters
 from . import _loop
+from ._setup import HISTORY_FIELDS, Optimizer, Setup, check_optimizer, transformation
 
 STRATEGIES = ("openai_es", "cma_es", "pgpe")
-METHODS = ("bptt", "es")
 FITNESSES = ("loss", "accuracy")
 ES_HISTORY_FIELDS = ("generation", "population_fitness", "sigma")
 CMA_MAX_DIMS = 5000
@@ -74,6 +72,11 @@ class OpenES:
     sigma: perturbation scale (> 0), in the units of the parameters (loadings are of order 1).
     sigma_decay: factor per generation, in (0, 1] (1: constant sigma).
     sigma_min: floor of the decayed sigma, in [0, sigma].
+    optimizer: what moves the mean along the search gradient: :class:`~lowrank_rnn.training.Adam`
+        or any optax ``GradientTransformation``; None: ``Adam()`` (lr 1e-2), or the recipe's in
+        :func:`~lowrank_rnn.training.train_recipe`.
+    fitness: what is minimised: ``"loss"`` (the task loss), ``"accuracy"`` (the error rate
+        ``1 - accuracy``) or any ``f(model, trials, key) -> scalar``, differentiable or not.
 
     >>> OpenES(popsize=32, sigma=0.05).popsize
     32
@@ -83,9 +86,12 @@ class OpenES:
     sigma: float = 0.05
     sigma_decay: float = 1.0
     sigma_min: float = 0.0
+    optimizer: Optimizer | None = None
+    fitness: str | Callable = "loss"
     name = "openai_es"
 
     def __post_init__(self):
+        _check_common(self)
         _set(self, "popsize", _even_popsize(self.popsize))
         _set(self, "sigma", real_scalar("sigma", self.sigma, low=0.0, low_open=True))
         _set(self, "sigma_decay", real_scalar("sigma_decay", self.sigma_decay, low=0.0, high=1.0, low_open=True))
@@ -108,6 +114,7 @@ class PGPE:
     sigma: initial perturbation scale (> 0), the same for every parameter.
     sigma_lr: learning rate of sigma (> 0).
     sigma_max_change: largest relative change of sigma per generation, in (0, 1].
+    optimizer, fitness: as for :class:`OpenES`.
 
     >>> PGPE(sigma=0.1).sigma_lr
     0.1
@@ -117,9 +124,12 @@ class PGPE:
     sigma: float = 0.05
     sigma_lr: float = 0.1
     sigma_max_change: float = 0.2
+    optimizer: Optimizer | None = None
+    fitness: str | Callable = "loss"
     name = "pgpe"
 
     def __post_init__(self):
+        _check_common(self)
         _set(self, "popsize", _even_popsize(self.popsize))
         _set(self, "sigma", real_scalar("sigma", self.sigma, low=0.0, low_open=True))
         _set(self, "sigma_lr", real_scalar("sigma_lr", self.sigma_lr, low=0.0, low_open=True))
@@ -134,12 +144,13 @@ class CMAES:
     ``theta_k = mu + sigma B D z_k`` (``C = B D^2 B^T``); mu moves to the weighted mean of the
     best half; sigma follows cumulative step-size adaptation and C the rank-one and rank-mu
     updates (Hansen 2016, arXiv:1604.00772, Eqs. 38-47, negative weights included). No optimiser:
-    ``lr``, ``clip`` and ``optimizer`` of :func:`train` do not apply.
+    the mean moves by recombination.
 
     Attributes
     ----------
     popsize: population size P (>= 2); None: Hansen's default ``4 + floor(3 ln D)``.
     sigma: initial step size (> 0).
+    fitness: as for :class:`OpenES`.
 
     >>> CMAES(sigma=0.1).popsize is None
     True
@@ -147,9 +158,12 @@ class CMAES:
 
     popsize: int | None = None
     sigma: float = 0.05
+    fitness: str | Callable = "loss"
     name = "cma_es"
+    optimizer = None  # the mean moves by recombination
 
     def __post_init__(self):
+        _check_common(self)
         if self.popsize is not None:
             _set(self, "popsize", positive_int("popsize", self.popsize, low=2))
         _set(self, "sigma", real_scalar("sigma", self.sigma, low=0.0, low_open=True))
@@ -163,6 +177,16 @@ def _set(obj, name, value):
     object.__setattr__(obj, name, value)
 
 
+def _check_common(strategy) -> None:
+    """Check the ``fitness`` and ``optimizer`` fields of a strategy."""
+    fitness = strategy.fitness
+    if not callable(fitness) and fitness not in FITNESSES:
+        raise ArgumentError(f"fitness must be 'loss', 'accuracy' (minimises 1 - accuracy) or a callable "
+                            f"f(model, trials, key) -> scalar, got {fitness!r}")
+    if strategy.optimizer is not None:
+        check_optimizer(strategy.optimizer)
+
+
 def _even_popsize(popsize) -> int:
     popsize = positive_int("popsize", popsize, low=2)
     if popsize % 2:
@@ -171,9 +195,9 @@ def _even_popsize(popsize) -> int:
 
 
 def get_strategy(strategy: str | Strategy = "openai_es", *, popsize: int | None = None,
-                 sigma: float | None = None) -> Strategy:
-    """Return the strategy object named ``strategy`` (or ``strategy`` itself), with ``popsize`` and
-    ``sigma`` overriding its defaults; every hyperparameter checked.
+                 sigma: float | None = None, fitness: str | Callable | None = None) -> Strategy:
+    """Return the strategy object named ``strategy`` (or ``strategy`` itself), with ``popsize``,
+    ``sigma`` and ``fitness`` overriding its defaults; every hyperparameter checked.
 
     ``strategy`` is one of ``"openai_es"`` (:class:`OpenES`), ``"cma_es"`` (:class:`CMAES`) or
     ``"pgpe"`` (:class:`PGPE`), or an instance of one of them.
@@ -188,7 +212,7 @@ def get_strategy(strategy: str | Strategy = "openai_es", *, popsize: int | None 
     elif not isinstance(strategy, (OpenES, PGPE, CMAES)):
         raise ArgumentTypeError(f"strategy must be a name ({', '.join(STRATEGIES)}) or an OpenES, CMAES or PGPE, "
                         f"got {type(strategy).__name__}")
-    changes = {k: v for k, v in (("popsize", popsize), ("sigma", sigma)) if v is not None}
+    changes = {k: v for k, v in (("popsize", popsize), ("sigma", sigma), ("fitness", fitness)) if v is not None}
     return dataclasses.replace(strategy, **changes) if changes else strategy
 
 
@@ -204,16 +228,15 @@ def _resolve(strategy: Strategy, num_dims: int) -> Strategy:
     return strategy
 
 
-def _algorithm(strategy: Strategy, num_dims: int, opt_spec):
+def _algorithm(strategy: Strategy, num_dims: int):
     """Return the evosax algorithm and its parameters for a flat solution of ``num_dims`` numbers.
 
     The only place that speaks evosax (0.3.x): ``Open_ES``, ``PGPE`` and ``CMA_ES`` of
     ``evosax.algorithms``, each minimising; Open_ES and PGPE shape the fitness by centered ranks.
     """
-    import optax
-    from evosax.algorithms import CMA_ES, PGPE as _PGPE, Open_ES
-
-    from ._train import _optimizer
+    # imported here: evosax takes about a second to import, which backpropagation runs need not pay
+    from evosax.algorithms import CMA_ES, Open_ES
+    from evosax.algorithms import PGPE as EvosaxPGPE
 
     solution = jnp.zeros((num_dims,), jnp.float32)
     if isinstance(strategy, OpenES):
@@ -222,11 +245,11 @@ def _algorithm(strategy: Strategy, num_dims: int, opt_spec):
         else:
             schedule = optax.exponential_decay(strategy.sigma, 1, strategy.sigma_decay,
                                                end_value=strategy.sigma_min)
-        es = Open_ES(strategy.popsize, solution, use_antithetic_sampling=True, optimizer=_optimizer(opt_spec),
+        es = Open_ES(strategy.popsize, solution, use_antithetic_sampling=True, optimizer=transformation(strategy.optimizer),
                      std_schedule=schedule)
         return es, es.default_params
     if isinstance(strategy, PGPE):
-        es = _PGPE(strategy.popsize, solution, optimizer=_optimizer(opt_spec))
+        es = EvosaxPGPE(strategy.popsize, solution, optimizer=transformation(strategy.optimizer))
         params = es.default_params.replace(std_init=strategy.sigma, std_lr=strategy.sigma_lr,
                                            std_max_change=strategy.sigma_max_change)
         return es, params
@@ -235,8 +258,10 @@ def _algorithm(strategy: Strategy, num_dims: int, opt_spec):
 
 
 def strategy_config(strategy: Strategy) -> dict:
-    """Return the strategy as a JSON-ready dict (name and hyperparameters)."""
-    return {"name": strategy.name, **dataclasses.asdict(strategy)}
+    """Return the strategy as a JSON-ready dict (name and the hyperparameters of the search; the
+    optimizer and the fitness are recorded beside it)."""
+    return {"name": strategy.name, **{f.name: getattr(strategy, f.name) for f in dataclasses.fields(strategy)
+                                      if f.name not in ("optimizer", "fitness")}}
 
 
 # ------------------------------------------------------------------------------------- fitness
@@ -265,50 +290,26 @@ def _population_fitness(fitness, task, noise_rng, unravel, frozen, static) -> Ca
     return jax.vmap(member_fitness, in_axes=(0, None, None))
 
 
-def check_es_options(method: str, *, strategy=None, popsize=None, sigma=None, fitness=None, optimizer=None,
-                     clip=None) -> Strategy | None:
-    """Check the ``method`` of :func:`train` and its evolution-strategy options; return the strategy
-    (None for ``method="bptt"``). Raises ValueError/TypeError naming the bad argument."""
-    if method not in METHODS:
-        raise ArgumentError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    if method != "es":
-        given = [n for n, v in (("strategy", strategy), ("popsize", popsize), ("sigma", sigma),
-                                ("fitness", fitness)) if v is not None]
-        if given:
-            raise ArgumentError(f"{', '.join(given)} {'is an option' if len(given) == 1 else 'are options'} of "
-                             "method='es' (evolution strategies), not of method='bptt'")
-        return None
-    strat = get_strategy("openai_es" if strategy is None else strategy, popsize=popsize, sigma=sigma)
-    if fitness is not None and not callable(fitness) and fitness not in FITNESSES:
-        raise ArgumentError(f"fitness must be 'loss', 'accuracy' (minimises 1 - accuracy) or a callable "
-                         f"f(model, trials, key) -> scalar, got {fitness!r}")
-    if isinstance(strat, CMAES) and (optimizer is not None or clip is not None):
-        raise ArgumentError("cma_es moves its mean by recombination, not by an optimiser: optimizer and clip "
-                         "apply to openai_es and pgpe only")
-    return strat
-
-
 # ------------------------------------------------------------------------------------- compiled pieces
-@partial(jax.jit, static_argnames=("strategy", "opt_spec"))
-def _es_init(key, mean, *, strategy, opt_spec):
-    es, ep = _algorithm(strategy, mean.shape[0], opt_spec)
+@partial(jax.jit, static_argnames=("strategy",))
+def _es_init(key, mean, *, strategy):
+    es, ep = _algorithm(strategy, mean.shape[0])
     return es.init(key, mean, ep)
 
 
-@partial(jax.jit, static_argnames=("static", "strategy", "opt_spec", "fitness", "task", "n_batches", "batch",
-                                   "noise_rng"))
-def _es_epoch(es_state, params, frozen, train_set, val_set, order, words, ask_words, *, static, strategy, opt_spec,
-              fitness, task, n_batches, batch, noise_rng):
+@partial(jax.jit, static_argnames=("static", "strategy", "task", "n_batches", "batch", "noise_rng"))
+def _es_epoch(es_state, params, frozen, train_set, val_set, order, words, ask_words, *, static, strategy, task,
+              n_batches, batch, noise_rng):
     """One epoch of evolution, compiled: ``n_batches`` generations in one ``lax.scan``, then validation.
 
     ``params`` gives only the structure of the trainable arrays (to unflatten the mean). ``order``
-    and ``words`` are BPTT's minibatch order and noise seeds of the epoch (:func:`_epoch_streams`,
+    and ``words`` are BPTT's minibatch order and noise seeds of the epoch (:func:`~._setup.epoch_streams`,
     hashed on the host), ``ask_words`` the seeds of the population draws.
     Returns (evosax state, trainable arrays at the mean, statistics).
     """
-    es, ep = _algorithm(strategy, es_state.mean.shape[0], opt_spec)
+    es, ep = _algorithm(strategy, es_state.mean.shape[0])
     _, unravel = ravel_pytree(params)
-    population_fitness = _population_fitness(fitness, task, noise_rng, unravel, frozen, static)
+    population_fitness = _population_fitness(strategy.fitness, task, noise_rng, unravel, frozen, static)
     keys = jax.random.wrap_key_data(words, impl="threefry2x32")  # a reinterpretation, no Threefry call
     ask_keys = jax.random.wrap_key_data(ask_words, impl="threefry2x32")
 
@@ -354,52 +355,28 @@ def _fitness_name(fitness) -> str:
     return f"callable:{getattr(fitness, '__module__', '?')}.{getattr(fitness, '__qualname__', type(fitness).__name__)}"
 
 
-def train_es(model, task, strategy: Strategy, *, key, epochs, lr, batch, n_trials, n_train, n_val, val_fraction,
-             clip, early_stop, keep_best, optimizer, filt, params, frozen, static, out, resume, progress,
-             noise_rng, fitness) -> tuple[Any, dict[str, list]]:
-    """Return the model and history after evolution strategies; called by :func:`train` after its checks.
-
-    The arguments are those of :func:`~lowrank_rnn.training.train`, already checked, with the model
-    partitioned into trainable ``params``, ``frozen`` arrays and ``static`` fields.
-    """
-    from ._train import HISTORY_FIELDS, _epoch_streams, _filter_summary, _trials
-
+def train_es(setup: Setup, strategy: Strategy) -> tuple[Any, dict[str, list]]:
+    """Return the model and history after evolution strategies; called by :func:`train` after its checks."""
+    params, frozen = setup.params, setup.frozen
     flat, _ = ravel_pytree(params)
     flat = jnp.asarray(flat, jnp.float32)
     strategy = _resolve(strategy, int(flat.shape[0]))
-    n_batches = n_train // batch
-    uses_opt = not isinstance(strategy, CMAES)
-    opt_spec = (("adam", lr, clip) if optimizer is None else ("custom", optimizer)) if uses_opt else None
+    if not isinstance(strategy, CMAES) and strategy.optimizer is None:
+        strategy = dataclasses.replace(strategy, optimizer=check_optimizer(None))
+    n_batches = setup.n_batches
     fields = HISTORY_FIELDS + ES_HISTORY_FIELDS
-    config = {
-        "task": task.config() if hasattr(task, "config") else {"name": type(task).__name__},
-        "model": {"class": type(model).__name__, **hyperparameters(model)},
-        "training": {"method": "es", "strategy": strategy_config(strategy), "fitness": _fitness_name(fitness),
-                     "num_params": int(flat.shape[0]), "generations_per_epoch": n_batches,
-                     "lr": lr if uses_opt and optimizer is None else None, "batch": batch, "n_trials": n_trials,
-                     "val_fraction": val_fraction, "clip": clip, "early_stop": early_stop,
-                     "keep_best": bool(keep_best),
-                     "optimizer": None if not uses_opt else ("adam" if optimizer is None else "custom"),
-                     "trainable": _filter_summary(filt), "noise_rng": noise_rng,
-                     "key": np.asarray(jax.random.key_data(key)).tolist()},
-    }
-    es_state = _es_init(jax.random.split(key)[1], flat, strategy=strategy, opt_spec=opt_spec)
-
-    out = None if out is None else Path(out)
-    params, es_state, history, start_epoch, elapsed, best = _loop.resume(
-        out, config, params=params, state=es_state, fields=fields, epochs=epochs, resume=resume)
-
-    t_sample = time.perf_counter()
-    train_set, val_set = jax.block_until_ready(_trials(key, task=task, n=n_trials, n_train=n_train))
-    sample_seconds = time.perf_counter() - t_sample
-    run_epoch = partial(_es_epoch, static=static, strategy=strategy, opt_spec=opt_spec, fitness=fitness, task=task,
-                        n_batches=n_batches, batch=batch, noise_rng=noise_rng)
-    seed = np.asarray(jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key)
+    config = setup.config({"method": "es", "strategy": strategy_config(strategy),
+                           "fitness": _fitness_name(strategy.fitness), "num_params": int(flat.shape[0]),
+                           "generations_per_epoch": n_batches}, strategy.optimizer)
+    es_state = _es_init(jax.random.split(setup.key)[1], flat, strategy=strategy)
+    run_epoch = partial(_es_epoch, static=setup.static, strategy=strategy, task=setup.task, n_batches=n_batches,
+                        batch=setup.batch, noise_rng=setup.noise_rng)
+    seed = setup.seed
     gens = np.arange(n_batches, dtype=np.uint32)
 
-    def epoch_fn(epoch, params, es_state):
+    def epoch_fn(epoch, params, es_state, train_set, val_set):
         # the minibatch order and network noise of BPTT's epoch for this key; tags 5, 6: the population draws
-        order, words = _epoch_streams(seed, epoch, n_train=n_train, n_batches=n_batches, batch=batch)
+        order, words = setup.streams(epoch)
         ask_words = np.stack([host_words(seed, 5, epoch, gens), host_words(seed, 6, epoch, gens)], axis=1)
         es_state, params, stats = run_epoch(es_state, params, frozen, train_set, val_set, order, words, ask_words)
         return params, es_state, stats
@@ -407,15 +384,12 @@ def train_es(model, task, strategy: Strategy, *, key, epochs, lr, batch, n_trial
     def diverged(epoch, bad, where):
         return (f"evolution diverged: in epoch {epoch + 1}, generation {bad + 1} of "
                 f"{n_batches}, the fitness of the mean or of every member, or the updated mean or sigma, "
-                f"became non-finite{where}. Lower sigma or lr, or reduce the noise.")
+                f"became non-finite{where}. Lower sigma or the learning rate, or reduce the noise.")
 
     def extra(stats, epoch):
         return {"generation": (epoch + 1) * n_batches, "population_fitness": float(stats["population_fitness"]),
                 "sigma": float(stats["sigma"])}
 
-    return _loop.run_epochs(epoch_fn, params, es_state, frozen=frozen, static=static, config=config,
-                            history=history, fields=fields, start_epoch=start_epoch, elapsed=elapsed, best=best,
-                            epochs=epochs, early_stop=early_stop, keep_best=keep_best, n_val=n_val,
-                            n_batches=n_batches, out=out, progress=progress,
+    return _loop.run_epochs(setup, epoch_fn, params, es_state, config=config, fields=fields,
                             desc=f"es {strategy.name} {config['task'].get('name', '')}", diverged=diverged,
-                            extra=extra, sample_seconds=sample_seconds)
+                            extra=extra)

@@ -5,67 +5,72 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import equinox as eqx
 import jax
+from tqdm.auto import tqdm
 
 from .._errors import DivergenceError
 from . import _checkpoint as ckpt
+from ._setup import Setup
 
 
-def resume(out: Path | None, config: dict, *, params, state, fields, epochs: int, resume: bool):
+def _resume(setup: Setup, config: dict, *, params, state, fields):
     """Return ``(params, state, history, start_epoch, elapsed, best)``, from the run folder's
-    checkpoint when ``resume`` and one matches ``config``, else fresh; writes ``config.json``."""
+    checkpoint when resuming and one matches ``config``, else fresh; writes ``config.json``."""
     history: dict[str, list] = {f: [] for f in fields}
     start_epoch, elapsed, best = 0, 0.0, None
+    out = setup.run.out
     if out is not None:
-        saved = ckpt.read(out, config) if resume else None
+        saved = ckpt.read(out, config) if setup.run.resume else None
         if saved is not None:
-            params = ckpt.restore_leaves(params, saved["params"])
-            state = ckpt.restore_leaves(state, saved["opt_state"])
+            params = ckpt.restore_leaves(params, saved["params"], path=out / "checkpoint.npz")
+            state = ckpt.restore_leaves(state, saved["opt_state"], path=out / "checkpoint.npz")
             if saved.get("best") is not None:
-                best = (saved["best_val_loss"], ckpt.restore_leaves(params, saved["best"]))
+                best = (saved["best_val_loss"], ckpt.restore_leaves(params, saved["best"], path=out / "checkpoint.npz"))
             history, start_epoch, elapsed = saved["history"], saved["epoch"], saved["train_seconds"]
-        ckpt.write_json(out / "config.json", {**config, "training": {**config["training"], "epochs": epochs}})
+        ckpt.write_json(out / "config.json", {**config, "training": {**config["training"], "epochs": setup.epochs}})
     return params, state, history, start_epoch, elapsed, best
 
 
-def run_epochs(run_epoch: Callable, params, state, *, frozen, static, config: dict, history: dict, fields,
-               start_epoch: int, elapsed: float, best, epochs: int, early_stop, keep_best: bool, n_val: int,
-               n_batches: int, out: Path | None, progress: bool, desc: str, diverged: Callable[[int, int, str], str],
-               extra: Callable[[dict, int], dict] = lambda stats, epoch: {}, sample_seconds: float = 0.0):
-    """Return ``(model, history)`` after the epochs ``start_epoch .. epochs - 1``.
+def run_epochs(setup: Setup, run_epoch: Callable, params, state, *, config: dict, fields, desc: str,
+               diverged: Callable[[int, int, str], str], extra: Callable[[dict, int], dict] = lambda stats, epoch: {}):
+    """Return ``(model, history)`` after the epochs of a run, resumed from its folder when it has one.
 
-    ``run_epoch(epoch, params, state) -> (params, state, stats)`` runs one compiled epoch; ``stats``
-    holds ``train_loss``, ``val_loss``, ``val_accuracy`` and ``bad_batch`` (the first minibatch
-    whose update was non-finite, -1 if none), plus whatever ``extra(stats, epoch)`` turns into
-    further history fields. A non-finite epoch raises :class:`DivergenceError` with the message
+    Draws the run's trials, then calls ``run_epoch(epoch, params, state, train_set, val_set) ->
+    (params, state, stats)``, one compiled epoch, for each epoch not yet done; ``stats`` holds
+    ``train_loss``, ``val_loss``, ``val_accuracy`` and ``bad_batch`` (the first minibatch whose
+    update was non-finite, -1 if none), plus whatever ``extra(stats, epoch)`` turns into further
+    history fields. A non-finite epoch raises :class:`DivergenceError` with the message
     ``diverged(epoch, bad_batch, where)`` (``where`` names the last good checkpoint, kept, or is
-    empty); checkpoints are written on a
-    background thread while the next epoch computes.
+    empty); checkpoints are written on a background thread while the next epoch computes.
     """
+    params, state, history, start_epoch, elapsed, best = _resume(setup, config, params=params, state=state,
+                                                                 fields=fields)
+    t_sample = time.perf_counter()
+    train_set, val_set = jax.block_until_ready(setup.trials())
+    sample_seconds = time.perf_counter() - t_sample
+    out, epochs, early_stop, keep_best = setup.run.out, setup.epochs, setup.early_stop, setup.run.keep_best
+    frozen, static = setup.frozen, setup.static
     t_start = time.perf_counter() - elapsed
     cpu_start = time.process_time()
     stopped = start_epoch > 0 and early_stop is not None and history["train_loss"][-1] < early_stop
     bar = None
     writer = ckpt.Writer() if out is not None else None
-    if progress and not stopped and start_epoch < epochs:
-        from tqdm.auto import tqdm
-
+    if setup.progress and not stopped and start_epoch < epochs:
         bar = tqdm(total=epochs, initial=start_epoch, desc=desc, unit="epoch", leave=True)
     try:
         for epoch in range(start_epoch, epochs):
             if stopped:
                 break
-            params, state, stats = run_epoch(epoch, params, state)
+            params, state, stats = run_epoch(epoch, params, state, train_set, val_set)
             stats = jax.device_get(stats)
             if int(stats["bad_batch"]) >= 0:
                 where = f" (last good checkpoint: {out / 'checkpoint.npz'}, epoch {epoch})" if out else ""
                 raise DivergenceError(diverged(epoch, int(stats["bad_batch"]), where), time=epoch + 1)
             row = {"epoch": epoch + 1, "train_loss": float(stats["train_loss"]),
-                   "val_loss": float(stats["val_loss"]) if n_val else float("nan"),
-                   "val_accuracy": float(stats["val_accuracy"]) if n_val else float("nan"),
+                   "val_loss": float(stats["val_loss"]) if setup.n_val else float("nan"),
+                   "val_accuracy": float(stats["val_accuracy"]) if setup.n_val else float("nan"),
                    "wall_time": time.perf_counter() - t_start, **extra(stats, epoch)}
             for f in fields:
                 history[f].append(row[f])

@@ -13,14 +13,22 @@ defaults, marked as such in :attr:`Recipe.source`.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
 import jax
+import optax
 
 from .._checks import positive_int, real_scalar
 from .._errors import ArgumentError
+from .._io import atomic_write_bytes
+from ..learning import RateRNN, credit_assignment
 from ..models import FullRankRNN, LowRankRNN, noise_from_published
+from ..tasks import get_task
+from . import _checkpoint as ckpt
+from ._setup import Adam, RunSettings
+from ._train import BPTT, Method, train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,48 +123,113 @@ def check_overrides(*, rank=None, hidden=None, noise=None, epochs=None, lr=None,
     return out
 
 
+def _with_optimizer(method: Method, optimizer: Adam):
+    """Return ``method`` with ``optimizer`` where it moves by an optimizer and was given none."""
+    if getattr(method, "optimizer", "none") is None:
+        return dataclasses.replace(method, optimizer=optimizer)
+    return method
+
+
 def train_recipe(name: str, *, out: str | Path | None = None, seed: int = 0, rank: int | None = None,
                  hidden: int | None = None, noise: float | None = None, epochs: int | None = None,
-                 lr: float | None = None, batch: int | None = None, progress: bool = True,
-                 resume: bool = True, **options):
+                 lr: float | None = None, batch: int | None = None, method: Method | None = None,
+                 n_trials: int = 1000, progress: bool = True, resume: bool = True):
     """Return ``(model, history)`` after training a network on task ``name`` by its :data:`RECIPES` entry.
 
     ``rank``, ``hidden``, ``noise`` (sigma, library convention), ``epochs``, ``lr`` and ``batch``
     override the recipe; ``seed`` makes the run (initialisation, trials, noise) reproducible.
     A recipe with a full-rank pre-training stage runs it first (into ``out/pretrain``) and starts
-    the low-rank network from the top-R SVD of its connectivity. ``options`` are further arguments
-    of :func:`~lowrank_rnn.training.train` for the (final) low-rank stage, e.g. ``method="es",
-    strategy="cma_es"``; a pre-training stage keeps backpropagation.
+    the low-rank network from the top-R SVD of its connectivity. ``method`` trains the (final)
+    low-rank stage: :class:`~lowrank_rnn.training.BPTT` by default; a method given without an
+    optimizer (``BPTT()``, ``OpenES()``, ``PGPE()``) gets the recipe's, ``Adam(lr, clip=...)``; a
+    pre-training stage keeps backpropagation (and its 1000 trials). ``n_trials`` trials are drawn for
+    the final stage (20 % held out).
+    ``out`` is held for the whole recipe (:func:`~lowrank_rnn.training.train`'s run folder).
     """
-    from ..tasks import get_task
-    from ._train import train
-
     recipe = get_recipe(name)
     ov = check_overrides(rank=rank, hidden=hidden, noise=noise, epochs=epochs, lr=lr, batch=batch)
     R, N = ov.get("rank", recipe.rank), ov.get("hidden", recipe.hidden)
     if N < R:
         raise ArgumentError(f"hidden must be >= rank (N >= R), got hidden = {N} and rank = {R}")
+    method = _with_optimizer(BPTT() if method is None else method, Adam(ov.get("lr", recipe.lr), clip=recipe.clip))
     task = get_task(name, **recipe.task_overrides)
     alpha = task.dt / task.tau
     sigma = ov.get("noise", noise_from_published(recipe.noise_std, alpha))
     k_init, k_pre, k_train = jax.random.split(jax.random.key(positive_int("seed", seed, low=0)), 3)
-    out = None if out is None else Path(out)
-    if recipe.pretrain is not None:
-        pre = recipe.pretrain
-        pre_task = get_task(name, **pre["task_overrides"])
-        pre_lr = 1e-2 / N ** 0.5 if pre["lr"] == "lr_over_sqrt_n" else float(pre["lr"])
-        full = FullRankRNN(N, task.n_inputs, task.n_outputs, key=k_init, alpha=alpha,
-                           noise=noise_from_published(pre["noise_std"], alpha))
-        full, _ = train(full, pre_task, key=k_pre, epochs=int(pre["epochs"]), lr=pre_lr, batch=recipe.batch,
-                        out=None if out is None else out / "pretrain", progress=progress, resume=resume)
-        model = LowRankRNN.from_full_rank(full, R)
-        model = LowRankRNN(N, R, task.n_inputs, task.n_outputs, noise=sigma, alpha=alpha, m=model.m, n=model.n,
-                           input_vectors=model.input_vectors, input_scales=model.input_scales,
-                           readout_vectors=model.readout_vectors, readout_scales=model.readout_scales,
-                           h0=model.h0)
-    else:
-        model = build_model(task, rank=R, hidden=N, noise=sigma, key=k_init)
-    return train(model, task, key=k_train, epochs=ov.get("epochs", recipe.epochs), lr=ov.get("lr", recipe.lr),
-                 batch=ov.get("batch", recipe.batch), clip=recipe.clip, early_stop=recipe.early_stop,
-                 trainable=model.trainable(inputs=recipe.train_inputs), out=out, progress=progress,
-                 resume=resume, **options)
+    run = RunSettings(out=out, resume=resume)
+    with ckpt.claim(run.out):
+        if recipe.pretrain is not None:
+            pre = recipe.pretrain
+            pre_task = get_task(name, **pre["task_overrides"])
+            pre_lr = 1e-2 / N ** 0.5 if pre["lr"] == "lr_over_sqrt_n" else float(pre["lr"])
+            full = FullRankRNN(N, task.n_inputs, task.n_outputs, key=k_init, alpha=alpha,
+                               noise=noise_from_published(pre["noise_std"], alpha))
+            pre_run = RunSettings(out=None if run.out is None else run.out / "pretrain", resume=resume)
+            full, _ = train(full, pre_task, key=k_pre, epochs=int(pre["epochs"]), method=BPTT(optimizer=Adam(pre_lr)),
+                            batch=recipe.batch, run=pre_run, progress=progress)
+            model = LowRankRNN.from_full_rank(full, R)
+            model = LowRankRNN(N, R, task.n_inputs, task.n_outputs, noise=sigma, alpha=alpha, m=model.m, n=model.n,
+                               input_vectors=model.input_vectors, input_scales=model.input_scales,
+                               readout_vectors=model.readout_vectors, readout_scales=model.readout_scales,
+                               h0=model.h0)
+        else:
+            model = build_model(task, rank=R, hidden=N, noise=sigma, key=k_init)
+        return train(model, task, key=k_train, epochs=ov.get("epochs", recipe.epochs), method=method,
+                     batch=ov.get("batch", recipe.batch), n_trials=n_trials, early_stop=recipe.early_stop,
+                     trainable=model.trainable(inputs=recipe.train_inputs), run=run, progress=progress)
+
+
+# ------------------------------------------------------------------------------------- learning rules
+def rate_model(task, *, key: jax.Array, hidden: int | None = None, noise: float = 0.0,
+               rank: int | None = None) -> RateRNN:
+    """Return a Dale's-law ReLU :class:`~lowrank_rnn.learning.RateRNN` for ``task`` (alpha = dt / tau).
+
+    Delayed XOR gets the ModProp architecture (Liu et al. 2022, ``delayedXOR_task.py``): 120 units,
+    ``int(0.8 N) + 1 = 97`` excitatory, sign-constrained readout. Other tasks: ``hidden`` units
+    (default 128), the same 80 % excitatory split.
+    """
+    N = hidden if hidden is not None else (120 if task.name == "delayed_xor" else 128)
+    n_exc = min(int(0.8 * N) + 1, N - 1)
+    return RateRNN(N, task.n_inputs, task.n_outputs, key=key, rank=rank, n_excitatory=n_exc,
+                   alpha=task.dt / task.tau, noise=noise, nonlinearity="relu", dale_readout=True)
+
+
+def weight_matrices(params):
+    """The mask of the weight matrices (2-D leaves) of a parameter tree, for the L2 term."""
+    return jax.tree_util.tree_map(lambda x: getattr(x, "ndim", 0) == 2, params)
+
+
+def train_rule(task_name: str, rule, *, out: str | Path | None = None, seed: int = 0, hidden: int | None = None,
+               rank: int | None = None, noise: float | None = None, epochs: int | None = None,
+               lr: float | None = None, batch: int | None = None, n_trials: int = 1000, l2: float | None = None,
+               progress: bool = True, resume: bool = True):
+    """Return ``(model, history)`` of a :class:`~lowrank_rnn.learning.RateRNN` trained on a task by the
+    learning rule ``rule``.
+
+    The model is :func:`rate_model`; training is :func:`~lowrank_rnn.training.train` with
+    ``BPTT(rule=rule)`` and Adam whose learning rate (default 5e-4, the ModProp paper's) is
+    multiplied by 0.8 every 300 updates. ``epochs`` defaults to the task's recipe; ``noise``
+    (sigma) to none. ``l2`` adds ``l2/2 sum ||W||^2`` over the weight matrices (recurrent, input and
+    readout; not scales, biases or the initial state) to the loss being minimised, as the gradient term
+    ``l2 W`` ahead of Adam; default 5e-4 for delayed XOR (the ModProp paper's), 0 otherwise. The run
+    folder is the one ``lowrank-rnn evaluate`` reads; ``rule_recipe.json`` there records the optimizer.
+    """
+    rule = credit_assignment(rule)
+    l2 = (5e-4 if task_name == "delayed_xor" else 0.0) if l2 is None else real_scalar("l2", l2, low=0.0)
+    recipe = get_recipe(task_name)
+    task = get_task(task_name, **recipe.task_overrides)
+    k_model, k_train = jax.random.split(jax.random.key(seed))
+    model = rate_model(task, key=k_model, hidden=hidden, rank=rank, noise=0.0 if noise is None else noise)
+    lr = 5e-4 if lr is None else lr
+    optimizer = optax.adam(optax.exponential_decay(lr, 300, 0.8, staircase=True))
+    if l2 > 0:  # grad of l2/2 ||W||^2 is l2 W, added before Adam: the same update as the term in the loss
+        optimizer = optax.chain(optax.add_decayed_weights(l2, mask=weight_matrices), optimizer)
+    run = RunSettings(out=out, resume=resume)
+    with ckpt.claim(run.out):
+        if run.out is not None:  # train's config records a custom optimizer only as "custom": say what it is
+            recipe_note = {"optimizer": "adam", "lr": lr, "lr_decay": {"factor": 0.8, "every_updates": 300},
+                           "l2": l2, "l2_on": "weight matrices (2-D parameters)", "rule": rule.spec()}
+            atomic_write_bytes(run.out / "rule_recipe.json", (json.dumps(recipe_note, indent=2) + "\n").encode())
+        return train(model, task, key=k_train, epochs=recipe.epochs if epochs is None else epochs,
+                     method=BPTT(optimizer=optimizer, rule=rule), batch=recipe.batch if batch is None else batch,
+                     n_trials=n_trials, run=run, progress=progress)
