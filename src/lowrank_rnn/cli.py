@@ -22,22 +22,24 @@ from pathlib import Path
 
 import jax
 
-from . import __version__, experiments
+from . import __version__
 from ._errors import ArgumentError, LowRankRNNError
-from .example import run_example
-from .motifs._cli import add_arguments as _motif_arguments
-from .motifs._cli import run as _run_motifs
-from .training._cli import add_parsers as _add_training_parsers
-from .training._cli import enable_compilation_cache
+
+# The sub-commands' modules are imported when they run: `lowrank-rnn --help` and each sub-command
+# load only what they use (the reproductions and training pull in matplotlib, optax and evosax).
 
 
 def _cmd_example(args: argparse.Namespace) -> int:
+    from .example import run_example
+
     report = run_example(Path(args.out), N=args.N, g=args.g, seed=args.seed)
     print(f"wrote {report}")
     return 0
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from . import experiments
+
     module = experiments.get(args.name)
     report = module.run(Path(args.out), quick=args.quick)
     print(f"wrote {report}")
@@ -45,11 +47,17 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _cmd_motifs(args: argparse.Namespace) -> int:
-    return _run_motifs(args)
+    from .motifs._cli import run
+
+    return run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``lowrank-rnn`` command."""
+    from .experiments import REPRODUCTIONS
+    from .motifs._cli import add_arguments as _motif_arguments
+    from .training._cli import add_parsers as _add_training_parsers
+
 
     parser = argparse.ArgumentParser(
         prog="lowrank-rnn",
@@ -65,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.set_defaults(func=_cmd_example)
 
     rp = sub.add_parser("reproduce", help="reproduce a paper's results (figures and a report)")
-    rp.add_argument("name", help=f"which paper: {', '.join(sorted(experiments.REPRODUCTIONS)) or '(none yet)'}")
+    rp.add_argument("name", help=f"which paper: {', '.join(sorted(REPRODUCTIONS)) or '(none yet)'}")
     rp.add_argument("--out", required=True, help="output folder (created if missing)")
     rp.add_argument("--quick", action="store_true", help="small networks and few seeds (about a minute)")
     rp.set_defaults(func=_cmd_reproduce)
@@ -119,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint reaches the disk, with a line on how to resume (exit status 130 and 143). Anything
     else is a bug in lowrank-rnn and shows its traceback.
     """
+    from .training._cli import enable_compilation_cache
+
     parser = build_parser()
     args = parser.parse_args(argv)
     on_main_thread = threading.current_thread() is threading.main_thread()  # only it may set handlers

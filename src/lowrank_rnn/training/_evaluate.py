@@ -12,12 +12,12 @@ import numpy as np
 from .._checks import positive_int
 from .._errors import ArgumentError
 from .._io import atomic_write_bytes, load, save_figure
+from ..models import FullRankRNN, run_trials
+from ..tasks import get_task
 
 
 def load_run(run: str | Path):
     """Return ``(model, task, config)`` of a run folder written by :func:`~lowrank_rnn.training.train`."""
-    from ..tasks import get_task
-
     run = Path(run)
     if not run.is_dir():
         raise ArgumentError(f"run must be a folder written by 'lowrank-rnn train' or train(out=...), got {run}")
@@ -93,8 +93,6 @@ def evaluate(run: str | Path, *, n_trials: int = 1000, seed: int = 12345, figure
     The summary holds ``accuracy``, ``loss``, ``train_seconds`` (the training loop's wall time,
     compilation included; None if the run was interrupted), the epochs trained and the paths.
     """
-    from ..models import FullRankRNN, run_trials
-
     run = Path(run)
     n_trials = positive_int("n_trials", n_trials)
     seed = positive_int("seed", seed, low=0)
