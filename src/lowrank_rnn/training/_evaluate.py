@@ -10,24 +10,40 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import positive_int
-from .._errors import ArgumentError
+from .._errors import ArgumentError, RunFolderError
 from .._io import atomic_write_bytes, load, save_figure
-from ..models import FullRankRNN, run_trials
+from ..models import AbstractRNN, FullRankRNN, run_trials
 from ..tasks import get_task
 
 
 def load_run(run: str | Path):
-    """Return ``(model, task, config)`` of a run folder written by :func:`~lowrank_rnn.training.train`."""
+    """Return ``(model, task, config)`` of a run folder written by :func:`~lowrank_rnn.training.train`.
+
+    Raises :class:`~lowrank_rnn.RunFolderError` naming the file when the folder is not a training
+    run (no ``config.json`` or ``model.npz``, a ``config.json`` without its task, a ``model.npz``
+    that holds no trained network).
+    """
     run = Path(run)
     if not run.is_dir():
-        raise ArgumentError(f"run must be a folder written by 'lowrank-rnn train' or train(out=...), got {run}")
+        raise ArgumentError(f"run must be a folder written by 'lowrank-rnn train' or train(run=RunSettings(out=...)), "
+                            f"got {run}")
     for name in ("config.json", "model.npz"):
         if not (run / name).exists():
-            raise ArgumentError(f"{run} is not a training run folder: it has no {name}")
-    config = json.loads((run / "config.json").read_text())
-    task_cfg = dict(config["task"])
-    task = get_task(task_cfg.pop("name"), **task_cfg)
-    return load(run / "model.npz"), task, config
+            raise RunFolderError(f"{run} is not a training run folder: it has no {name}")
+    try:
+        config = json.loads((run / "config.json").read_text())
+        task_cfg = dict(config["task"])
+        name = task_cfg.pop("name")
+    except (ValueError, KeyError, TypeError) as err:  # not JSON, or no task in it
+        raise RunFolderError(f"{run / 'config.json'} is not the configuration of a training run "
+                             f"({type(err).__name__}: {err})") from None
+    task = get_task(name, **task_cfg)
+    model = load(run / "model.npz")
+    if not isinstance(model, AbstractRNN):
+        raise RunFolderError(f"{run / 'model.npz'} holds a {type(model).__name__}, not a trained network "
+                             "(LowRankRNN, FullRankRNN, MixtureLowRankRNN or RateRNN): evaluate reads the folders "
+                             "that 'lowrank-rnn train' writes")
+    return model, task, config
 
 
 def _grouping(conditions: dict) -> tuple[str | None, np.ndarray | None]:
