@@ -9,6 +9,7 @@ slices, independently of the library's time-index comparisons.
 import json
 import sys
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import matplotlib
@@ -523,3 +524,65 @@ def test_from_neurogym_errors(monkeypatch):
         from_neurogym(object(), 4, jax.random.key(0))
     with pytest.raises(ValueError, match="n_trials"):
         from_neurogym(FakeNeuroGymEnv(), 0, jax.random.key(0))
+
+
+# ------------------------------------------------------------- declarations shared on the base class
+
+class _Pulse(AbstractTask):
+    """A minimal task: one pulse, then a report of its sign (uses only what the base class gives)."""
+
+    name = "pulse"
+    n_inputs = 1
+    n_outputs = 1
+    epoch_names = ("cue", "wait", "cue")
+    cue: float = eqx.field(static=True)
+    wait: float = eqx.field(static=True)
+
+    def __init__(self, *, cue=40.0, wait=100.0, dt=20.0, tau=100.0, input_noise=0.0):
+        self.dt, self.tau, self.input_noise = dt, tau, input_noise
+        self._set_durations(cue=cue, wait=wait, positive=("cue",))
+
+    def _trial(self, u):
+        t = jnp.arange(self.n_steps)
+        sign = jnp.where(u[0] < 0.5, 1.0, -1.0)
+        (a, b), (c, d) = self.epochs["cue_1"], self.epochs["cue_2"]
+        cue = ((t >= a) & (t < b)).astype(jnp.float32)
+        report = ((t >= c) & (t < d)).astype(jnp.float32)
+        return (sign * cue)[:, None], (sign * report)[:, None], report[:, None], {"sign": sign}
+
+    def _judge(self, outputs, trials):
+        return jnp.sign(outputs[:, -1, 0]) == trials.conditions["sign"], jnp.ones(outputs.shape[0], bool)
+
+    def psychometric(self, outputs, trials):
+        return {}
+
+    def plot_psychometric(self, summary, ax=None):
+        return ax
+
+
+def test_epochs_and_steps_follow_from_epoch_names():
+    task = _Pulse()
+    assert task.epochs == {"cue_1": (0, 2), "wait": (2, 7), "cue_2": (7, 9)}
+    assert task.n_steps == 9 and task.times()[-1] == 160.0
+    trials = task.sample(jax.random.key(0), 4)
+    assert trials.inputs.shape == (4, 9, 1) and task.accuracy(trials.targets, trials) == 1.0
+    assert "n_inputs" not in task.config() and "epoch_names" not in task.config()
+    with pytest.raises(ValueError, match="wait = 110 ms is not a multiple of dt"):
+        _Pulse(wait=110.0)
+    with pytest.raises(ValueError, match="cue"):
+        _Pulse(cue=0.0)
+
+
+def test_a_task_must_declare_its_sizes_and_epochs():
+    class Missing(AbstractTask):  # the methods of _Pulse, but no n_inputs, n_outputs, epoch_names
+        def __init__(self):
+            self.dt, self.tau, self.input_noise = 20.0, 100.0, 0.0
+
+        _trial = _Pulse._trial
+        _judge = _Pulse._judge
+        psychometric = _Pulse.psychometric
+        plot_psychometric = _Pulse.plot_psychometric
+
+    with pytest.raises(TypeError, match="abstract class attributes") as err:
+        Missing()
+    assert all(name in str(err.value) for name in ("n_inputs", "n_outputs", "epoch_names"))

@@ -11,9 +11,10 @@ Each task owns three judgements on a network's outputs ``(B, T, O)``: :meth:`Abs
 :meth:`AbstractTask.plot_psychometric` drawing it.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: equinox reads the AbstractClassVar annotations of
+# AbstractTask as objects, not strings.
 import abc
+import collections
 import dataclasses
 import functools
 import numbers
@@ -212,9 +213,16 @@ class AbstractTask(eqx.Module):
     """Base class of the cognitive tasks.
 
     Subclasses are final: they set the class attribute ``name`` (the name :func:`get_task` knows),
-    store their constructor arguments (milliseconds, amplitudes) as static fields, and implement
+    store their constructor arguments (milliseconds, amplitudes) as static fields, and declare
 
-    - ``n_inputs``, ``n_outputs``, ``n_steps`` (properties) and
+    - ``n_inputs`` and ``n_outputs``, the numbers of input and output channels (class variables,
+      or properties where a constructor argument sets them);
+    - ``epoch_names``, the fields holding the durations (ms) of the consecutive epochs of a trial,
+      from which :attr:`epochs` and :attr:`n_steps` follow (a variable delay enters by its
+      longest value: every trial is padded to the longest);
+
+    and implement
+
     - ``_trial(u) -> (inputs (T, K), targets (T, O), mask (T, O), conditions)``: ONE noiseless
       trial, pure JAX, from a vector ``u`` of ``n_uniform`` independent U[0, 1) numbers
       (``sample`` draws them, vmaps ``_trial`` over the batch and adds noise of std
@@ -228,6 +236,9 @@ class AbstractTask(eqx.Module):
     """
 
     name: ClassVar[str] = ""
+    n_inputs: eqx.AbstractClassVar[int]
+    n_outputs: eqx.AbstractClassVar[int]
+    epoch_names: eqx.AbstractClassVar[tuple[str, ...]]
     dt: float = eqx.field(static=True)
     tau: float = eqx.field(static=True)
     input_noise: float = eqx.field(static=True)
@@ -238,34 +249,47 @@ class AbstractTask(eqx.Module):
         """The Euler step of the network in units of tau, ``alpha = dt / tau``."""
         return self.dt / self.tau
 
-    @property
-    @abc.abstractmethod
-    def n_inputs(self) -> int:
-        """Number of input channels K."""
+    def _set_durations(self, *, positive: tuple[str, ...] = (), **durations) -> None:
+        """Store each duration (ms) of ``durations`` as the field of that name (for constructors).
+
+        Each must be finite and >= 0 (> 0 for the names in ``positive``) and a whole number of
+        steps of ``dt``, which must be set first; a ValueError names the first that is not.
+        """
+        for name, value in durations.items():
+            setattr(self, name, _duration(name, value, positive=name in positive))
+        for name in durations:
+            self._steps_of(name)
+
+    def _steps_of(self, name: str) -> int:
+        """Return the duration held by the field ``name`` (ms) in steps of ``dt``."""
+        return _steps(name, getattr(self, name), self.dt)
 
     @property
-    @abc.abstractmethod
-    def n_outputs(self) -> int:
-        """Number of output channels O."""
+    def epochs(self) -> dict[str, tuple[int, int]]:
+        """Return each epoch's (first step, end step) as a dict, in order.
+
+        The epochs of ``epoch_names`` follow each other from step 0; a field that times two epochs
+        (the two cues of :class:`DelayedXOR`) gives two entries, ``cue_1`` and ``cue_2``.
+        """
+        repeated = {nm for nm, count in collections.Counter(self.epoch_names).items() if count > 1}
+        seen: collections.Counter = collections.Counter()
+        out, t = {}, 0
+        for nm in self.epoch_names:
+            n = self._steps_of(nm)
+            seen[nm] += 1
+            out[f"{nm}_{seen[nm]}" if nm in repeated else nm] = (t, t + n)
+            t += n
+        return out
 
     @property
-    @abc.abstractmethod
     def n_steps(self) -> int:
-        """Number of time steps T of a trial (padded to the longest trial for variable delays)."""
+        """Number of time steps T of a trial: the epochs' total (the longest trial for variable delays)."""
+        return sum(self._steps_of(nm) for nm in self.epoch_names)
 
     @property
     def noisy_channels(self) -> tuple[int, ...]:
         """Input channels that receive the input noise (all, unless the published task says otherwise)."""
         return tuple(range(self.n_inputs))
-
-    def _sequential_epochs(self, names) -> dict[str, tuple[int, int]]:
-        """Return {epoch: (first step, end step)} for epochs that follow each other in order."""
-        out, t = {}, 0
-        for nm in names:
-            n = _steps(nm, getattr(self, nm), self.dt)
-            out[nm] = (t, t + n)
-            t += n
-        return out
 
     def noise_std(self) -> np.ndarray:
         """Return the standard deviation of the white noise added to each input entry, ``(T, K)``.

@@ -20,8 +20,8 @@ import numpy as np
 
 from .._checks import real_scalar
 from .._errors import ArgumentError
-from ._base import (AbstractTask, Trials, _check_common, _check_outputs, _duration, _group_mean,
-                    _new_axes, _SignChoice, _steps, _values, pick, randint)
+from ._base import (AbstractTask, Trials, _check_common, _check_outputs, _group_mean, _new_axes,
+                    _SignChoice, _values, pick, randint)
 
 
 def _choice_prob(task, outputs, trials):
@@ -67,6 +67,9 @@ class PerceptualDecision(_SignChoice, AbstractTask):
     """
 
     name = "rdm"
+    n_inputs = 1
+    n_outputs = 1
+    epoch_names = ("fixation", "stimulus", "delay", "decision")
     fixation: float = eqx.field(static=True)
     stimulus: float = eqx.field(static=True)
     delay: float = eqx.field(static=True)
@@ -77,31 +80,10 @@ class PerceptualDecision(_SignChoice, AbstractTask):
     def __init__(self, *, fixation=100.0, stimulus=800.0, delay=100.0, decision=20.0,
                  coherences=(-4, -2, -1, 1, 2, 4), scale=0.1, dt=20.0, tau=100.0, input_noise=0.1):
         self.dt, self.tau, self.input_noise = _check_common(dt, tau, input_noise)
-        self.fixation = _duration("fixation", fixation)
-        self.stimulus = _duration("stimulus", stimulus, positive=True)
-        self.delay = _duration("delay", delay)
-        self.decision = _duration("decision", decision, positive=True)
-        for nm in ("fixation", "stimulus", "delay", "decision"):
-            _steps(nm, getattr(self, nm), self.dt)
+        self._set_durations(fixation=fixation, stimulus=stimulus, delay=delay, decision=decision,
+                            positive=("stimulus", "decision"))
         self.coherences = _values("coherences", coherences)
         self.scale = real_scalar("scale", scale, low=0.0)
-
-    @property
-    def n_inputs(self) -> int:
-        return 1
-
-    @property
-    def n_outputs(self) -> int:
-        return 1
-
-    @property
-    def epochs(self) -> dict[str, tuple[int, int]]:
-        """Return each epoch's (first step, end step) as a dict, in order."""
-        return self._sequential_epochs(("fixation", "stimulus", "delay", "decision"))
-
-    @property
-    def n_steps(self) -> int:
-        return self.epochs["decision"][1]
 
     def _trial(self, u):
         ep = self.epochs
@@ -152,6 +134,9 @@ class ContextDependentDecision(_SignChoice, AbstractTask):
     """
 
     name = "mante"
+    n_inputs = 4
+    n_outputs = 1
+    epoch_names = ("fixation", "context", "stimulus", "delay", "decision")
     n_uniform = 3
     fixation: float = eqx.field(static=True)
     context: float = eqx.field(static=True)
@@ -166,37 +151,15 @@ class ContextDependentDecision(_SignChoice, AbstractTask):
                  coherences=(-4, -2, -1, 1, 2, 4), scale=0.1, context_amplitude=0.1, dt=20.0,
                  tau=100.0, input_noise=0.1):
         self.dt, self.tau, self.input_noise = _check_common(dt, tau, input_noise)
-        self.fixation = _duration("fixation", fixation)
-        self.context = _duration("context", context)
-        self.stimulus = _duration("stimulus", stimulus, positive=True)
-        self.delay = _duration("delay", delay)
-        self.decision = _duration("decision", decision, positive=True)
-        for nm in ("fixation", "context", "stimulus", "delay", "decision"):
-            _steps(nm, getattr(self, nm), self.dt)
+        self._set_durations(fixation=fixation, context=context, stimulus=stimulus, delay=delay,
+                            decision=decision, positive=("stimulus", "decision"))
         self.coherences = _values("coherences", coherences)
         self.scale = real_scalar("scale", scale, low=0.0)
         self.context_amplitude = real_scalar("context_amplitude", context_amplitude, low=0.0)
 
     @property
-    def n_inputs(self) -> int:
-        return 4
-
-    @property
-    def n_outputs(self) -> int:
-        return 1
-
-    @property
     def noisy_channels(self) -> tuple[int, ...]:
         return (0, 1)
-
-    @property
-    def epochs(self) -> dict[str, tuple[int, int]]:
-        """Return each epoch's (first step, end step) as a dict, in order."""
-        return self._sequential_epochs(("fixation", "context", "stimulus", "delay", "decision"))
-
-    @property
-    def n_steps(self) -> int:
-        return self.epochs["decision"][1]
 
     def _trial(self, u):
         ep = self.epochs
@@ -263,6 +226,9 @@ class MultisensoryDecision(_SignChoice, AbstractTask):
     """
 
     name = "raposo"
+    n_inputs = 4
+    n_outputs = 1
+    epoch_names = ("fixation", "context", "stimulus", "delay", "decision")
     n_uniform = 4
     fixation: float = eqx.field(static=True)
     context: float = eqx.field(static=True)
@@ -277,13 +243,8 @@ class MultisensoryDecision(_SignChoice, AbstractTask):
                  coherences=(1, 2, 4), scale=0.1, flag_amplitude=0.1, dt=20.0, tau=100.0,
                  input_noise=0.1):
         self.dt, self.tau, self.input_noise = _check_common(dt, tau, input_noise)
-        self.fixation = _duration("fixation", fixation)
-        self.context = _duration("context", context)
-        self.stimulus = _duration("stimulus", stimulus, positive=True)
-        self.delay = _duration("delay", delay)
-        self.decision = _duration("decision", decision, positive=True)
-        for nm in ("fixation", "context", "stimulus", "delay", "decision"):
-            _steps(nm, getattr(self, nm), self.dt)
+        self._set_durations(fixation=fixation, context=context, stimulus=stimulus, delay=delay,
+                            decision=decision, positive=("stimulus", "decision"))
         coherences = _values("coherences", coherences)
         if any(c <= 0 for c in coherences):
             raise ArgumentError("coherences: the coherence magnitudes must be > 0 (their sign is the "
@@ -293,25 +254,8 @@ class MultisensoryDecision(_SignChoice, AbstractTask):
         self.flag_amplitude = real_scalar("flag_amplitude", flag_amplitude, low=0.0)
 
     @property
-    def n_inputs(self) -> int:
-        return 4
-
-    @property
-    def n_outputs(self) -> int:
-        return 1
-
-    @property
     def noisy_channels(self) -> tuple[int, ...]:
         return (0, 1)
-
-    @property
-    def epochs(self) -> dict[str, tuple[int, int]]:
-        """Return each epoch's (first step, end step) as a dict, in order."""
-        return self._sequential_epochs(("fixation", "context", "stimulus", "delay", "decision"))
-
-    @property
-    def n_steps(self) -> int:
-        return self.epochs["decision"][1]
 
     def _trial(self, u):
         ep = self.epochs

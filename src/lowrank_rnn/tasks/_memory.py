@@ -19,12 +19,37 @@ import numpy as np
 
 from .._checks import real_scalar
 from .._errors import ArgumentError
-from ._base import (AbstractTask, Trials, _check_common, _check_outputs, _duration, _group_mean,
-                    _new_axes, _SignChoice, _steps, _values, pick, randint)
+from ._base import (AbstractTask, Trials, _check_common, _check_outputs, _group_mean, _new_axes,
+                    _SignChoice, _values, pick, randint)
+
+
+#: fixation, stimulus 1, the delay (every trial padded to the longest), stimulus 2, decision
+_EPOCHS = ("fixation", "stimulus1", "delay_max", "stimulus2", "decision")
 
 
 def _window(t, start, stop):
     return ((t >= start) & (t < stop)).astype(jnp.float32)
+
+
+def _set_timing(task, fixation, stimulus1, delay_min, delay_max, stimulus2, decision) -> None:
+    """Store and check the durations (ms) of a two-stimulus task with a variable delay."""
+    task._set_durations(fixation=fixation, stimulus1=stimulus1, delay_min=delay_min, delay_max=delay_max,
+                        stimulus2=stimulus2, decision=decision, positive=("stimulus1", "stimulus2", "decision"))
+    if task.delay_max < task.delay_min:
+        raise ArgumentError(f"delay_max must be >= delay_min, got {task.delay_max} < {task.delay_min}")
+
+
+def _timing(task, u):
+    """Return one trial's timing from a U[0, 1) draw ``u``: the delay (steps, uniform in
+    [delay_min, delay_max]), the step index ``t`` (T,), the (start, end) steps of the two stimuli
+    and the decision window as a float mask (T,)."""
+    delay = randint(u, task._steps_of("delay_min"), task._steps_of("delay_max"))
+    t = jnp.arange(task.n_steps)
+    s1 = task._steps_of("fixation")
+    e1 = s1 + task._steps_of("stimulus1")
+    s2 = e1 + delay
+    e2 = s2 + task._steps_of("stimulus2")
+    return delay, t, (s1, e1), (s2, e2), _window(t, e2, e2 + task._steps_of("decision"))
 
 
 class ParametricWorkingMemory(_SignChoice, AbstractTask):
@@ -49,6 +74,9 @@ class ParametricWorkingMemory(_SignChoice, AbstractTask):
     """
 
     name = "romo"
+    n_inputs = 1
+    n_outputs = 1
+    epoch_names = _EPOCHS
     n_uniform = 2
     fixation: float = eqx.field(static=True)
     stimulus1: float = eqx.field(static=True)
@@ -64,16 +92,7 @@ class ParametricWorkingMemory(_SignChoice, AbstractTask):
                  stimulus2=100.0, decision=100.0, f_min=10, f_max=34, differences=(8, 16, 24),
                  dt=20.0, tau=100.0, input_noise=0.01):
         self.dt, self.tau, self.input_noise = _check_common(dt, tau, input_noise)
-        self.fixation = _duration("fixation", fixation)
-        self.stimulus1 = _duration("stimulus1", stimulus1, positive=True)
-        self.delay_min = _duration("delay_min", delay_min)
-        self.delay_max = _duration("delay_max", delay_max)
-        if self.delay_max < self.delay_min:
-            raise ArgumentError(f"delay_max must be >= delay_min, got {self.delay_max} < {self.delay_min}")
-        self.stimulus2 = _duration("stimulus2", stimulus2, positive=True)
-        self.decision = _duration("decision", decision, positive=True)
-        for nm in ("fixation", "stimulus1", "delay_min", "delay_max", "stimulus2", "decision"):
-            _steps(nm, getattr(self, nm), self.dt)
+        _set_timing(self, fixation, stimulus1, delay_min, delay_max, stimulus2, decision)
         self.f_min = real_scalar("f_min", f_min)
         self.f_max = real_scalar("f_max", f_max)
         if self.f_max <= self.f_min:
@@ -85,14 +104,6 @@ class ParametricWorkingMemory(_SignChoice, AbstractTask):
         if len(self.pairs) == 0:
             raise ArgumentError(f"no integer frequency pair in [{self.f_min}, {self.f_max}] Hz has a "
                              f"difference in {diffs}")
-
-    @property
-    def n_inputs(self) -> int:
-        return 1
-
-    @property
-    def n_outputs(self) -> int:
-        return 1
 
     @property
     def f_mid(self) -> float:
@@ -116,23 +127,10 @@ class ParametricWorkingMemory(_SignChoice, AbstractTask):
                     out.append((f1, f2))
         return np.asarray(out, dtype=np.float32).reshape(-1, 2)
 
-    def _s(self, nm):
-        return _steps(nm, getattr(self, nm), self.dt)
-
-    @property
-    def n_steps(self) -> int:
-        return sum(self._s(nm) for nm in ("fixation", "stimulus1", "delay_max", "stimulus2", "decision"))
-
     def _trial(self, u):
         pair = pick(u[0], self.pairs)
         f1, f2 = pair[0], pair[1]
-        delay = randint(u[1], self._s("delay_min"), self._s("delay_max"))
-        t = jnp.arange(self.n_steps)
-        s1 = self._s("fixation")
-        e1 = s1 + self._s("stimulus1")
-        s2 = e1 + delay
-        e2 = s2 + self._s("stimulus2")
-        dec = _window(t, e2, e2 + self._s("decision"))
+        delay, t, (s1, e1), (s2, e2), dec = _timing(self, u[1])
         u = ((f1 - self.f_mid) * _window(t, s1, e1) + (f2 - self.f_mid) * _window(t, s2, e2)) / self.span
         target = (f1 - f2) / self.span
         cond = {"f1": f1, "f2": f2, "delay": delay.astype(jnp.float32) * self.dt,
@@ -192,6 +190,9 @@ class DelayedMatchToSample(_SignChoice, AbstractTask):
     """
 
     name = "dms"
+    n_inputs = 2
+    n_outputs = 1
+    epoch_names = _EPOCHS
     n_uniform = 3
     fixation: float = eqx.field(static=True)
     stimulus1: float = eqx.field(static=True)
@@ -205,44 +206,14 @@ class DelayedMatchToSample(_SignChoice, AbstractTask):
                  stimulus2=500.0, decision=1000.0, amplitude=1.0, dt=20.0, tau=100.0,
                  input_noise=0.03):
         self.dt, self.tau, self.input_noise = _check_common(dt, tau, input_noise)
-        self.fixation = _duration("fixation", fixation)
-        self.stimulus1 = _duration("stimulus1", stimulus1, positive=True)
-        self.delay_min = _duration("delay_min", delay_min)
-        self.delay_max = _duration("delay_max", delay_max)
-        if self.delay_max < self.delay_min:
-            raise ArgumentError(f"delay_max must be >= delay_min, got {self.delay_max} < {self.delay_min}")
-        self.stimulus2 = _duration("stimulus2", stimulus2, positive=True)
-        self.decision = _duration("decision", decision, positive=True)
-        for nm in ("fixation", "stimulus1", "delay_min", "delay_max", "stimulus2", "decision"):
-            _steps(nm, getattr(self, nm), self.dt)
+        _set_timing(self, fixation, stimulus1, delay_min, delay_max, stimulus2, decision)
         self.amplitude = real_scalar("amplitude", amplitude)
-
-    @property
-    def n_inputs(self) -> int:
-        return 2
-
-    @property
-    def n_outputs(self) -> int:
-        return 1
-
-    def _s(self, nm):
-        return _steps(nm, getattr(self, nm), self.dt)
-
-    @property
-    def n_steps(self) -> int:
-        return sum(self._s(nm) for nm in ("fixation", "stimulus1", "delay_max", "stimulus2", "decision"))
 
     def _trial(self, u):
         a = randint(u[0], 0, 1)
         b = randint(u[1], 0, 1)
-        delay = randint(u[2], self._s("delay_min"), self._s("delay_max"))
-        t = jnp.arange(self.n_steps)
-        s1 = self._s("fixation")
-        e1 = s1 + self._s("stimulus1")
-        s2 = e1 + delay
-        e2 = s2 + self._s("stimulus2")
+        delay, t, (s1, e1), (s2, e2), dec = _timing(self, u[2])
         w1, w2 = _window(t, s1, e1), _window(t, s2, e2)
-        dec = _window(t, e2, e2 + self._s("decision"))
         inputs = self.amplitude * jnp.stack([w1 * (a == 0) + w2 * (b == 0),
                                              w1 * (a == 1) + w2 * (b == 1)], axis=-1)
         match = jnp.where(a == b, 1.0, -1.0)

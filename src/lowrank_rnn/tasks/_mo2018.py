@@ -15,9 +15,8 @@ import numpy as np
 
 from .._checks import real_scalar
 from .._errors import ArgumentError
-from ._base import (AbstractTask, Trials, _check_common, _check_outputs, _duration, _group_mean,
-                    _new_axes, _SignChoice, _steps, _values, masked_mean, pick,
-                    randint)
+from ._base import (AbstractTask, Trials, _check_common, _check_outputs, _group_mean, _new_axes,
+                    _SignChoice, _values, masked_mean, pick, randint)
 
 
 class GoNogo(AbstractTask):
@@ -36,6 +35,9 @@ class GoNogo(AbstractTask):
     """
 
     name = "gonogo"
+    n_inputs = 2
+    n_outputs = 1
+    epoch_names = ("fixation", "stimulus")
     fixation: float = eqx.field(static=True)
     stimulus: float = eqx.field(static=True)
     response: float = eqx.field(static=True)
@@ -46,14 +48,11 @@ class GoNogo(AbstractTask):
     def __init__(self, *, fixation=500.0, stimulus=1000.0, response=500.0, amplitude=1.0,
                  go_target=1.0, nogo_target=0.0, dt=20.0, tau=100.0, input_noise=0.1):
         self.dt, self.tau, self.input_noise = _check_common(dt, tau, input_noise)
-        self.fixation = _duration("fixation", fixation)
-        self.stimulus = _duration("stimulus", stimulus, positive=True)
-        self.response = _duration("response", response, positive=True)
+        self._set_durations(fixation=fixation, stimulus=stimulus, response=response,
+                            positive=("stimulus", "response"))
         if self.response > self.stimulus:
             raise ArgumentError(f"response must be <= stimulus (the response window is the end of the "
                              f"stimulus epoch), got response = {self.response}, stimulus = {self.stimulus}")
-        for nm in ("fixation", "stimulus", "response"):
-            _steps(nm, getattr(self, nm), self.dt)
         self.amplitude = real_scalar("amplitude", amplitude)
         self.go_target = real_scalar("go_target", go_target)
         self.nogo_target = real_scalar("nogo_target", nogo_target)
@@ -61,24 +60,11 @@ class GoNogo(AbstractTask):
             raise ArgumentError("go_target and nogo_target must differ")
 
     @property
-    def n_inputs(self) -> int:
-        return 2
-
-    @property
-    def n_outputs(self) -> int:
-        return 1
-
-    @property
     def epochs(self) -> dict[str, tuple[int, int]]:
         """Return (first step, end step) of the fixation, stimulus and response windows."""
-        f = _steps("fixation", self.fixation, self.dt)
-        s = _steps("stimulus", self.stimulus, self.dt)
-        r = _steps("response", self.response, self.dt)
-        return {"fixation": (0, f), "stimulus": (f, f + s), "response": (f + s - r, f + s)}
-
-    @property
-    def n_steps(self) -> int:
-        return self.epochs["stimulus"][1]
+        epochs = super().epochs
+        end = epochs["stimulus"][1]
+        return {**epochs, "response": (end - self._steps_of("response"), end)}
 
     def _trial(self, u):
         ep = self.epochs
@@ -151,6 +137,9 @@ class Detection(_SignChoice, AbstractTask):
     """
 
     name = "detection"
+    n_inputs = 1
+    n_outputs = 1
+    epoch_names = ("fixation", "stimulus", "delay", "decision")
     fixation: float = eqx.field(static=True)
     stimulus: float = eqx.field(static=True)
     delay: float = eqx.field(static=True)
@@ -163,35 +152,14 @@ class Detection(_SignChoice, AbstractTask):
                  strengths=(0.2, 0.4, 0.6, 0.9), threshold=0.5, stimulus_noise=0.4, dt=20.0,
                  tau=100.0, input_noise=0.1):
         self.dt, self.tau, self.input_noise = _check_common(dt, tau, input_noise)
-        self.fixation = _duration("fixation", fixation)
-        self.stimulus = _duration("stimulus", stimulus, positive=True)
-        self.delay = _duration("delay", delay)
-        self.decision = _duration("decision", decision, positive=True)
-        for nm in ("fixation", "stimulus", "delay", "decision"):
-            _steps(nm, getattr(self, nm), self.dt)
+        self._set_durations(fixation=fixation, stimulus=stimulus, delay=delay, decision=decision,
+                            positive=("stimulus", "decision"))
         self.strengths = _values("strengths", strengths)
         self.threshold = real_scalar("threshold", threshold)
         if any(s == self.threshold for s in self.strengths):
             raise ArgumentError(f"strengths must not contain the threshold {self.threshold} (its answer "
                              "would be undefined)")
         self.stimulus_noise = real_scalar("stimulus_noise", stimulus_noise, low=0.0)
-
-    @property
-    def n_inputs(self) -> int:
-        return 1
-
-    @property
-    def n_outputs(self) -> int:
-        return 1
-
-    @property
-    def epochs(self) -> dict[str, tuple[int, int]]:
-        """Return each epoch's (first step, end step) as a dict, in order."""
-        return self._sequential_epochs(("fixation", "stimulus", "delay", "decision"))
-
-    @property
-    def n_steps(self) -> int:
-        return self.epochs["decision"][1]
 
     def noise_std(self) -> np.ndarray:
         """Return the per-step input noise std ``(T, 1)``: ``input_noise``, and during the stimulus

@@ -14,8 +14,8 @@ import numpy as np
 
 from .._checks import real_scalar
 from .._errors import ArgumentError
-from ._base import (AbstractTask, Trials, _check_common, _check_outputs, _duration, _is_pos_int,
-                    _new_axes, _steps, masked_mean, mse_loss, randint)
+from ._base import (AbstractTask, Trials, _check_common, _check_outputs, _is_pos_int, _new_axes,
+                    masked_mean, mse_loss, randint)
 
 
 class FlipFlop(AbstractTask):
@@ -34,6 +34,7 @@ class FlipFlop(AbstractTask):
     """
 
     name = "flipflop"
+    epoch_names = ("duration",)
     n_bits: int = eqx.field(static=True)
     duration: float = eqx.field(static=True)
     pulse_duration: float = eqx.field(static=True)
@@ -44,10 +45,8 @@ class FlipFlop(AbstractTask):
                  amplitude=1.0, dt=20.0, tau=100.0, input_noise=0.1):
         self.dt, self.tau, self.input_noise = _check_common(dt, tau, input_noise)
         self.n_bits = _is_pos_int("n_bits", n_bits)
-        self.duration = _duration("duration", duration, positive=True)
-        self.pulse_duration = _duration("pulse_duration", pulse_duration, positive=True)
-        _steps("duration", self.duration, self.dt)
-        _steps("pulse_duration", self.pulse_duration, self.dt)
+        self._set_durations(duration=duration, pulse_duration=pulse_duration,
+                            positive=("duration", "pulse_duration"))
         n = self.duration / self.pulse_duration
         if abs(n - round(n)) > 1e-6 * max(1.0, n):
             raise ArgumentError(f"duration = {self.duration:g} must be a multiple of pulse_duration "
@@ -64,19 +63,15 @@ class FlipFlop(AbstractTask):
         return self.n_bits
 
     @property
-    def n_steps(self) -> int:
-        return _steps("duration", self.duration, self.dt)
-
-    @property
     def _n_slots(self) -> int:
-        return self.n_steps // _steps("pulse_duration", self.pulse_duration, self.dt)
+        return self.n_steps // self._steps_of("pulse_duration")
 
     @property
     def n_uniform(self) -> int:
         return 2 * self._n_slots * self.n_bits
 
     def _trial(self, u):
-        per_slot = _steps("pulse_duration", self.pulse_duration, self.dt)
+        per_slot = self._steps_of("pulse_duration")
         n_slots = self._n_slots
         u = u.reshape(2, n_slots, self.n_bits)
         on = u[0] < self.pulse_probability
@@ -172,6 +167,9 @@ class DelayedXOR(AbstractTask):
     """
 
     name = "delayed_xor"
+    n_inputs = 2
+    n_outputs = 2
+    epoch_names = ("cue", "delay", "cue")
     n_uniform = 2
     cue: float = eqx.field(static=True)
     delay: float = eqx.field(static=True)
@@ -183,11 +181,8 @@ class DelayedXOR(AbstractTask):
     def __init__(self, *, cue=100.0, delay=700.0, baseline=0.02, amplitude=2.0, width=25.0,
                  loss_type="cross_entropy", dt=1.0, tau=100.0, input_noise=0.01):
         self.dt, self.tau, self.input_noise = _check_common(dt, tau, input_noise)
-        self.cue = _duration("cue", cue, positive=True)
-        self.delay = _duration("delay", delay)
-        _steps("cue", self.cue, self.dt)
-        _steps("delay", self.delay, self.dt)
-        if _steps("cue", self.cue, self.dt) < 2:
+        self._set_durations(cue=cue, delay=delay, positive=("cue",))
+        if self._steps_of("cue") < 2:
             raise ArgumentError(f"cue must last at least 2 steps, got {self.cue} ms at dt = {self.dt} ms")
         self.baseline = real_scalar("baseline", baseline)
         self.amplitude = real_scalar("amplitude", amplitude)
@@ -196,27 +191,15 @@ class DelayedXOR(AbstractTask):
             raise ArgumentError(f"loss_type must be one of {_LOSSES}, got {loss_type!r}")
         self.loss_type = loss_type
 
-    @property
-    def n_inputs(self) -> int:
-        return 2
-
-    @property
-    def n_outputs(self) -> int:
-        return 2
-
-    @property
-    def n_steps(self) -> int:
-        return 2 * _steps("cue", self.cue, self.dt) + _steps("delay", self.delay, self.dt)
-
     def _bump(self) -> np.ndarray:
-        n = _steps("cue", self.cue, self.dt)
+        n = self._steps_of("cue")
         s = np.linspace(-self.cue / 2, self.cue / 2, n)
         return (self.amplitude * np.exp(-s ** 2 / (2 * self.width ** 2))).astype(np.float32)
 
     def _trial(self, u):
         c1 = randint(u[0], 0, 1)
         c2 = randint(u[1], 0, 1)
-        n_cue, T = _steps("cue", self.cue, self.dt), self.n_steps
+        n_cue, T = self._steps_of("cue"), self.n_steps
         bump = jnp.asarray(self._bump())
         first = jnp.zeros(T, jnp.float32).at[:n_cue].set(bump)
         last = jnp.zeros(T, jnp.float32).at[T - n_cue:].set(bump)
