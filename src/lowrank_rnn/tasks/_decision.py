@@ -114,7 +114,33 @@ class PerceptualDecision(_SignChoice, AbstractTask):
         return ax
 
 
-class ContextDependentDecision(_SignChoice, AbstractTask):
+class _AbstractCuedDecision(_SignChoice, AbstractTask):
+    """Two noisy sensory channels and two noiseless cues, one output; epochs fixation, context
+    (cue alone), stimulus, delay, decision. The layout of :class:`ContextDependentDecision` and
+    :class:`MultisensoryDecision`."""
+
+    n_inputs = 4
+    n_outputs = 1
+    epoch_names = ("fixation", "context", "stimulus", "delay", "decision")
+    fixation: float = eqx.field(static=True)
+    context: float = eqx.field(static=True)
+    stimulus: float = eqx.field(static=True)
+    delay: float = eqx.field(static=True)
+    decision: float = eqx.field(static=True)
+    coherences: tuple = eqx.field(static=True)
+    scale: float = eqx.field(static=True)
+
+    @property
+    def noisy_channels(self) -> tuple[int, ...]:
+        return (0, 1)
+
+    def _set_timing(self, fixation, context, stimulus, delay, decision) -> None:
+        """Store and check the durations (ms) of the five epochs."""
+        self._set_durations(fixation=fixation, context=context, stimulus=stimulus, delay=delay,
+                            decision=decision, positive=("stimulus", "decision"))
+
+
+class ContextDependentDecision(_AbstractCuedDecision):
     """Context-dependent decision ("mante"): report the sign of the coherence the context selects.
 
     Four input channels: the two sensory coherences ``scale * c1`` and ``scale * c2`` during the
@@ -134,32 +160,17 @@ class ContextDependentDecision(_SignChoice, AbstractTask):
     """
 
     name = "mante"
-    n_inputs = 4
-    n_outputs = 1
-    epoch_names = ("fixation", "context", "stimulus", "delay", "decision")
     n_uniform = 3
-    fixation: float = eqx.field(static=True)
-    context: float = eqx.field(static=True)
-    stimulus: float = eqx.field(static=True)
-    delay: float = eqx.field(static=True)
-    decision: float = eqx.field(static=True)
-    coherences: tuple = eqx.field(static=True)
-    scale: float = eqx.field(static=True)
     context_amplitude: float = eqx.field(static=True)
 
     def __init__(self, *, fixation=100.0, context=340.0, stimulus=800.0, delay=100.0, decision=20.0,
                  coherences=(-4, -2, -1, 1, 2, 4), scale=0.1, context_amplitude=0.1, dt=20.0,
                  tau=100.0, input_noise=0.1):
         self.dt, self.tau, self.input_noise = _check_common(dt, tau, input_noise)
-        self._set_durations(fixation=fixation, context=context, stimulus=stimulus, delay=delay,
-                            decision=decision, positive=("stimulus", "decision"))
+        self._set_timing(fixation, context, stimulus, delay, decision)
         self.coherences = _values("coherences", coherences)
         self.scale = real_scalar("scale", scale, low=0.0)
         self.context_amplitude = real_scalar("context_amplitude", context_amplitude, low=0.0)
-
-    @property
-    def noisy_channels(self) -> tuple[int, ...]:
-        return (0, 1)
 
     def _trial(self, u):
         ep = self.epochs
@@ -209,7 +220,7 @@ class ContextDependentDecision(_SignChoice, AbstractTask):
 _RAPOSO_CONTEXTS = ("visual", "auditory", "both")
 
 
-class MultisensoryDecision(_SignChoice, AbstractTask):
+class MultisensoryDecision(_AbstractCuedDecision):
     """Multisensory decision ("raposo"): visual, auditory or both carry evidence for one choice.
 
     Each trial draws a choice +-1 and a modality context: 0 visual, 1 auditory, 2 both. Each
@@ -226,25 +237,14 @@ class MultisensoryDecision(_SignChoice, AbstractTask):
     """
 
     name = "raposo"
-    n_inputs = 4
-    n_outputs = 1
-    epoch_names = ("fixation", "context", "stimulus", "delay", "decision")
     n_uniform = 4
-    fixation: float = eqx.field(static=True)
-    context: float = eqx.field(static=True)
-    stimulus: float = eqx.field(static=True)
-    delay: float = eqx.field(static=True)
-    decision: float = eqx.field(static=True)
-    coherences: tuple = eqx.field(static=True)
-    scale: float = eqx.field(static=True)
     flag_amplitude: float = eqx.field(static=True)
 
     def __init__(self, *, fixation=100.0, context=340.0, stimulus=800.0, delay=100.0, decision=20.0,
                  coherences=(1, 2, 4), scale=0.1, flag_amplitude=0.1, dt=20.0, tau=100.0,
                  input_noise=0.1):
         self.dt, self.tau, self.input_noise = _check_common(dt, tau, input_noise)
-        self._set_durations(fixation=fixation, context=context, stimulus=stimulus, delay=delay,
-                            decision=decision, positive=("stimulus", "decision"))
+        self._set_timing(fixation, context, stimulus, delay, decision)
         coherences = _values("coherences", coherences)
         if any(c <= 0 for c in coherences):
             raise ArgumentError("coherences: the coherence magnitudes must be > 0 (their sign is the "
@@ -252,10 +252,6 @@ class MultisensoryDecision(_SignChoice, AbstractTask):
         self.coherences = coherences
         self.scale = real_scalar("scale", scale, low=0.0)
         self.flag_amplitude = real_scalar("flag_amplitude", flag_amplitude, low=0.0)
-
-    @property
-    def noisy_channels(self) -> tuple[int, ...]:
-        return (0, 1)
 
     def _trial(self, u):
         ep = self.epochs

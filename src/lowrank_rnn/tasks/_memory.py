@@ -23,36 +23,44 @@ from ._base import (AbstractTask, Trials, _check_common, _check_outputs, _group_
                     _SignChoice, _values, pick, randint)
 
 
-#: fixation, stimulus 1, the delay (every trial padded to the longest), stimulus 2, decision
-_EPOCHS = ("fixation", "stimulus1", "delay_max", "stimulus2", "decision")
-
-
 def _window(t, start, stop):
     return ((t >= start) & (t < stop)).astype(jnp.float32)
 
 
-def _set_timing(task, fixation, stimulus1, delay_min, delay_max, stimulus2, decision) -> None:
-    """Store and check the durations (ms) of a two-stimulus task with a variable delay."""
-    task._set_durations(fixation=fixation, stimulus1=stimulus1, delay_min=delay_min, delay_max=delay_max,
-                        stimulus2=stimulus2, decision=decision, positive=("stimulus1", "stimulus2", "decision"))
-    if task.delay_max < task.delay_min:
-        raise ArgumentError(f"delay_max must be >= delay_min, got {task.delay_max} < {task.delay_min}")
+class _AbstractTwoStimulusTask(_SignChoice, AbstractTask):
+    """Two stimuli separated by a delay drawn per trial, then a decision; every trial is padded
+    to the longest delay. The timing (ms) of :class:`ParametricWorkingMemory` and
+    :class:`DelayedMatchToSample`."""
+
+    epoch_names = ("fixation", "stimulus1", "delay_max", "stimulus2", "decision")
+    fixation: float = eqx.field(static=True)
+    stimulus1: float = eqx.field(static=True)
+    delay_min: float = eqx.field(static=True)
+    delay_max: float = eqx.field(static=True)
+    stimulus2: float = eqx.field(static=True)
+    decision: float = eqx.field(static=True)
+
+    def _set_timing(self, fixation, stimulus1, delay_min, delay_max, stimulus2, decision) -> None:
+        """Store and check the durations (ms); the delay is uniform in [delay_min, delay_max]."""
+        self._set_durations(fixation=fixation, stimulus1=stimulus1, delay_min=delay_min, delay_max=delay_max,
+                            stimulus2=stimulus2, decision=decision, positive=("stimulus1", "stimulus2", "decision"))
+        if self.delay_max < self.delay_min:
+            raise ArgumentError(f"delay_max must be >= delay_min, got {self.delay_max} < {self.delay_min}")
+
+    def _timing(self, u):
+        """Return one trial's timing from a U[0, 1) draw ``u``: the delay (steps, uniform in
+        [delay_min, delay_max]), the step index ``t`` (T,), the (start, end) steps of the two
+        stimuli and the decision window as a float mask (T,)."""
+        delay = randint(u, self._steps_of("delay_min"), self._steps_of("delay_max"))
+        t = jnp.arange(self.n_steps)
+        s1 = self._steps_of("fixation")
+        e1 = s1 + self._steps_of("stimulus1")
+        s2 = e1 + delay
+        e2 = s2 + self._steps_of("stimulus2")
+        return delay, t, (s1, e1), (s2, e2), _window(t, e2, e2 + self._steps_of("decision"))
 
 
-def _timing(task, u):
-    """Return one trial's timing from a U[0, 1) draw ``u``: the delay (steps, uniform in
-    [delay_min, delay_max]), the step index ``t`` (T,), the (start, end) steps of the two stimuli
-    and the decision window as a float mask (T,)."""
-    delay = randint(u, task._steps_of("delay_min"), task._steps_of("delay_max"))
-    t = jnp.arange(task.n_steps)
-    s1 = task._steps_of("fixation")
-    e1 = s1 + task._steps_of("stimulus1")
-    s2 = e1 + delay
-    e2 = s2 + task._steps_of("stimulus2")
-    return delay, t, (s1, e1), (s2, e2), _window(t, e2, e2 + task._steps_of("decision"))
-
-
-class ParametricWorkingMemory(_SignChoice, AbstractTask):
+class ParametricWorkingMemory(_AbstractTwoStimulusTask):
     """Parametric working memory ("romo"): output (f1 - f2) / span after seeing f1, a delay, f2.
 
     Frequency pairs (f1, f2) are drawn uniformly from all integer pairs in
@@ -76,14 +84,7 @@ class ParametricWorkingMemory(_SignChoice, AbstractTask):
     name = "romo"
     n_inputs = 1
     n_outputs = 1
-    epoch_names = _EPOCHS
     n_uniform = 2
-    fixation: float = eqx.field(static=True)
-    stimulus1: float = eqx.field(static=True)
-    delay_min: float = eqx.field(static=True)
-    delay_max: float = eqx.field(static=True)
-    stimulus2: float = eqx.field(static=True)
-    decision: float = eqx.field(static=True)
     f_min: float = eqx.field(static=True)
     f_max: float = eqx.field(static=True)
     differences: tuple = eqx.field(static=True)
@@ -92,7 +93,7 @@ class ParametricWorkingMemory(_SignChoice, AbstractTask):
                  stimulus2=100.0, decision=100.0, f_min=10, f_max=34, differences=(8, 16, 24),
                  dt=20.0, tau=100.0, input_noise=0.01):
         self.dt, self.tau, self.input_noise = _check_common(dt, tau, input_noise)
-        _set_timing(self, fixation, stimulus1, delay_min, delay_max, stimulus2, decision)
+        self._set_timing(fixation, stimulus1, delay_min, delay_max, stimulus2, decision)
         self.f_min = real_scalar("f_min", f_min)
         self.f_max = real_scalar("f_max", f_max)
         if self.f_max <= self.f_min:
@@ -130,7 +131,7 @@ class ParametricWorkingMemory(_SignChoice, AbstractTask):
     def _trial(self, u):
         pair = pick(u[0], self.pairs)
         f1, f2 = pair[0], pair[1]
-        delay, t, (s1, e1), (s2, e2), dec = _timing(self, u[1])
+        delay, t, (s1, e1), (s2, e2), dec = self._timing(u[1])
         u = ((f1 - self.f_mid) * _window(t, s1, e1) + (f2 - self.f_mid) * _window(t, s2, e2)) / self.span
         target = (f1 - f2) / self.span
         cond = {"f1": f1, "f2": f2, "delay": delay.astype(jnp.float32) * self.dt,
@@ -176,7 +177,7 @@ class ParametricWorkingMemory(_SignChoice, AbstractTask):
 _DMS_TYPES = ("A-A", "A-B", "B-A", "B-B")
 
 
-class DelayedMatchToSample(_SignChoice, AbstractTask):
+class DelayedMatchToSample(_AbstractTwoStimulusTask):
     """Delayed match-to-sample ("dms"): +1 if two stimuli separated by a delay match, -1 if not.
 
     Two input channels, one-hot A (channel 0) or B (channel 1) of amplitude ``amplitude``, during
@@ -192,27 +193,20 @@ class DelayedMatchToSample(_SignChoice, AbstractTask):
     name = "dms"
     n_inputs = 2
     n_outputs = 1
-    epoch_names = _EPOCHS
     n_uniform = 3
-    fixation: float = eqx.field(static=True)
-    stimulus1: float = eqx.field(static=True)
-    delay_min: float = eqx.field(static=True)
-    delay_max: float = eqx.field(static=True)
-    stimulus2: float = eqx.field(static=True)
-    decision: float = eqx.field(static=True)
     amplitude: float = eqx.field(static=True)
 
     def __init__(self, *, fixation=100.0, stimulus1=500.0, delay_min=500.0, delay_max=3000.0,
                  stimulus2=500.0, decision=1000.0, amplitude=1.0, dt=20.0, tau=100.0,
                  input_noise=0.03):
         self.dt, self.tau, self.input_noise = _check_common(dt, tau, input_noise)
-        _set_timing(self, fixation, stimulus1, delay_min, delay_max, stimulus2, decision)
+        self._set_timing(fixation, stimulus1, delay_min, delay_max, stimulus2, decision)
         self.amplitude = real_scalar("amplitude", amplitude)
 
     def _trial(self, u):
         a = randint(u[0], 0, 1)
         b = randint(u[1], 0, 1)
-        delay, t, (s1, e1), (s2, e2), dec = _timing(self, u[2])
+        delay, t, (s1, e1), (s2, e2), dec = self._timing(u[2])
         w1, w2 = _window(t, s1, e1), _window(t, s2, e2)
         inputs = self.amplitude * jnp.stack([w1 * (a == 0) + w2 * (b == 0),
                                              w1 * (a == 1) + w2 * (b == 1)], axis=-1)
