@@ -239,11 +239,16 @@ def plot_learning_curves(results: dict, *, smooth: int = 15, ylabel: str = "vali
         color = (colors or {}).get(label, f"C{i}")
         ax.plot(xs, mean, color=color, lw=1.6, label=f"{label} ({len(keep)} of {curves.shape[0]} runs)")
         ax.fill_between(xs, mean - sd, mean + sd, color=color, alpha=0.2, lw=0)
+    return _label_axes(ax, ylabel=ylabel, title=title, legend=bool(results))
+
+
+def _label_axes(ax, *, ylabel: str, title: str, legend: bool):
+    """Return ``ax`` with the iteration axis, ``ylabel``, the title and the legend of a curves figure."""
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title, fontsize="medium")
-    if results:
+    if legend:
         ax.legend(frameon=False, fontsize="small")
     return ax
 
@@ -266,10 +271,4 @@ def plot_alignment(results: dict, *, smooth: int = 1, title: str = "",
         ax.fill_between(xs, mean - sd, mean + sd, color=color, alpha=0.2, lw=0)
     ax.axhline(0, color="0.7", lw=0.8, zorder=0)
     ax.set_ylim(-0.2, 1.02)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title, fontsize="medium")
-    if results:
-        ax.legend(frameon=False, fontsize="small")
-    return ax
+    return _label_axes(ax, ylabel=ylabel, title=title, legend=bool(results))

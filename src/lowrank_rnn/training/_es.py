@@ -48,7 +48,8 @@ from .._errors import ArgumentError, ArgumentTypeError
 from ..models import run_trials
 from ..models._hashnoise import host_words
 from . import _loop
-from ._setup import HISTORY_FIELDS, Optimizer, Setup, check_optimizer, transformation
+from ._setup import (HISTORY_FIELDS, Optimizer, Setup, check_optimizer, mean_before, transformation,
+                     validation)
 
 STRATEGIES = ("openai_es", "cma_es", "pgpe")
 FITNESSES = ("loss", "accuracy")
@@ -58,7 +59,24 @@ CMA_MAX_DIMS = 5000
 
 # ------------------------------------------------------------------------------------- strategies
 @dataclasses.dataclass(frozen=True)
-class OpenES:
+class _Antithetic:
+    """The fields of the strategies that sample antithetic pairs ``mu +- sigma eps`` and move the mean
+    with an optimizer: ``popsize`` (even), ``sigma``, and, keyword-only, ``optimizer`` and ``fitness``."""
+
+    popsize: int = 64
+    sigma: float = 0.05
+    _: dataclasses.KW_ONLY
+    optimizer: Optimizer | None = None
+    fitness: str | Callable = "loss"
+
+    def __post_init__(self):
+        _check_common(self)
+        _set(self, "popsize", _even_popsize(self.popsize))
+        _set(self, "sigma", real_scalar("sigma", self.sigma, low=0.0, low_open=True))
+
+
+@dataclasses.dataclass(frozen=True)
+class OpenES(_Antithetic):
     """OpenAI-ES: antithetic Gaussian perturbations, centered ranks, an optax optimiser on the mean.
 
     ``theta_k = mu + sigma eps_k`` and ``mu - sigma eps_k`` (eps_k ~ N(0, I), k = 1..P/2);
@@ -82,24 +100,18 @@ class OpenES:
     32
     """
 
-    popsize: int = 64
-    sigma: float = 0.05
     sigma_decay: float = 1.0
     sigma_min: float = 0.0
-    optimizer: Optimizer | None = None
-    fitness: str | Callable = "loss"
     name = "openai_es"
 
     def __post_init__(self):
-        _check_common(self)
-        _set(self, "popsize", _even_popsize(self.popsize))
-        _set(self, "sigma", real_scalar("sigma", self.sigma, low=0.0, low_open=True))
+        super().__post_init__()
         _set(self, "sigma_decay", real_scalar("sigma_decay", self.sigma_decay, low=0.0, high=1.0, low_open=True))
         _set(self, "sigma_min", real_scalar("sigma_min", self.sigma_min, low=0.0, high=self.sigma))
 
 
 @dataclasses.dataclass(frozen=True)
-class PGPE:
+class PGPE(_Antithetic):
     """PGPE: antithetic sampling with an adapted per-parameter sigma and an optax optimiser on the mean.
 
     With ``d_k = sigma * eps_k`` and symmetric pairs ``mu +- d_k``, the mean's gradient estimate is
@@ -120,18 +132,12 @@ class PGPE:
     0.1
     """
 
-    popsize: int = 64
-    sigma: float = 0.05
     sigma_lr: float = 0.1
     sigma_max_change: float = 0.2
-    optimizer: Optimizer | None = None
-    fitness: str | Callable = "loss"
     name = "pgpe"
 
     def __post_init__(self):
-        _check_common(self)
-        _set(self, "popsize", _even_popsize(self.popsize))
-        _set(self, "sigma", real_scalar("sigma", self.sigma, low=0.0, low_open=True))
+        super().__post_init__()
         _set(self, "sigma_lr", real_scalar("sigma_lr", self.sigma_lr, low=0.0, low_open=True))
         _set(self, "sigma_max_change", real_scalar("sigma_max_change", self.sigma_max_change, low=0.0, high=1.0,
                                                    low_open=True))
@@ -158,6 +164,7 @@ class CMAES:
 
     popsize: int | None = None
     sigma: float = 0.05
+    _: dataclasses.KW_ONLY
     fitness: str | Callable = "loss"
     name = "cma_es"
     optimizer = None  # the mean moves by recombination
@@ -334,17 +341,10 @@ def _es_epoch(es_state, params, frozen, train_set, val_set, order, words, ask_wo
 
     steps = (jnp.arange(n_batches), order, keys[:n_batches], ask_keys)
     (es_state, bad), (f_means, pop_means) = jax.lax.scan(generation, (es_state, jnp.int32(-1)), steps)
-    good = jnp.arange(n_batches) < jnp.where(bad < 0, n_batches, bad)
-    n_good = jnp.maximum(jnp.sum(good), 1)
-    stats = {"train_loss": jnp.sum(jnp.where(good, f_means, 0.0)) / n_good,
-             "population_fitness": jnp.sum(jnp.where(good, pop_means, 0.0)) / n_good,
-             "sigma": jnp.mean(es_state.std), "bad_batch": bad}
     params = unravel(es_state.mean)
-    if val_set.inputs.shape[0]:
-        model = eqx.combine(params, frozen, static)
-        val_out = run_trials(model, val_set.inputs, key=keys[n_batches], noise_rng=noise_rng)
-        stats["val_loss"] = task.loss(val_out, val_set)
-        stats["val_accuracy"] = task.accuracy(val_out, val_set)
+    stats = {"train_loss": mean_before(f_means, bad), "population_fitness": mean_before(pop_means, bad),
+             "sigma": jnp.mean(es_state.std), "bad_batch": bad,
+             **validation(params, frozen, static, val_set, keys[n_batches], task=task, noise_rng=noise_rng)}
     return es_state, params, stats
 
 

@@ -19,7 +19,7 @@ from jax.flatten_util import ravel_pytree
 
 from .._checks import positive_int, real_scalar
 from .._errors import ArgumentError, ArgumentTypeError
-from ..models import AbstractRNN, hyperparameters
+from ..models import AbstractRNN, hyperparameters, run_trials
 from ..models._hashnoise import NoiseSource, host_words
 
 HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "val_accuracy", "wall_time")
@@ -271,6 +271,23 @@ def all_finite(tree) -> jax.Array:
     """True when every entry of every array in ``tree`` is finite (one fused reduction per leaf)."""
     leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
+def mean_before(values: jax.Array, bad: jax.Array) -> jax.Array:
+    """Return the mean of ``values`` (one per minibatch) before index ``bad``, the first non-finite
+    update (all of them when ``bad < 0``)."""
+    n = values.shape[0]
+    good = jnp.arange(n) < jnp.where(bad < 0, n, bad)
+    return jnp.sum(jnp.where(good, values, 0.0)) / jnp.maximum(jnp.sum(good), 1)
+
+
+def validation(params, frozen, static, val_set, key, *, task, noise_rng) -> dict:
+    """Return ``val_loss`` and ``val_accuracy`` of the model on the validation trials, with its
+    network noise (nothing when there is no validation set)."""
+    if not val_set.inputs.shape[0]:
+        return {}
+    outputs = run_trials(eqx.combine(params, frozen, static), val_set.inputs, key=key, noise_rng=noise_rng)
+    return {"val_loss": task.loss(outputs, val_set), "val_accuracy": task.accuracy(outputs, val_set)}
 
 
 # ------------------------------------------------------------------------------------- data streams

@@ -17,8 +17,8 @@ from ..models import AbstractRNN, run_trials
 from . import _checkpoint as ckpt
 from . import _loop
 from ._es import CMAES, PGPE, OpenES, train_es
-from ._setup import (HISTORY_FIELDS, Adam, Optimizer, RunSettings, Setup, all_finite, check_optimizer, check_run,
-                     opt_space, transformation)
+from ._setup import (HISTORY_FIELDS, Optimizer, RunSettings, Setup, all_finite, check_optimizer, check_run,
+                     mean_before, opt_space, transformation, validation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +39,7 @@ class BPTT:
         ``"modprop"``, ``"feedback_alignment"`` or a rule object
         (:func:`lowrank_rnn.learning.credit_assignment`); each update then follows the rule.
 
+    >>> from lowrank_rnn.training import Adam
     >>> BPTT(optimizer=Adam(5e-3, clip=1.0)).optimizer.lr
     0.005
     """
@@ -103,14 +104,8 @@ def _epoch(params, frozen, opt_state, train_set, val_set, order, words, *, stati
     steps = (jnp.arange(n_batches), order, keys[:n_batches])
     (params, opt_state, bad), losses = jax.lax.scan(update, (params, opt_state, jnp.int32(-1)), steps)
     params = to_tree(params)
-    good = jnp.arange(n_batches) < jnp.where(bad < 0, n_batches, bad)
-    train_loss = jnp.sum(jnp.where(good, losses, 0.0)) / jnp.maximum(jnp.sum(good), 1)
-    stats = {"train_loss": train_loss, "bad_batch": bad}
-    if val_set.inputs.shape[0]:
-        model = eqx.combine(params, frozen, static)
-        val_out = run_trials(model, val_set.inputs, key=keys[n_batches], noise_rng=noise_rng)
-        stats["val_loss"] = task.loss(val_out, val_set)
-        stats["val_accuracy"] = task.accuracy(val_out, val_set)
+    stats = {"train_loss": mean_before(losses, bad), "bad_batch": bad,
+             **validation(params, frozen, static, val_set, keys[n_batches], task=task, noise_rng=noise_rng)}
     return params, opt_state, stats
 
 
@@ -199,6 +194,7 @@ def train(model: AbstractRNN, task, *, key: jax.Array, epochs: int, method: Meth
     -------
     >>> import jax
     >>> from lowrank_rnn.models import LowRankRNN, noise_from_published
+    >>> from lowrank_rnn.training import Adam
     >>> from lowrank_rnn.tasks import get_task
     >>> task = get_task("rdm")
     >>> model = LowRankRNN(128, 1, 1, 1, key=jax.random.key(0), alpha=task.dt / task.tau,
