@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,23 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+def start_report(out_dir, title: str, *, only, allowed: Sequence[str], what: str) -> "Report":
+    """Return an empty :class:`Report` in ``out_dir``, for a reproduction's ``run``.
+
+    ``only`` (None, or names among ``allowed``, the reproduction's ``what``: sections or tasks) is
+    checked first; matplotlib is then switched to its file-only Agg backend, since a reproduction
+    writes its figures and shows none.
+    """
+    if only is not None:
+        bad = sorted(set(only) - set(allowed))
+        if bad:
+            raise ArgumentError(f"only: unknown {what} {bad}; allowed are {tuple(allowed)}")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    return Report(Path(out_dir), title)
+
+
 class Report:
     """A Markdown report under construction in ``out_dir``; returns paths as it writes files.
 
@@ -126,3 +144,15 @@ class Report:
         """Write ``data`` as indented JSON (atomically) and return its path."""
         return atomic_write_bytes(self.out_dir / name,
                                   json.dumps(to_jsonable(data), indent=2, allow_nan=False).encode())
+
+    def finish(self, results: dict, t_start: float, timings: str = "Wall-clock seconds per section: ") -> Path:
+        """Return the path of ``report.md`` after closing a reproduction's run.
+
+        Adds the total wall-clock time since ``t_start`` (``time.perf_counter()``) to
+        ``results["timings_s"]``, ends the report with a Timings section (``timings`` followed by
+        every entry of ``results["timings_s"]``) and writes ``results.json`` and ``report.md``.
+        """
+        results["timings_s"]["total"] = round(time.perf_counter() - t_start, 2)
+        self.section("Timings", timings + ", ".join(f"{k} {v:.1f}" for k, v in results["timings_s"].items()) + ".")
+        self.write_json(results)
+        return self.write()

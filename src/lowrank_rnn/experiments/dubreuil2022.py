@@ -33,10 +33,9 @@ import dataclasses
 import time
 from pathlib import Path
 
-from .._errors import ArgumentError
 from . import _dubreuil2022_sections as sec
 from ._dubreuil2022_config import PUBLISHED, PUBLISHED_TRUNCATION, TASKS, Config
-from ._report import Report
+from ._report import start_report
 
 __all__ = ["run", "TITLE", "TASKS", "PUBLISHED", "PUBLISHED_TRUNCATION", "Config"]
 
@@ -53,16 +52,10 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
     quick: RDM and Mante only, N = 128, one network each, three resampled networks (about a minute).
     only: optional subset of :data:`TASKS` (for development; the report then covers only them).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
+    report = start_report(out_dir, TITLE, only=only, allowed=TASKS, what="tasks")
     cfg = Config.make(bool(quick))
     if only is not None:
-        bad = sorted(set(only) - set(TASKS))
-        if bad:
-            raise ArgumentError(f"only: unknown tasks {bad}; allowed are {TASKS}")
         cfg = dataclasses.replace(cfg, tasks=tuple(t for t in cfg.tasks if t in only))
-    report = Report(Path(out_dir), TITLE)
     report.text(
         f"Run: {'quick (RDM and Mante, N = 128, one network each)' if cfg.quick else 'default'}. "
         "Networks x <- x + α(−x + m nᵀφ(x)/N + I u) + σ√α ξ with φ = tanh, α = dt/τ = 20/100 ms, readout "
@@ -87,8 +80,4 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
         t0 = time.perf_counter()
         sec.section_truncation(cfg, report, results)
         results["timings_s"]["truncation"] = round(time.perf_counter() - t0, 2)
-    results["timings_s"]["total"] = round(time.perf_counter() - t_start, 2)
-    report.section("Timings", "Wall-clock seconds: " + ", ".join(
-        f"{k} {v:.1f}" for k, v in results["timings_s"].items()) + ".")
-    report.write_json(results)
-    return report.write()
+    return report.finish(results, t_start, "Wall-clock seconds: ")

@@ -27,12 +27,11 @@ import time
 from functools import partial
 from pathlib import Path
 
-from .._errors import ArgumentError
 from . import _m2018_rank_one as one
 from . import _m2018_rank_two as two
 from . import _m2018_tasks as task_sections
 from ._m2018_common import Config, missing_theory, single_threaded_blas, theory_in_background
-from ._report import Report
+from ._report import start_report
 
 TITLE = ("Mastrogiuseppe & Ostojic 2018 (Neuron 99:609): low-rank networks, "
          "theory against simulation")
@@ -101,18 +100,10 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
     quick: small networks, few seeds and coarse grids (about a minute on 2 cores); same figures.
     only: optional subset of :data:`SECTIONS` to run (for development; the report then covers only them).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     from tqdm.auto import tqdm
 
-    if only is not None:
-        bad = sorted(set(only) - set(SECTIONS))
-        if bad:
-            raise ArgumentError(f"only: unknown sections {bad}; allowed are {SECTIONS}")
+    report = start_report(out_dir, TITLE, only=only, allowed=SECTIONS, what="sections")
     cfg = Config.make(bool(quick))
-    out_dir = Path(out_dir)
-    report = Report(out_dir, TITLE)
     missing = missing_theory(*THEORY)
     report.text(
         f"Run: {'quick (small networks, coarse grids)' if cfg.quick else 'default'}. Time in units of τ; "
@@ -143,11 +134,8 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
         if name in results:  # results.json in the order of SECTIONS too
             results[name] = results.pop(name)
         results["timings_s"][name] = timings[name]
-    results["timings_s"]["total"] = round(time.perf_counter() - t_start, 2)
-    report.section("Timings", "Wall-clock seconds per section. The sections run in the order "
-                   + ", ".join(n for n in EXECUTION_ORDER if n in timings)
-                   + " while the heavier theory is solved on a background thread from the start, so a section's "
-                   "time is its simulations and figures plus the theory it solved itself or waited for: " + ", ".join(
-        f"{k} {v:.1f}" for k, v in results["timings_s"].items()) + ".")
-    report.write_json(results)
-    return report.write()
+    return report.finish(results, t_start, "Wall-clock seconds per section. The sections run in the order "
+                         + ", ".join(n for n in EXECUTION_ORDER if n in timings)
+                         + " while the heavier theory is solved on a background thread from the start, so a "
+                         "section's time is its simulations and figures plus the theory it solved itself or "
+                         "waited for: ")

@@ -24,9 +24,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .._errors import ArgumentError
 from . import _shao2024_sections as sections
-from ._report import Report
+from ._report import start_report
 from ._shao2024_sections import Config
 
 TITLE = ("Shao et al. 2025 (PRX Life 3:023008): connectivity motifs in E–I networks, "
@@ -50,16 +49,8 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
     quick: small networks, few realisations and coarse grids (same figures, well under a minute).
     only: optional subset of :data:`SECTIONS` (for development; the report then covers only them).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-
-    if only is not None:
-        bad = sorted(set(only) - set(SECTIONS))
-        if bad:
-            raise ArgumentError(f"only: unknown sections {bad}; allowed are {SECTIONS}")
+    report = start_report(out_dir, TITLE, only=only, allowed=SECTIONS, what="sections")
     cfg = Config.make(bool(quick))
-    report = Report(Path(out_dir), TITLE)
     report.text(
         f"Run: {'quick (small networks, N g² as at N = 1000, few realisations)' if cfg.quick else 'default'}. "
         "Linear rate dynamics dx/dt = −x + Jx + h (time in units of the membrane time constant); J_ij is the "
@@ -76,8 +67,4 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
         t0 = time.perf_counter()
         fn(cfg, report, results)
         results["timings_s"][name] = round(time.perf_counter() - t0, 2)
-    results["timings_s"]["total"] = round(time.perf_counter() - t_start, 2)
-    report.section("Timings", "Wall-clock seconds per section: " + ", ".join(
-        f"{k} {v:.1f}" for k, v in results["timings_s"].items()) + ".")
-    report.write_json(results)
-    return report.write()
+    return report.finish(results, t_start)
