@@ -1,10 +1,15 @@
 """Ensembles: derived statistics, sampling statistics, and errors on bad descriptions."""
 
+import os
+import subprocess
+import sys
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lowrank_rnn import Ensemble, Network
+from lowrank_rnn import ArgumentError, ArgumentTypeError, Ensemble, Network
 
 
 def _rank_two_with_io():
@@ -183,3 +188,106 @@ def test_replace_rechecks_and_keeps_shapes():
         ens.replace(cov=[[1.0, 3.0], [3.0, 1.0]])
     with pytest.raises(TypeError, match="unknown fields"):
         ens.replace(rank=2)
+
+
+# ---------------------------------------------------------------- dtypes and degenerate inputs (issue 20)
+@pytest.mark.parametrize("dtype", [jnp.int32, "int8", np.bool_, jnp.complex64, None, "not a dtype"])
+def test_sample_refuses_non_floating_dtypes(dtype):
+    """int32 used to round the loadings to integers, silently."""
+    ens = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0, g=0.5)
+    with pytest.raises(ArgumentTypeError, match="dtype must be a floating dtype"):
+        ens.sample(20, key=jax.random.key(0), dtype=dtype)
+    with pytest.raises(ArgumentTypeError, match="dtype must be a floating dtype"):
+        Network(m=np.ones(3), n=np.ones(3), dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32])
+def test_sample_honours_floating_dtypes(dtype):
+    """float16 used to come back as float32."""
+    net = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0, g=0.5).sample(
+        20, key=jax.random.key(0), dtype=dtype)
+    for field in ("m", "n", "inputs", "readouts", "bulk"):
+        assert getattr(net, field).dtype == dtype, field
+
+
+def test_float64_needs_x64_and_works_with_it():
+    ens = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0, g=0.5)
+    if not jax.config.jax_enable_x64:
+        with pytest.raises(ArgumentError, match="JAX_ENABLE_X64=1"):
+            ens.sample(20, key=jax.random.key(0), dtype=jnp.float64)
+    # in a fresh process with 64-bit mode on: float64 throughout, same draws as float32 to rounding
+    code = ("import jax, jax.numpy as jnp, numpy as np, lowrank_rnn as lr\n"
+            "e = lr.Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0, g=0.5)\n"
+            "a = e.sample(50, key=jax.random.key(0), dtype=jnp.float64)\n"
+            "b = e.sample(50, key=jax.random.key(0))\n"
+            "assert {str(getattr(a, f).dtype) for f in ('m', 'n', 'bulk')} == {'float64'}\n"
+            "assert {str(getattr(b, f).dtype) for f in ('m', 'n', 'bulk')} == {'float32'}\n"
+            "np.testing.assert_allclose(a.m, b.m, rtol=1e-6, atol=1e-6)\n"
+            "print('ok')\n")
+    env = {**os.environ, "JAX_ENABLE_X64": "1"}
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
+
+
+def test_huge_g_is_refused_not_infinite():
+    """g = 1e300 used to give a bulk of inf."""
+    ens = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0, g=1e300)
+    with pytest.raises(ArgumentError, match="g = 1e.300 is too large for dtype float32"):
+        ens.sample(20, key=jax.random.key(0))
+    big = Ensemble.rank_one(mean_m=1e300, mean_n=2.0, std_m=1.0, std_n=1.0)
+    with pytest.raises(ArgumentError, match="too large for dtype float32"):
+        big.sample(20, key=jax.random.key(0))
+
+
+def test_network_non_finite_and_degenerate_inputs():
+    ones = np.ones(4)
+    with pytest.raises(ArgumentError, match="bulk contains non-finite"):  # used to say "g must be finite"
+        Network(m=ones, n=ones, bulk=np.full((4, 4), np.nan))
+    with pytest.raises(ArgumentError, match="bulk contains non-finite"):
+        Network(m=ones, n=ones, bulk=np.full((4, 4), np.nan), g=0.5)
+    with pytest.raises(ArgumentError, match="bulk has values beyond the range of float32"):
+        Network(m=ones, n=ones, bulk=np.full((4, 4), 1e300))
+    with pytest.raises(ArgumentError, match="N >= 1"):
+        Network(m=np.ones((0, 1)), n=np.ones((0, 1)))
+    with pytest.raises(ArgumentTypeError, match="m must be an array of real numbers"):
+        Network(m=["1.1", "2", "3", "4"], n=ones)
+    with pytest.raises(ArgumentTypeError, match="population must be an array of integer labels"):
+        Network(m=ones, n=ones, population=np.array(["a", "b", "c", "d"]))
+    with pytest.raises(ArgumentError, match="nonlinearity must be one of"):
+        Network(m=ones, n=ones, nonlinearity=None)
+
+
+@pytest.mark.parametrize("bad", [True, "1.1", b"1", np.bool_(True), 1 + 2j])
+def test_string_bool_and_complex_numbers_are_refused(bad):
+    """float('1.1') and float(True) used to let these through as 1.1 and 1.0."""
+    with pytest.raises(ArgumentTypeError, match="g must be a real number"):
+        Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0, g=bad)
+    with pytest.raises(ArgumentTypeError, match="g must be a real number"):
+        Network(m=np.ones(3), n=np.ones(3), bulk=np.eye(3), g=bad)
+    with pytest.raises(ArgumentTypeError, match="mean must be an array of real numbers"):
+        Ensemble(names=("m1", "n1"), mean=["1.1", bad], cov=np.eye(2))
+
+
+def test_sample_refuses_zero_neurons():
+    ens = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0)
+    for N in (0, -3):
+        with pytest.raises(ArgumentError, match="N must be an integer >= 1"):
+            ens.sample(N, key=jax.random.key(0))
+    with pytest.raises(ArgumentTypeError, match="N must be an integer"):
+        ens.sample("10", key=jax.random.key(0))
+
+
+def test_mixture_of_a_mixture_flattens_the_populations():
+    """Used to fail with 'weights has 2 entries for 3 populations'."""
+    a = Ensemble.rank_one(mean_m=1.0, mean_n=1.0, std_m=1.0, std_n=1.0)
+    b = Ensemble.rank_one(mean_m=-1.0, mean_n=2.0, std_m=0.5, std_n=1.0)
+    c = Ensemble.rank_one(mean_m=0.0, mean_n=3.0, std_m=1.0, std_n=0.5)
+    nested = Ensemble.mixture([Ensemble.mixture([a, b], weights=[0.4, 0.6]), c], weights=[0.5, 0.5])
+    flat = Ensemble.mixture([a, b, c], weights=[0.2, 0.3, 0.5])
+    np.testing.assert_allclose(nested.weights, flat.weights)
+    np.testing.assert_array_equal(nested.mean, flat.mean)
+    np.testing.assert_allclose(nested.overlap, flat.overlap)
+    with pytest.raises(ArgumentError, match="one entry per component: 2 components, got 3 weights"):
+        Ensemble.mixture([a, b], weights=[0.2, 0.3, 0.5])
+    with pytest.raises(ArgumentTypeError, match="components must be a non-empty sequence"):
+        Ensemble.mixture(a, weights=[1.0])

@@ -1,6 +1,7 @@
 """Argument checks shared by the public functions.
 
-Each check raises ``ValueError`` or ``TypeError`` naming the argument and what is allowed, so that a
+Each check raises :class:`~lowrank_rnn.ArgumentError` or :class:`~lowrank_rnn.ArgumentTypeError`
+(subclasses of ``ValueError`` and ``TypeError``) naming the argument and what is allowed, so that a
 bad input fails before any compilation or long run.
 """
 
@@ -17,14 +18,18 @@ from ._errors import ArgumentError, ArgumentTypeError
 def real_scalar(name: str, value: Any, *, low: float | None = None, high: float | None = None,
                 low_open: bool = False, high_open: bool = False) -> float:
     """Return ``value`` as a float after checking it is a finite real number within the bounds."""
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, np.generic)):
+    if isinstance(value, (bool, np.bool_, str, bytes)):  # float("1.1") and float(True) would pass
+        raise ArgumentTypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    if not isinstance(value, (numbers.Real, np.ndarray, np.generic)):
         try:
-            value = float(value)  # JAX scalars and 0-d arrays
+            value = np.asarray(value)  # JAX scalars and 0-d arrays
         except (TypeError, ValueError):
             raise ArgumentTypeError(f"{name} must be a real number, got {type(value).__name__}") from None
     arr = np.asarray(value)
     if arr.ndim != 0:
         raise ArgumentTypeError(f"{name} must be a scalar, got an array of shape {arr.shape}")
+    if arr.dtype.kind not in "iuf":
+        raise ArgumentTypeError(f"{name} must be a real number, got a {arr.dtype} value")
     x = float(arr)
     if not np.isfinite(x):
         raise ArgumentError(f"{name} must be finite, got {x}")
@@ -48,9 +53,12 @@ def finite_array(name: str, value: Any, *, ndim: int | tuple[int, ...] | None = 
                  dtype=np.float64) -> np.ndarray:
     """Return ``value`` as a NumPy array after checking its number of dimensions and finiteness."""
     try:
-        arr = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError):
+        arr = np.asarray(value)
+    except (TypeError, ValueError):  # ragged nested lists
         raise ArgumentTypeError(f"{name} must be an array of real numbers") from None
+    if arr.dtype.kind not in "iuf":  # np.asarray(["1.1"], float) would parse strings
+        raise ArgumentTypeError(f"{name} must be an array of real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(dtype, copy=False)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
         if arr.ndim not in allowed:
@@ -59,6 +67,34 @@ def finite_array(name: str, value: Any, *, ndim: int | tuple[int, ...] | None = 
     if not np.all(np.isfinite(arr)):
         raise ArgumentError(f"{name} contains non-finite values (NaN or inf)")
     return arr
+
+
+def float_dtype(name: str, dtype: Any) -> np.dtype:
+    """Return ``dtype`` as a NumPy dtype after checking it is a floating type JAX can hold now.
+
+    Integer, boolean and complex dtypes are refused (casting loadings to them rounds or drops
+    values). ``float64`` needs JAX's 64-bit mode (``JAX_ENABLE_X64=1`` in the environment, or
+    ``jax.config.update("jax_enable_x64", True)`` before any computation); without it JAX would
+    silently store float32.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    try:
+        if dtype is None:  # np.dtype(None) is float64
+            raise TypeError
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise ArgumentTypeError(f"{name} must be a floating dtype such as jnp.float32 or jnp.float64, "
+                                f"got {dtype!r}") from None
+    if not jnp.issubdtype(dt, jnp.floating):
+        raise ArgumentTypeError(f"{name} must be a floating dtype (float16, bfloat16, float32 or float64), "
+                                f"got {dt}")
+    if jax.dtypes.canonicalize_dtype(dt) != dt:
+        raise ArgumentError(f"{name} = {dt} needs JAX's 64-bit mode, which is off: set JAX_ENABLE_X64=1 "
+                            "in the environment, or call jax.config.update('jax_enable_x64', True) before "
+                            "any computation")
+    return dt
 
 
 def is_concrete(x: Any) -> bool:

@@ -22,11 +22,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import finite_array, is_concrete, positive_int, real_scalar
+from ._checks import finite_array, float_dtype, is_concrete, positive_int, real_scalar
 from ._errors import ArgumentError, ArgumentTypeError
+from ._network import Network
 
 _NAME = re.compile(r"^(m|n|I|w)([1-9][0-9]*)$")
 _KINDS = ("m", "n", "I", "w")
+#: g z must stay representable for standard Gaussian draws z up to this size
+_BULK_SIGMAS = 10.0
 _KIND_WORDS = {"m": "output (m)", "n": "input-selection (n)", "I": "input (I)", "w": "readout (w)"}
 
 
@@ -242,13 +245,26 @@ class Ensemble(eqx.Module):
 
     @classmethod
     def mixture(cls, components: Sequence[Ensemble], weights: Sequence[float]) -> Ensemble:
-        """Return the mixture of single-Gaussian ensembles (one per population) with these weights.
+        """Return the mixture of ensembles (one per population) with these weights.
 
-        The components must share their loading names and g (the bulk is common to all neurons).
+        The components must share their loading names and g (the bulk is common to all neurons). A
+        component that is itself a mixture contributes its populations with their weights scaled by
+        the component's weight: ``mixture([mixture([a, b], [0.5, 0.5]), c], [0.5, 0.5])`` is
+        ``mixture([a, b, c], [0.25, 0.25, 0.5])``.
         """
+        if isinstance(components, (Ensemble, str)) or not isinstance(components, Sequence):
+            raise ArgumentTypeError("components must be a non-empty sequence of Ensemble")
         components = list(components)
         if not components or not all(isinstance(c, Ensemble) for c in components):
             raise ArgumentTypeError("components must be a non-empty sequence of Ensemble")
+        weights = finite_array("weights", weights, ndim=1)
+        if weights.shape[0] != len(components):
+            raise ArgumentError(f"weights must have one entry per component: {len(components)} components, "
+                                f"got {weights.shape[0]} weights")
+        if np.any(weights <= 0):
+            raise ArgumentError(f"weights must be positive, got {weights.tolist()}")
+        if abs(weights.sum() - 1.0) > 1e-8:
+            raise ArgumentError(f"weights must sum to 1, got sum {weights.sum():.10g}")
         names, g = components[0].names, components[0].g
         for i, c in enumerate(components):
             if c.names != names:
@@ -256,8 +272,9 @@ class Ensemble(eqx.Module):
             if c.g != g:
                 raise ArgumentError(f"components[{i}] has g = {c.g}, components[0] has g = {g}; "
                                  "the random bulk is shared, so g must be equal")
+        flat = np.concatenate([w * np.asarray(c.weights) for w, c in zip(weights, components)])
         return cls(names=names, mean=np.concatenate([c.mean for c in components]),
-                   cov=np.concatenate([c.cov for c in components]), g=g, weights=weights)
+                   cov=np.concatenate([c.cov for c in components]), g=g, weights=flat / flat.sum())
 
     def replace(self, **changes) -> Ensemble:
         """Return a copy with some of ``names, mean, cov, g, weights`` replaced (and re-checked)."""
@@ -344,11 +361,14 @@ class Ensemble(eqx.Module):
         >>> net.m.shape, net.bulk is None
         ((500, 1), True)
         """
-        from ._network import Network
-
         N = positive_int("N", N)
         if not isinstance(key, jax.Array):
             raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+        dtype = float_dtype("dtype", dtype)
+        largest = float(jnp.finfo(dtype).max)
+        if self.g * _BULK_SIGMAS > largest:  # the bulk is drawn as (g z) / sqrt(N), z ~ N(0, 1)
+            raise ArgumentError(f"g = {self.g:.3g} is too large for dtype {dtype}: drawing the bulk g chi "
+                                f"would exceed its largest value {largest:.3g}")
         counts = population_sizes(np.asarray(self.weights), N)
         k_load, k_bulk = jax.random.split(key)
         blocks = []
@@ -356,13 +376,19 @@ class Ensemble(eqx.Module):
             z = np.asarray(jax.random.normal(kp, (int(count), len(self.names))), dtype=np.float64)
             blocks.append(self.mean[p] + z @ _matrix_sqrt(np.asarray(self.cov[p])).T)
         loads = np.concatenate(blocks, axis=0)
+        if not np.all(np.isfinite(loads)) or np.max(np.abs(loads), initial=0.0) > largest:
+            raise ArgumentError(f"the ensemble's means or covariances are too large for dtype {dtype}: "
+                                f"sampled loadings reach {np.max(np.abs(loads)):.3g}, beyond its largest "
+                                f"value {largest:.3g}")
         population = np.repeat(np.arange(len(counts)), counts)
         bulk = None
         if self.g > 0:
-            bulk = self.g * jax.random.normal(k_bulk, (N, N), dtype=dtype) / np.sqrt(N)
-        col = lambda kind: jnp.asarray(loads[:, self._slice(kind)], dtype=dtype)  # noqa: E731
+            # (g z) / sqrt(N) with z ~ N(0, 1), in dtype throughout (float64 stays float64)
+            z = jax.random.normal(k_bulk, (N, N), dtype=dtype)
+            bulk = jnp.asarray(self.g, dtype) * z / jnp.asarray(np.sqrt(N), dtype)
+        col = lambda kind: loads[:, self._slice(kind)]  # noqa: E731
         return Network(m=col("m"), n=col("n"), inputs=col("I"), readouts=col("w"), bulk=bulk,
-                       g=float(self.g), population=jnp.asarray(population))
+                       g=float(self.g), population=population, dtype=dtype)
 
     def __repr__(self) -> str:
         pops = "" if self.n_populations == 1 else f", populations={self.n_populations}"

@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import is_concrete, real_scalar
-from ._errors import ArgumentError
+from ._checks import float_dtype, is_concrete, real_scalar
+from ._errors import ArgumentError, ArgumentTypeError
 from ._tanh import tanh
 
 NONLINEARITIES = {
@@ -20,16 +20,37 @@ NONLINEARITIES = {
 }
 
 
+def _real_array(name: str, value: Any, dtype) -> jax.Array:
+    """Return ``value`` as a JAX array of ``dtype``, refusing strings, booleans, complex numbers and
+    objects, non-finite values, and values beyond the range of ``dtype``."""
+    if not isinstance(value, jax.Array):
+        try:
+            value = np.asarray(value)
+        except (TypeError, ValueError):  # ragged nested lists
+            raise ArgumentTypeError(f"{name} must be an array of real numbers") from None
+    if not (jnp.issubdtype(value.dtype, jnp.integer) or jnp.issubdtype(value.dtype, jnp.floating)):
+        raise ArgumentTypeError(f"{name} must be an array of real numbers, got dtype {value.dtype}")
+    if not is_concrete(value):  # inside jit/vmap: no values to check
+        return jnp.asarray(value, dtype=dtype)
+    xp = np if isinstance(value, np.ndarray) else jnp
+    if not bool(xp.all(xp.isfinite(value))):
+        raise ArgumentError(f"{name} contains non-finite values (NaN or inf)")
+    with np.errstate(over="ignore"):
+        arr = jnp.asarray(value.astype(dtype) if xp is np else value, dtype=dtype)
+    if not bool(jnp.all(jnp.isfinite(arr))):
+        raise ArgumentError(f"{name} has values beyond the range of {np.dtype(dtype)} (largest "
+                            f"{float(jnp.finfo(dtype).max):.3g}); pass a wider dtype")
+    return arr
+
+
 def _as_loading(name: str, value: Any, N: int | None, dtype) -> jax.Array:
-    arr = jnp.asarray(value, dtype=dtype)
+    arr = _real_array(name, value, dtype)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
         raise ArgumentError(f"{name} must have shape (N, columns) or (N,), got {arr.shape}")
     if N is not None and arr.shape[0] != N:
         raise ArgumentError(f"{name} has {arr.shape[0]} rows but the network has N = {N} neurons")
-    if is_concrete(arr) and not bool(jnp.all(jnp.isfinite(arr))):
-        raise ArgumentError(f"{name} contains non-finite values (NaN or inf)")
     return arr
 
 
@@ -79,8 +100,11 @@ class Network(eqx.Module):
 
     def __init__(self, m, n, inputs=None, readouts=None, bulk=None, *, g=None, population=None,
                  nonlinearity: str = "tanh", dtype=jnp.float32):
+        dtype = float_dtype("dtype", dtype)
         m = _as_loading("m", m, None, dtype)
         N = m.shape[0]
+        if N < 1:
+            raise ArgumentError(f"m must have at least one row (N >= 1 neurons), got shape {m.shape}")
         n = _as_loading("n", n, N, dtype)
         if n.shape != m.shape:
             raise ArgumentError(f"m and n must have the same shape (N, R), got {m.shape} and {n.shape}")
@@ -91,7 +115,7 @@ class Network(eqx.Module):
         self.readouts = (jnp.zeros((N, 0), dtype) if readouts is None
                          else _as_loading("readouts", readouts, N, dtype))
         if bulk is not None:
-            bulk = jnp.asarray(bulk, dtype=dtype)
+            bulk = _real_array("bulk", bulk, dtype)
             if bulk.shape != (N, N):
                 raise ArgumentError(f"bulk must have shape (N, N) = {(N, N)}, got {bulk.shape}")
             if g is None:  # estimate the radius from the entries: Var(bulk_ij) = g^2 / N
@@ -102,11 +126,21 @@ class Network(eqx.Module):
             raise ArgumentError(f"g = {self.g} was given without a bulk; pass bulk=g*chi, or use "
                              "Ensemble.sample to draw one")
         if population is not None:
+            if is_concrete(population):
+                try:
+                    host = np.asarray(population)
+                except (TypeError, ValueError):
+                    host = np.asarray(None)
+                if host.dtype.kind not in "iu":
+                    raise ArgumentTypeError(f"population must be an array of integer labels, got "
+                                            f"{type(population).__name__} of dtype {host.dtype}")
+                if host.size and host.min() < 0:
+                    raise ArgumentError(f"population labels must be >= 0, got {int(host.min())}")
             population = jnp.asarray(population)
             if population.shape != (N,):
                 raise ArgumentError(f"population must have shape (N,) = {(N,)}, got {population.shape}")
         self.population = population
-        if nonlinearity not in NONLINEARITIES:
+        if not isinstance(nonlinearity, str) or nonlinearity not in NONLINEARITIES:
             raise ArgumentError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
 
