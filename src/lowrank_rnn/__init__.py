@@ -3,6 +3,11 @@
 Describe a network by the statistics of its connectivity (:class:`Ensemble`), sample instances
 (:class:`Network`), simulate them (:func:`simulate`), and set their spectra beside the theory
 (:mod:`lowrank_rnn.spectrum`). See Mastrogiuseppe & Ostojic 2018, Neuron 99:609.
+
+The sub-packages (``theory``, ``motifs``, ``tasks``, ``models``, ``training``, ``analysis``,
+``learning``, ``experiments``) are attributes of the package, imported on first use, so
+``import lowrank_rnn as lr; lr.theory.stationary_states(...)`` works and ``import lowrank_rnn``
+stays quick.
 """
 
 __version__ = "0.1.0"
@@ -52,6 +57,22 @@ from ._io import load as load, save as save
 from ._network import Network as Network
 from ._simulate import Trajectory as Trajectory, simulate as simulate
 from . import _savers  # noqa: F401  (registers the savable classes)
+
+#: sub-packages imported on first attribute access (module __getattr__, PEP 562)
+_LAZY_SUBPACKAGES = ("theory", "motifs", "tasks", "models", "training", "analysis", "learning", "experiments")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")  # the import binds it on the package
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_SUBPACKAGES))
+
 
 __all__ = ["Ensemble", "Network", "simulate", "Trajectory", "spectrum", "save", "load",
            "DivergenceError", "LowRankRNNError", "ArgumentError", "ArgumentTypeError",

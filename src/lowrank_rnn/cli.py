@@ -32,7 +32,7 @@ from ._errors import ArgumentError, LowRankRNNError
 def _cmd_example(args: argparse.Namespace) -> int:
     from .example import run_example
 
-    report = run_example(Path(args.out), N=args.N, g=args.g, seed=args.seed)
+    report = run_example(args.out, N=args.N, g=args.g, seed=args.seed)  # str: Path("") would be "."
     print(f"wrote {report}")
     return 0
 
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("reproduce", help="reproduce a paper's results (figures and a report)")
     rp.add_argument("name", help=f"which paper: {', '.join(sorted(REPRODUCTIONS)) or '(none yet)'}")
     rp.add_argument("--out", required=True, help="output folder (created if missing)")
-    rp.add_argument("--quick", action="store_true", help="small networks and few seeds (about a minute)")
+    rp.add_argument("--quick", action="store_true", help="small networks and few seeds (a few minutes)")
     rp.set_defaults(func=_cmd_reproduce)
 
     mo = sub.add_parser("motifs", help="E–I network with connectivity motifs: predicted outliers, bulk, "
