@@ -13,6 +13,7 @@ is, and :meth:`Ensemble.sample` draws a :class:`~lowrank_rnn.Network` from it.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -28,6 +29,8 @@ from ._network import Network
 
 _NAME = re.compile(r"^(m|n|I|w)([1-9][0-9]*)$")
 _KINDS = ("m", "n", "I", "w")
+#: the largest mean or standard deviation of a loading whose square is finite in float64 (1e153)
+_LARGEST_LOADING = 1e153
 #: g z must stay representable for standard Gaussian draws z up to this size
 _BULK_SIGMAS = 10.0
 _KIND_WORDS = {"m": "output (m)", "n": "input-selection (n)", "I": "input (I)", "w": "readout (w)"}
@@ -98,6 +101,22 @@ def _matrix_sqrt(cov: np.ndarray) -> np.ndarray:
     """Return S with S S^T = cov for a symmetric PSD matrix (singular allowed, e.g. m = w)."""
     vals, vecs = np.linalg.eigh(cov)
     return vecs * np.sqrt(np.clip(vals, 0.0, None))
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_memory(N: int, P: int, dtype, *, bulk: bool) -> None:
+    """Refuse a network whose arrays would not fit in this machine's memory (before drawing)."""
+    need = N * P * 8 + (N * N * np.dtype(dtype).itemsize if bulk else 0)  # float64 loadings; the bulk
+    have = _physical_memory()
+    if have is not None and need > have:
+        raise ArgumentError(f"N = {N} neurons would need {need:.3g} bytes ({'an N x N bulk and ' if bulk else ''}"
+                            f"loadings), more than this machine's memory ({have:.3g} bytes)")
 
 
 def population_sizes(weights: np.ndarray, N: int) -> np.ndarray:
@@ -184,6 +203,11 @@ class Ensemble(eqx.Module):
                 raise ArgumentError(f"weights must be positive, got {weights.tolist()}")
             if abs(weights.sum() - 1.0) > 1e-8:
                 raise ArgumentError(f"weights must sum to 1, got sum {weights.sum():.10g}")
+        with np.errstate(over="ignore"):
+            moments = cov + mean[:, :, None] * mean[:, None, :]
+        if not np.all(np.isfinite(moments)):
+            raise ArgumentError(f"mean and cov are too large: the second moments E[a b] overflow float64 "
+                                f"(largest |mean| {np.max(np.abs(mean)):.3g}, largest |cov| {np.max(np.abs(cov)):.3g})")
         self.names = canon
         self.mean = mean
         self.cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
@@ -201,13 +225,16 @@ class Ensemble(eqx.Module):
         >>> round(float(ens.overlap[0, 0]), 6)
         2.2
         """
-        std_m = real_scalar("std_m", std_m, low=0.0)
-        std_n = real_scalar("std_n", std_n, low=0.0)
-        cov_mn = real_scalar("cov_mn", cov_mn)
+        big = _LARGEST_LOADING  # second moments (squares) must stay finite in float64
+        std_m = real_scalar("std_m", std_m, low=0.0, high=big)
+        std_n = real_scalar("std_n", std_n, low=0.0, high=big)
+        cov_mn = real_scalar("cov_mn", cov_mn, low=-big * big, high=big * big)
+        mean_m = real_scalar("mean_m", mean_m, low=-big, high=big)
+        mean_n = real_scalar("mean_n", mean_n, low=-big, high=big)
         if abs(cov_mn) > std_m * std_n * (1 + 1e-12):
             raise ArgumentError(f"cov_mn must satisfy |cov_mn| <= std_m * std_n = {std_m * std_n:.6g}, "
                              f"got {cov_mn}")
-        return cls(names=("m1", "n1"), mean=[real_scalar("mean_m", mean_m), real_scalar("mean_n", mean_n)],
+        return cls(names=("m1", "n1"), mean=[mean_m, mean_n],
                    cov=[[std_m**2, cov_mn], [cov_mn, std_n**2]], g=g)
 
     @classmethod
@@ -365,6 +392,7 @@ class Ensemble(eqx.Module):
         if not isinstance(key, jax.Array):
             raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0)")
         dtype = float_dtype("dtype", dtype)
+        _check_memory(N, len(self.names), dtype, bulk=self.g > 0)
         largest = float(jnp.finfo(dtype).max)
         if self.g * _BULK_SIGMAS > largest:  # the bulk is drawn as (g z) / sqrt(N), z ~ N(0, 1)
             raise ArgumentError(f"g = {self.g:.3g} is too large for dtype {dtype}: drawing the bulk g chi "
