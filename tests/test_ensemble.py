@@ -234,9 +234,15 @@ def test_huge_g_is_refused_not_infinite():
     ens = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0, g=1e300)
     with pytest.raises(ArgumentError, match="g = 1e.300 is too large for dtype float32"):
         ens.sample(20, key=jax.random.key(0))
-    big = Ensemble.rank_one(mean_m=1e300, mean_n=2.0, std_m=1.0, std_n=1.0)
+    big = Ensemble(names=("m1", "n1"), mean=[1e100, 2.0], cov=np.eye(2))
     with pytest.raises(ArgumentError, match="too large for dtype float32"):
         big.sample(20, key=jax.random.key(0))
+    with pytest.raises(ArgumentError, match="mean_m must be <= 1e.153"):  # its square would overflow float64
+        Ensemble.rank_one(mean_m=1e300, mean_n=2.0, std_m=1.0, std_n=1.0)
+    with pytest.raises(ArgumentError, match="second moments E.a b. overflow float64"):
+        Ensemble(names=("m1", "n1"), mean=[1e200, 2.0], cov=np.eye(2))
+    with pytest.raises(ArgumentError, match="N = 10000000000 neurons would need"):
+        Ensemble.rank_one(mean_m=1.0, mean_n=2.0, std_m=1.0, std_n=1.0, g=0.5).sample(10**10, key=jax.random.key(0))
 
 
 def test_network_non_finite_and_degenerate_inputs():
