@@ -23,6 +23,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 from ._errors import ArgumentError, ArgumentTypeError, FileFormatError, LowRankRNNError
@@ -171,6 +172,15 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 150) -> Path:
 
 
 # ---------------------------------------------------------------------- save
+def _storable(arr: np.ndarray) -> np.ndarray:
+    """Return ``arr`` with a dtype the .npy format names: JAX's extra floats (bfloat16, float8...)
+    would be written as opaque void bytes, so they are widened to float32, which holds them exactly
+    (the class's header records the dtype to restore, as Network's does)."""
+    if arr.dtype.kind == "V" and arr.dtype.fields is None and jnp.issubdtype(arr.dtype, jnp.floating):
+        return arr.astype(np.float32)
+    return arr
+
+
 def save(obj: Any, path: str | os.PathLike) -> Path:
     """Save an ensemble, network, trajectory or other library object to ``path`` (an ``.npz`` file).
 
@@ -197,7 +207,7 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
               "module": type(obj).__module__,
               "library_version": __version__, "meta": meta, "arrays": sorted(arrays)}
     buf = io.BytesIO()
-    payload = {k: np.asarray(v) for k, v in arrays.items()}
+    payload = {k: _storable(np.asarray(v)) for k, v in arrays.items()}
     payload[_HEADER_KEY] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     np.savez(buf, **payload)
     return atomic_write_bytes(path, buf.getvalue())
