@@ -27,7 +27,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "lowrank_rnn"
 
 # Units from the bottom layer up. A unit may import its own layer and the layers below it.
 LAYERS: tuple[frozenset[str], ...] = tuple(frozenset(layer) for layer in (
-    {"_errors"},
+    {"_errors", "_version"},
     {"_checks", "_tanh"},
     {"_io"},                                  # the file format; classes register from above
     {"_network", "_ensemble"},                # connectivity: sampled instances and descriptions

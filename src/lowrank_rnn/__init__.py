@@ -10,7 +10,7 @@ The sub-packages (``theory``, ``motifs``, ``tasks``, ``models``, ``training``, `
 stays quick.
 """
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 
 def _cpu_reduce_fusion_workaround() -> None:

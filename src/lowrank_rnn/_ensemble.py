@@ -97,10 +97,13 @@ def _check_cov(cov: np.ndarray, label: str) -> None:
             "a covariance of Gaussian loadings must be")
 
 
-def _matrix_sqrt(cov: np.ndarray) -> np.ndarray:
+def matrix_sqrt(cov: np.ndarray) -> np.ndarray:
     """Return S with S S^T = cov for a symmetric PSD matrix (singular allowed, e.g. m = w)."""
     vals, vecs = np.linalg.eigh(cov)
     return vecs * np.sqrt(np.clip(vals, 0.0, None))
+
+
+_matrix_sqrt = matrix_sqrt  # the old name, until models/_mixture.py imports matrix_sqrt
 
 
 def _physical_memory() -> int | None:
@@ -402,7 +405,7 @@ class Ensemble(eqx.Module):
         blocks = []
         for p, (count, kp) in enumerate(zip(counts, jax.random.split(k_load, len(counts)))):
             z = np.asarray(jax.random.normal(kp, (int(count), len(self.names))), dtype=np.float64)
-            blocks.append(self.mean[p] + z @ _matrix_sqrt(np.asarray(self.cov[p])).T)
+            blocks.append(self.mean[p] + z @ matrix_sqrt(np.asarray(self.cov[p])).T)
         loads = np.concatenate(blocks, axis=0)
         if not np.all(np.isfinite(loads)) or np.max(np.abs(loads), initial=0.0) > largest:
             raise ArgumentError(f"the ensemble's means or covariances are too large for dtype {dtype}: "

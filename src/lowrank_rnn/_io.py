@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._errors import ArgumentError, ArgumentTypeError, FileFormatError, LowRankRNNError
+from ._version import __version__
 
 FORMAT = "lowrank-rnn"
 FORMAT_VERSION = 1
@@ -193,8 +194,6 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
     >>> load(p).names
     ('m1', 'n1')
     """
-    from . import __version__
-
     name = type(obj).__name__
     if name not in _REGISTRY:
         raise ArgumentTypeError(f"cannot save a {name}; savable types are {sorted(_REGISTRY)}")
