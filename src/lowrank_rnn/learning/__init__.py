@@ -13,7 +13,7 @@
   :func:`plot_learning_curves` and :func:`plot_alignment` draw the comparison figures.
 """
 
-from .. import _io
+from .._io import register
 from ._fit import drop_extremes as drop_extremes
 from ._fit import fit as fit
 from ._fit import plot_alignment as plot_alignment
@@ -35,7 +35,7 @@ from ._rules import credit_assignment as credit_assignment
 from ._rules import rule_gradient as rule_gradient
 from ._rules import rule_outputs as rule_outputs
 
-_io.register("RateRNN", _out, _in)
+register("RateRNN", _out, _in)
 
 __all__ = ["RateRNN", "credit_assignment", "CreditAssignment", "BPTT", "TBPTT", "EProp", "RFLO", "MDGL",
            "ModProp", "FeedbackAlignment", "RULES", "rule_outputs", "rule_gradient", "cosine_similarity",

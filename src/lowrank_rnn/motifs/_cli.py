@@ -8,6 +8,8 @@ import json
 import numpy as np
 
 from .._checks import positive_int, real_scalar
+from ._ensemble import MotifEnsemble
+from ._theory import effective_connectivity, outliers, paradoxical, population_response
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,9 +38,6 @@ def predictions(n_e, n_i, j_e, j_i, g, chain=0.0, reciprocal=None, convergent=No
     columns the input into E, I; ``None`` where ``I - W_eff`` is singular), ``effective_connectivity``,
     ``paradoxical`` and the statistics used. Shao et al. 2025 (arXiv 2411.06802).
     """
-    from ._ensemble import MotifEnsemble
-    from ._theory import effective_connectivity, outliers, paradoxical, population_response
-
     n_e = positive_int("--n-e", n_e)
     n_i = positive_int("--n-i", n_i)
     j_e = real_scalar("--j-e", j_e)
