@@ -146,6 +146,11 @@ def randint(u: jax.Array, low: int, high: int) -> jax.Array:
     return low + jnp.minimum((u * n).astype(jnp.int32), n - 1)
 
 
+def window(t: jax.Array, start, stop) -> jax.Array:
+    """Return a float32 mask over the step indices ``t``: 1 where ``start <= t < stop``, else 0."""
+    return ((t >= start) & (t < stop)).astype(jnp.float32)
+
+
 def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
     """Return the mask-weighted mean over time, ``sum_t m x / max(sum_t m, 1)``: ``(B, T, O) -> (B, O)``."""
     return jnp.sum(x * mask, axis=1) / jnp.maximum(jnp.sum(mask, axis=1), 1.0)
@@ -439,6 +444,24 @@ class _SignChoice:
         """
         out = _check_outputs(outputs, trials)
         return np.asarray(self._choices(out, trials))
+
+
+class AbstractStimulusDecision(_SignChoice, AbstractTask):
+    """One input channel and one output whose sign is the choice; epochs fixation, stimulus,
+    delay, decision. The layout of :class:`PerceptualDecision` and :class:`Detection`."""
+
+    n_inputs = 1
+    n_outputs = 1
+    epoch_names = ("fixation", "stimulus", "delay", "decision")
+    fixation: float = eqx.field(static=True)
+    stimulus: float = eqx.field(static=True)
+    delay: float = eqx.field(static=True)
+    decision: float = eqx.field(static=True)
+
+    def _set_timing(self, fixation, stimulus, delay, decision) -> None:
+        """Store and check the durations (ms) of the four epochs (stimulus and decision > 0)."""
+        self._set_durations(fixation=fixation, stimulus=stimulus, delay=delay, decision=decision,
+                            positive=("stimulus", "decision"))
 
 
 def _is_pos_int(name, v, low=1):

@@ -20,8 +20,8 @@ import numpy as np
 
 from .._checks import real_scalar
 from .._errors import ArgumentError
-from ._base import (AbstractTask, Trials, _check_common, _check_outputs, _group_mean, _new_axes,
-                    _SignChoice, _values, pick, randint)
+from ._base import (AbstractStimulusDecision, AbstractTask, Trials, _check_common, _check_outputs,
+                    _group_mean, _new_axes, _SignChoice, _values, pick, randint, window)
 
 
 def _choice_prob(task, outputs, trials):
@@ -46,7 +46,7 @@ def _plot_curves(ax, x, curves, labels, xlabel):
         ax.legend(frameon=False, fontsize="small")
 
 
-class PerceptualDecision(_SignChoice, AbstractTask):
+class PerceptualDecision(AbstractStimulusDecision):
     """Perceptual decision on random-dot motion ("rdm"): report the sign of the coherence.
 
     One input channel carries ``scale * c`` during the stimulus epoch, c drawn uniformly from
@@ -67,21 +67,13 @@ class PerceptualDecision(_SignChoice, AbstractTask):
     """
 
     name = "rdm"
-    n_inputs = 1
-    n_outputs = 1
-    epoch_names = ("fixation", "stimulus", "delay", "decision")
-    fixation: float = eqx.field(static=True)
-    stimulus: float = eqx.field(static=True)
-    delay: float = eqx.field(static=True)
-    decision: float = eqx.field(static=True)
     coherences: tuple = eqx.field(static=True)
     scale: float = eqx.field(static=True)
 
     def __init__(self, *, fixation=100.0, stimulus=800.0, delay=100.0, decision=20.0,
                  coherences=(-4, -2, -1, 1, 2, 4), scale=0.1, dt=20.0, tau=100.0, input_noise=0.1):
         self.dt, self.tau, self.input_noise = _check_common(dt, tau, input_noise)
-        self._set_durations(fixation=fixation, stimulus=stimulus, delay=delay, decision=decision,
-                            positive=("stimulus", "decision"))
+        self._set_timing(fixation, stimulus, delay, decision)
         self.coherences = _values("coherences", coherences)
         self.scale = real_scalar("scale", scale, low=0.0)
 
@@ -89,8 +81,8 @@ class PerceptualDecision(_SignChoice, AbstractTask):
         ep = self.epochs
         t = jnp.arange(self.n_steps)
         coh = pick(u[0], np.asarray(self.coherences, np.float32))
-        stim = (t >= ep["stimulus"][0]) & (t < ep["stimulus"][1])
-        dec = ((t >= ep["decision"][0]) & (t < ep["decision"][1])).astype(jnp.float32)
+        stim = window(t, *ep["stimulus"])
+        dec = window(t, *ep["decision"])
         choice = jnp.sign(coh)
         inputs = (self.scale * coh * stim)[:, None]
         targets = (choice * dec)[:, None]
@@ -178,9 +170,9 @@ class ContextDependentDecision(_AbstractCuedDecision):
         c1, c2 = pick(u[0], cohs), pick(u[1], cohs)
         ctx = randint(u[2], 0, 1)
         t = jnp.arange(self.n_steps)
-        stim = ((t >= ep["stimulus"][0]) & (t < ep["stimulus"][1])).astype(jnp.float32)
-        cue = ((t >= ep["context"][0]) & (t < ep["delay"][1])).astype(jnp.float32)
-        dec = ((t >= ep["decision"][0]) & (t < ep["decision"][1])).astype(jnp.float32)
+        stim = window(t, *ep["stimulus"])
+        cue = window(t, ep["context"][0], ep["delay"][1])
+        dec = window(t, *ep["decision"])
         choice = jnp.sign(jnp.where(ctx == 0, c1, c2))
         inputs = jnp.stack([self.scale * c1 * stim, self.scale * c2 * stim,
                             self.context_amplitude * cue * (ctx == 0),
@@ -263,9 +255,9 @@ class MultisensoryDecision(_AbstractCuedDecision):
         c_vis = jnp.where(vis_on, choice * pick(u[2], mags), 0.0)
         c_aud = jnp.where(aud_on, choice * pick(u[3], mags), 0.0)
         t = jnp.arange(self.n_steps)
-        stim = ((t >= ep["stimulus"][0]) & (t < ep["stimulus"][1])).astype(jnp.float32)
-        flag = ((t >= ep["context"][0]) & (t < ep["stimulus"][1])).astype(jnp.float32)
-        dec = ((t >= ep["decision"][0]) & (t < ep["decision"][1])).astype(jnp.float32)
+        stim = window(t, *ep["stimulus"])
+        flag = window(t, ep["context"][0], ep["stimulus"][1])
+        dec = window(t, *ep["decision"])
         inputs = jnp.stack([self.scale * c_vis * stim, self.scale * c_aud * stim,
                             self.flag_amplitude * flag * vis_on,
                             self.flag_amplitude * flag * aud_on], axis=-1)

@@ -20,11 +20,7 @@ import numpy as np
 from .._checks import real_scalar
 from .._errors import ArgumentError
 from ._base import (AbstractTask, Trials, _check_common, _check_outputs, _group_mean, _new_axes,
-                    _SignChoice, _values, pick, randint)
-
-
-def _window(t, start, stop):
-    return ((t >= start) & (t < stop)).astype(jnp.float32)
+                    _SignChoice, _values, pick, randint, window)
 
 
 class _AbstractTwoStimulusTask(_SignChoice, AbstractTask):
@@ -57,7 +53,7 @@ class _AbstractTwoStimulusTask(_SignChoice, AbstractTask):
         e1 = s1 + self._steps_of("stimulus1")
         s2 = e1 + delay
         e2 = s2 + self._steps_of("stimulus2")
-        return delay, t, (s1, e1), (s2, e2), _window(t, e2, e2 + self._steps_of("decision"))
+        return delay, t, (s1, e1), (s2, e2), window(t, e2, e2 + self._steps_of("decision"))
 
 
 class ParametricWorkingMemory(_AbstractTwoStimulusTask):
@@ -132,7 +128,7 @@ class ParametricWorkingMemory(_AbstractTwoStimulusTask):
         pair = pick(u[0], self.pairs)
         f1, f2 = pair[0], pair[1]
         delay, t, (s1, e1), (s2, e2), dec = self._timing(u[1])
-        u = ((f1 - self.f_mid) * _window(t, s1, e1) + (f2 - self.f_mid) * _window(t, s2, e2)) / self.span
+        u = ((f1 - self.f_mid) * window(t, s1, e1) + (f2 - self.f_mid) * window(t, s2, e2)) / self.span
         target = (f1 - f2) / self.span
         cond = {"f1": f1, "f2": f2, "delay": delay.astype(jnp.float32) * self.dt,
                 "decision_onset": e2, "choice": jnp.sign(f1 - f2)}
@@ -207,7 +203,7 @@ class DelayedMatchToSample(_AbstractTwoStimulusTask):
         a = randint(u[0], 0, 1)
         b = randint(u[1], 0, 1)
         delay, t, (s1, e1), (s2, e2), dec = self._timing(u[2])
-        w1, w2 = _window(t, s1, e1), _window(t, s2, e2)
+        w1, w2 = window(t, s1, e1), window(t, s2, e2)
         inputs = self.amplitude * jnp.stack([w1 * (a == 0) + w2 * (b == 0),
                                              w1 * (a == 1) + w2 * (b == 1)], axis=-1)
         match = jnp.where(a == b, 1.0, -1.0)

@@ -15,8 +15,9 @@ import numpy as np
 
 from .._checks import real_scalar
 from .._errors import ArgumentError
-from ._base import (AbstractTask, Trials, _check_common, _check_outputs, _group_mean, _new_axes,
-                    _SignChoice, _values, masked_mean, pick, randint)
+from ._base import (AbstractStimulusDecision, AbstractTask, Trials, _check_common, _check_outputs,
+                    _group_mean, _new_axes, _SignChoice, _values, masked_mean, pick, randint,
+                    window)
 
 
 class GoNogo(AbstractTask):
@@ -70,8 +71,8 @@ class GoNogo(AbstractTask):
         ep = self.epochs
         go = randint(u[0], 0, 1)
         t = jnp.arange(self.n_steps)
-        stim = ((t >= ep["stimulus"][0]) & (t < ep["stimulus"][1])).astype(jnp.float32)
-        resp = ((t >= ep["response"][0]) & (t < ep["response"][1])).astype(jnp.float32)
+        stim = window(t, *ep["stimulus"])
+        resp = window(t, *ep["response"])
         inputs = self.amplitude * jnp.stack([stim * (go == 1), stim * (go == 0)], axis=-1)
         level = jnp.where(go == 1, self.go_target, self.nogo_target)
         return inputs, (level * resp)[:, None], resp[:, None], {"go": go}
@@ -115,7 +116,7 @@ class GoNogo(AbstractTask):
         return ax
 
 
-class Detection(_SignChoice, AbstractTask):
+class Detection(AbstractStimulusDecision):
     """Detection of a noisy stimulus ("detection"): report +1 if its strength exceeds ``threshold``.
 
     One input channel carries the strength c (drawn uniformly from ``strengths``; M&O used 0.2,
@@ -137,13 +138,6 @@ class Detection(_SignChoice, AbstractTask):
     """
 
     name = "detection"
-    n_inputs = 1
-    n_outputs = 1
-    epoch_names = ("fixation", "stimulus", "delay", "decision")
-    fixation: float = eqx.field(static=True)
-    stimulus: float = eqx.field(static=True)
-    delay: float = eqx.field(static=True)
-    decision: float = eqx.field(static=True)
     strengths: tuple = eqx.field(static=True)
     threshold: float = eqx.field(static=True)
     stimulus_noise: float = eqx.field(static=True)
@@ -152,8 +146,7 @@ class Detection(_SignChoice, AbstractTask):
                  strengths=(0.2, 0.4, 0.6, 0.9), threshold=0.5, stimulus_noise=0.4, dt=20.0,
                  tau=100.0, input_noise=0.1):
         self.dt, self.tau, self.input_noise = _check_common(dt, tau, input_noise)
-        self._set_durations(fixation=fixation, stimulus=stimulus, delay=delay, decision=decision,
-                            positive=("stimulus", "decision"))
+        self._set_timing(fixation, stimulus, delay, decision)
         self.strengths = _values("strengths", strengths)
         self.threshold = real_scalar("threshold", threshold)
         if any(s == self.threshold for s in self.strengths):
@@ -173,8 +166,8 @@ class Detection(_SignChoice, AbstractTask):
         ep = self.epochs
         c = pick(u[0], np.asarray(self.strengths, np.float32))
         t = jnp.arange(self.n_steps)
-        stim = ((t >= ep["stimulus"][0]) & (t < ep["stimulus"][1])).astype(jnp.float32)
-        dec = ((t >= ep["decision"][0]) & (t < ep["decision"][1])).astype(jnp.float32)
+        stim = window(t, *ep["stimulus"])
+        dec = window(t, *ep["decision"])
         choice = jnp.where(c > self.threshold, 1.0, -1.0)
         return (c * stim)[:, None], (choice * dec)[:, None], dec[:, None], {"strength": c, "choice": choice}
 
