@@ -20,8 +20,6 @@ quadrature; see tests/test_gaussian.py).
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import jax.numpy as jnp
 import numpy as np
 
@@ -35,10 +33,13 @@ N_NODES_NESTED = 101
 HALF_WIDTH = 8.5
 
 
-@lru_cache(maxsize=None)
 def _nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes z and weights w with sum_i w_i f(z_i) ~ int Dz f(z), for the standard Gaussian
-    (trapezoidal rule on [-HALF_WIDTH, HALF_WIDTH])."""
+    (trapezoidal rule on [-HALF_WIDTH, HALF_WIDTH]).
+
+    New arrays on every call: a cached array, captured by programs compiled in float32 and in
+    float64, would carry one precision into the other (see :mod:`lowrank_rnn.theory._precision`).
+    """
     z = np.linspace(-HALF_WIDTH, HALF_WIDTH, n)
     w = np.exp(-0.5 * z * z)
     return z, w / w.sum()

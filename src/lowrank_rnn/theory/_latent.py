@@ -31,8 +31,9 @@ A useful bound: at any fixed point (and on any limit cycle, since the box is for
 attracting) ``|kappa_r| <= E|n_r| <= sqrt(E[n_r^2])`` because ``|phi| <= 1``. The fixed-point search
 and the default plot limits use this box.
 
-Everything is computed in float64 (under ``jax.enable_x64(True)``) with the Gauss–Hermite averages
-of :mod:`lowrank_rnn.theory.gaussian`.
+Everything is computed in float64 (within :func:`lowrank_rnn.theory._precision.float64`, for the
+duration of each call) with the averages of :mod:`lowrank_rnn.theory.gaussian`: the trapezoid rule
+on a fixed grid of 201 nodes in z on [-8.5, 8.5].
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from .._checks import finite_array, positive_int, real_scalar
 from .._ensemble import Ensemble
 from .._errors import ArgumentError, ArgumentTypeError
 from . import _gaussian as G
+from ._precision import float64, float64_array
 
 __all__ = ["FixedPoint", "FlowField", "LimitCycle", "latent_flow", "flow_field", "plot_flow_field",
            "latent_fixed_points", "limit_cycle"]
@@ -187,13 +189,13 @@ def _evaluate(fn, p: _Params, kappa) -> np.ndarray:
     S = flat.shape[0]
     padded = np.zeros((max(16, 1 << max(S - 1, 0).bit_length()), R))
     padded[:S] = flat
-    with jax.enable_x64(True):
+    with float64():
         out = np.array(fn(_as_jax(p), jnp.asarray(padded)), np.float64)[:S]
     return out.reshape(kappa.shape[:-1] + out.shape[1:])
 
 
 def _as_jax(p: _Params) -> _Params:
-    return _Params(*(jnp.asarray(a, jnp.float64) for a in p))
+    return _Params(*(float64_array(a) for a in p))
 
 
 def _setup(ensemble, inputs, allow_bulk, rank=None):
@@ -757,7 +759,7 @@ def limit_cycle(ensemble: Ensemble, inputs=None, *, kappa0=None, dt: float = 0.0
     chunk, window = 50.0, 8   # integrate in chunks of 50 tau; look for crossings in the last 8
     n_chunk = max(1, int(math.ceil(chunk / dt)))
     h = chunk / n_chunk
-    with jax.enable_x64(True):
+    with float64():
         pj = _as_jax(p)
         k = jnp.asarray(starts)
         elapsed = 0.0

@@ -66,6 +66,7 @@ from .._ensemble import Ensemble
 from .._errors import ArgumentError, ArgumentTypeError
 from .._tanh import tanh
 from ._gaussian import _nodes  # the one quadrature rule (trapezoid on [-8.5, 8.5])
+from ._precision import float64, float64_array
 from ._rootfind import chandrupatla, safeguarded_newton
 
 __all__ = ["StationaryState", "ChaoticState", "stationary_states", "chaotic_states"]
@@ -78,9 +79,9 @@ N_NODES_NESTED = 81
 N_ENERGY = 12
 
 
-@lru_cache(maxsize=None)
 def _energy_nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes t on [0, 1] and weights (1 - t) w_GL, for int_0^1 (1 - t) f(t) dt (weights sum to 1/2)."""
+    """Nodes t on [0, 1] and weights (1 - t) w_GL, for int_0^1 (1 - t) f(t) dt (weights sum to 1/2);
+    new arrays on every call, like :func:`~lowrank_rnn.theory._gaussian._nodes`."""
     x, w = np.polynomial.legendre.leggauss(n)
     t = 0.5 * (x + 1.0)
     return t, 0.5 * w * (1.0 - t)
@@ -99,7 +100,7 @@ def _quad(n_nodes: int, n_nested: int) -> _Quad:
     z, w = _nodes(n_nodes)
     zn, wn = _nodes(n_nested)
     t, wt = _energy_nodes(N_ENERGY)
-    return _Quad(*(jnp.asarray(a, jnp.float64) for a in (z, w, zn, wn, t, wt)))
+    return _Quad(*(float64_array(a) for a in (z, w, zn, wn, t, wt)))
 
 
 # --------------------------------------------------------------------------------- the ensemble
@@ -161,7 +162,7 @@ def _params(ensemble: Ensemble, u: np.ndarray) -> _Params:
     SnI = np.concatenate([cov[:, sn, sI], np.zeros((C, R, pad))], axis=2)
     SII = np.zeros((C, K + pad, K + pad))
     SII[:, :K, :K] = cov[:, sI, sI]
-    f = partial(jnp.asarray, dtype=jnp.float64)
+    f = float64_array
     return _Params(alpha=f(ensemble.weights), Mm=f(mean[:, sm]), Mn=f(mean[:, sn]), MI=f(MI),
                    Smm=f(cov[:, sm, sm]), Snm=f(cov[:, sn, sm]), SmI=f(SmI), SnI=f(SnI), SII=f(SII),
                    g=f(ensemble.g), u=f(np.concatenate([u, np.zeros(pad)])))
@@ -530,7 +531,7 @@ def stationary_states(ensemble: Ensemble, inputs=None, *, n_nodes: int = N_NODES
     R, C = ensemble.rank, ensemble.n_populations
     if n_starts is not None:
         n_starts = positive_int("n_starts", n_starts, low=2)
-    with jax.enable_x64(True):
+    with float64():
         P = _params(ensemble, u)
         q = _quad(n_nodes, N_NODES_NESTED)
         B = _bound(P, _snn(ensemble))
@@ -982,7 +983,7 @@ def chaotic_states(ensemble: Ensemble, inputs=None, *, n_nodes: int = N_NODES, n
     R, C = ensemble.rank, ensemble.n_populations
     if ensemble.g == 0.0:
         return []  # no random part, no chaos
-    with jax.enable_x64(True):
+    with float64():
         P = _params(ensemble, u)
         q = _quad(n_nodes, n_nested)
         B = _bound(P, _snn(ensemble))

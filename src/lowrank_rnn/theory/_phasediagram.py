@@ -38,6 +38,7 @@ from scipy.interpolate import CubicSpline
 from .._checks import finite_array, positive_int, real_scalar
 from .._errors import ArgumentError, ArgumentTypeError
 from . import _meanfield as mf
+from ._precision import float64, float64_array
 from ._rootfind import chandrupatla
 
 __all__ = ["PhaseDiagram", "phase_diagram", "critical_g_C", "critical_g_B", "plot_phase_diagram",
@@ -124,7 +125,7 @@ def critical_g_B(overlap, *, n_nodes: int = mf.N_NODES, n_nested: int = mf.N_NOD
     scalar = np.ndim(overlap) == 0
     ov = _check_overlaps(np.atleast_1d(overlap))
     n_nodes, n_nested = mf._check_nodes(n_nodes, n_nested)
-    with jax.enable_x64(True):
+    with float64():
         q = mf._quad(n_nodes, n_nested)
         out = _in_chunks(lambda o: _g_B(o, q), ov.ravel()).reshape(ov.shape)
     return float(out[0]) if scalar else out
@@ -199,7 +200,7 @@ def critical_g_C(overlap, *, mean_m: float = _MEAN_M, std_m: float = _STD_M, n_n
     out = np.full(ov.shape, np.nan)
     sel = ov > 1.0
     if np.any(sel):
-        with jax.enable_x64(True):
+        with float64():
             q = mf._quad(n_nodes, mf.N_NODES_NESTED)
             g_hi = 1.0 + 2.0 * ov[sel]
             for _ in range(8):  # widen the bracket until the fixed point is bulk-unstable at g_hi
@@ -444,9 +445,9 @@ def phase_diagram(g_values, overlap_values, *, mean_m: float = _MEAN_M, std_m: f
     shape = (G, O)
     nan = lambda: np.full(shape, np.nan)  # noqa: E731
 
-    with jax.enable_x64(True):
+    with float64():
         q = mf._quad(n_nodes, n_nested)
-        gj = jnp.asarray(g)
+        gj = float64_array(g)
         # --- kappa = 0 states, per g
         static_d = np.asarray(jax.jit(jax.vmap(lambda gv: mf._solve_d(_fam(gv, mean_m, 0.0, Sm2),
                                                                            jnp.zeros(1), q)))(gj))
