@@ -3,7 +3,8 @@
 Each scenario runs in a fresh interpreter, because what is checked is process-wide state: after a
 theory call, float32 JAX code (the public Gaussian averages among it) must still run and give the
 numbers it gives in a fresh process, and theory results must not depend on what ran before them
-(issue 20, item 1).
+(issue 20, item 1). With ``JAX_ENABLE_X64=1`` in the environment the theory gives the same numbers
+(item 4).
 """
 
 import json
@@ -98,3 +99,11 @@ def test_theory_beside_a_user_compiled_float32_average(fresh):
     assert got["jit"] == got["jit_after"] == fresh["mean_phi"]
     _same(got, fresh)
 
+
+def test_theory_in_float64_mode_gives_the_same_numbers(fresh):
+    """JAX_ENABLE_X64=1: the theory works and its numbers are those of the default mode."""
+    got = _run("theory()\ngaussian()", JAX_ENABLE_X64="1")
+    _same(got, fresh, ["latent_flow", "latent_fixed_points", "stationary_states", "critical_g_B",
+                       "mean_phi_64"])
+    assert got["mean_phi_dtype"] == "float64"
+    assert got["mean_phi"] == fresh["mean_phi_64"]

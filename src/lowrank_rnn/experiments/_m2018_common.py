@@ -24,6 +24,7 @@ from .._network import Network
 from .. import theory
 from .._simulate import simulate
 from ..theory import gaussian
+from ..theory._precision import float64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,7 +270,7 @@ def state_readout(ensemble: Ensemble, state, inputs=None) -> np.ndarray:
     u = np.zeros(K) if inputs is None else np.asarray(inputs, float).reshape(K)
     kappa = np.atleast_1d(np.asarray(state.kappa, float))
     covwx = cov[np.ix_(iw, im)] @ kappa + (cov[np.ix_(iw, ii)] @ u if K else 0.0)
-    with jax.enable_x64(True):
+    with float64():
         f = float(gaussian.mean_phi(float(state.mu), float(state.delta0)))
         fp = float(gaussian.mean_dphi(float(state.mu), float(state.delta0)))
     return mean[iw] * f + covwx * fp
