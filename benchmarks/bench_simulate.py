@@ -17,8 +17,10 @@ three implementations are timed side by side in one process:
 
 ``simulate`` holds the batch the same way, as one (N, B) matrix in a single ``lax.scan`` (a vector
 when B = 1), so the dense path and the NumPy loop do the same product per step, ``J @ tanh(X)``,
-and differ only in who runs it (XLA or OpenBLAS) and in the loop around it. No path draws noise
-(``noise = 0``), so none pays for random numbers.
+and differ only in who runs it (XLA or OpenBLAS) and in the loop around it. These three paths draw no
+noise (``noise = 0``), so none pays for random numbers. A fourth, ``noisy``, is the low-rank path
+with white noise (``noise = --noise``, default 0.1, drawn by the library's counter-based generator),
+timed in the same rounds; the table gives its time and the paired ratio noisy / noiseless.
 
 All three record the latents ``kappa = n^T tanh(x) / N`` at every step and nothing else, in float32
 unless ``--numpy-dtype float64``. Every cell is called once first (for JAX: to compile), then in
@@ -75,6 +77,7 @@ from lowrank_rnn import Network, simulate
 
 RANK = 2
 DT = 0.1
+NOISE = 0.1  # sigma of the noisy low-rank path
 # overlaps n_r^T m_r / N of the benchmark network: above 1, so the dynamics leave the origin and
 # settle on non-trivial fixed points, and distinct, so those fixed points are isolated (no ring
 # attractor along which float32 rounding differences between the paths could drift).
@@ -192,10 +195,11 @@ def _paired(numerator: Sequence[float], denominator: Sequence[float]) -> dict:
 
 
 def _jax_call(net: Network, x0: np.ndarray, steps: int, method: str, record=("kappa",),
-              record_every: int = 1):
+              record_every: int = 1, noise: float = 0.0):
     x0_arg = x0[0] if x0.shape[0] == 1 else x0
+    key = jax.random.key(0) if noise > 0 else None
     return simulate(net, T=steps * DT, dt=DT, x0=x0_arg, record=record,
-                    record_every=record_every, method=method)
+                    record_every=record_every, method=method, noise=noise, key=key)
 
 
 def _kappa_batch_first(kappa: np.ndarray) -> np.ndarray:
@@ -208,7 +212,8 @@ def _final_x(traj) -> np.ndarray:
 
 
 def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, scaled_steps: int,
-                 numpy_dtype: str, tol: float, min_time: float = 0.0, protocol: str = "rounds") -> dict:
+                 numpy_dtype: str, tol: float, min_time: float = 0.0, protocol: str = "rounds",
+                 noise: float = NOISE) -> dict:
     """Time the three paths for one (N, B) cell and check that they agree; return a result dict."""
     net = make_network(N)
     x0 = make_x0(net, B)
@@ -222,7 +227,8 @@ def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, s
     cell: dict = {"N": N, "batch": B, "steps": steps, "scaled": scaled, "measured_steps": list(points)}
 
     # the low-rank path always runs the full number of steps
-    fns = {("lowrank", steps): lambda: _jax_call(net, x0, steps, "lowrank")}
+    fns = {("lowrank", steps): lambda: _jax_call(net, x0, steps, "lowrank"),
+           ("noisy", steps): lambda: _jax_call(net, x0, steps, "lowrank", noise=noise)}
     for s in points:
         fns[("dense", s)] = lambda s=s: _jax_call(net, x0, s, "dense")
     for s in points:
@@ -233,6 +239,10 @@ def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, s
     first, times, cpu, traj_lr = timed[("lowrank", steps)]
     cell["lowrank"] = _summary(first, times, cpu, compiled=True)
     kappa_lr = _kappa_batch_first(traj_lr.kappa)
+    first, times, cpu, traj_noisy = timed[("noisy", steps)]
+    cell["noisy"] = _summary(first, times, cpu, compiled=True)
+    cell["noise"] = noise
+    cell["noisy_kappa_finite"] = bool(np.all(np.isfinite(traj_noisy.kappa)))
 
     dense_runs, numpy_runs = {}, {}
     for s in points:
@@ -265,11 +275,12 @@ def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, s
     agree["ok"] = bool(worst <= tol and agree["max_abs_dkappa"] <= tol)
     cell["agreement"] = agree
     # paired ratios: per round, the 1000-step estimates of the paths timed in that round
-    per_round = {"lowrank": timed[("lowrank", steps)][1],
+    per_round = {"lowrank": timed[("lowrank", steps)][1], "noisy": timed[("noisy", steps)][1],
                  "dense": _round_estimates([timed[("dense", s)][1] for s in points], points, steps),
                  "numpy": _round_estimates([timed[("numpy", s)][1] for s in points], points, steps)}
     cell["paired_dense_over_lowrank"] = _paired(per_round["dense"], per_round["lowrank"])
     cell["paired_numpy_over_dense"] = _paired(per_round["numpy"], per_round["dense"])
+    cell["paired_noisy_over_lowrank"] = _paired(per_round["noisy"], per_round["lowrank"])
     cell["ratio_dense_over_lowrank"] = cell["dense"]["t1000_best"] / cell["lowrank"]["best"]
     cell["ratio_numpy_over_dense"] = cell["numpy"]["t1000_best"] / cell["dense"]["t1000_best"]
     cell["ratio_dense_over_lowrank_median"] = cell["dense"]["t1000_median"] / cell["lowrank"]["median"]
@@ -384,9 +395,9 @@ def format_table(cells: Sequence[dict], steps: int) -> str:
     """Return the results as a Markdown table: wall-clock seconds per ``steps`` steps (median of
     the steady calls) and the paired ratios (median over rounds, range in brackets)."""
     head = ("| N | batch | low-rank (s) | dense (s) | NumPy (s) | dense / low-rank [range] "
-            "| NumPy / dense [range] | compile low-rank / dense (s) | dense & NumPy measured at "
-            "| max rel. dx |")
-    lines = [head, "|" + "---|" * 10]
+            "| NumPy / dense [range] | noisy low-rank (s) | noisy / noiseless low-rank [range] "
+            "| compile low-rank / dense (s) | dense & NumPy measured at | max rel. dx |")
+    lines = [head, "|" + "---|" * 12]
 
     def ratio(p, fmt):
         return f"{p['median']:{fmt}}x [{p['min']:{fmt}}-{p['max']:{fmt}}]"
@@ -400,7 +411,8 @@ def format_table(cells: Sequence[dict], steps: int) -> str:
         lines.append(
             f"| {c['N']} | {c['batch']} | {c['lowrank']['median']:.4g} | {c['dense']['t1000_median']:.4g} "
             f"| {c['numpy']['t1000_median']:.4g} | {ratio(c['paired_dense_over_lowrank'], '.1f')} "
-            f"| {ratio(c['paired_numpy_over_dense'], '.2f')} | {c['lowrank']['compile']:.2f} / "
+            f"| {ratio(c['paired_numpy_over_dense'], '.2f')} | {c['noisy']['median']:.4g} "
+            f"| {ratio(c['paired_noisy_over_lowrank'], '.2f')} | {c['lowrank']['compile']:.2f} / "
             f"{c['dense']['compile']:.2f} | {meas} | {c['agreement']['max_rel_dx']:.1e} |")
     return "\n".join(lines)
 
@@ -435,6 +447,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "then extrapolated")
     p.add_argument("--scaled-steps", type=int, default=40)
     p.add_argument("--numpy-dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--noise", type=float, default=NOISE,
+                   help="sigma of the noisy low-rank path (the same simulate call with noise=sigma)")
     p.add_argument("--tol", type=float, default=1e-3,
                    help="largest allowed max|dx| / max(1, max|x|) and max|dkappa| between paths")
     p.add_argument("--quick", action="store_true",
@@ -472,13 +486,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             t0 = time.perf_counter()
             cell = measure_cell(N, B, steps=args.steps, repeats=args.repeats, full_max_n=args.full_max_n,
                                 scaled_steps=args.scaled_steps, numpy_dtype=args.numpy_dtype, tol=args.tol,
-                                min_time=args.min_time, protocol=args.protocol)
+                                min_time=args.min_time, protocol=args.protocol, noise=args.noise)
             cells.append(cell)
             a = cell["agreement"]
             print(f"N={N:6d} B={B:3d}: low-rank {cell['lowrank']['median']:.4g} s, dense "
                   f"{cell['dense']['t1000_median']:.4g} s, NumPy {cell['numpy']['t1000_median']:.4g} s "
                   f"per {args.steps} steps (medians); paired NumPy / dense "
-                  f"{cell['paired_numpy_over_dense']['median']:.2f}x; max rel dx {a['max_rel_dx']:.1e}, "
+                  f"{cell['paired_numpy_over_dense']['median']:.2f}x, noisy / noiseless low-rank "
+                  f"{cell['paired_noisy_over_lowrank']['median']:.2f}x; max rel dx {a['max_rel_dx']:.1e}, "
                   f"max dkappa {a['max_abs_dkappa']:.1e} ({time.perf_counter() - t0:.0f} s)", flush=True)
     info["loadavg_end"] = list(os.getloadavg())
     result = {"benchmark": "simulate_throughput", "machine": info, "rank": RANK, "dt": DT,

@@ -27,7 +27,7 @@ def test_quick_run_agrees_and_writes_json(bench, tmp_path, capsys):
     out = tmp_path / "sub" / "bench.json"
     assert bench.main(["--quick", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "| N | batch |" in printed
+    assert "| N | batch |" in printed and "noisy / noiseless low-rank" in printed
     result = json.loads(out.read_text())
     assert result["all_agree"]
     assert not [p for p in os.listdir(out.parent) if p.endswith(".tmp")]  # atomic write left nothing
@@ -42,6 +42,11 @@ def test_quick_run_agrees_and_writes_json(bench, tmp_path, capsys):
         for path in ("lowrank", "dense", "numpy"):
             t = c[path]["best"] if path == "lowrank" else c[path]["t1000_best"]
             assert math.isfinite(t)
+        # the noisy low-rank path is timed in the same rounds, its ratio paired with the noiseless one
+        assert c["noise"] > 0 and c["noisy_kappa_finite"] and math.isfinite(c["noisy"]["best"])
+        noisy = c["paired_noisy_over_lowrank"]
+        assert noisy["rounds"] == len(noisy["ratios"]) >= 2
+        np.testing.assert_allclose(noisy["ratios"], np.divide(c["noisy"]["times"], c["lowrank"]["times"])[:noisy["rounds"]])
         assert list(c["dense"]["runs"]) == (["1", "10"] if c["scaled"] else ["60"])
         # paired ratios: one per round, from the times of that round
         for key, num, den in (("paired_numpy_over_dense", "numpy", "dense"),

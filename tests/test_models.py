@@ -11,7 +11,7 @@ import scipy.stats as st
 from lowrank_rnn import Ensemble, load, save, simulate
 from lowrank_rnn.models import (FullRankRNN, LowRankRNN, MixtureLowRankRNN, noise_from_published, run_trials,
                                 to_ensemble)
-from lowrank_rnn.models._hashnoise import NoiseSource, hash_normal
+from lowrank_rnn.dynamics._hashnoise import NoiseSource, hash_normal
 
 ALPHA = 0.2
 
@@ -215,7 +215,7 @@ def test_hash_normal_transform_is_exact_to_1e6():
     against SciPy / NumPy in float64."""
     from scipy.special import erfinv as erfinv64
 
-    from lowrank_rnn.models._hashnoise import _SQRT2, erfinv, log_normal_float
+    from lowrank_rnn.dynamics._hashnoise import _SQRT2, erfinv, log_normal_float
 
     v = (np.arange(2**23, dtype=np.float64) + 0.5) * 2.0**-22 - 1.0  # every value the generator can use
     z = np.asarray(jax.jit(lambda v: _SQRT2 * erfinv(v))(jnp.asarray(v, jnp.float32)), np.float64)
@@ -231,7 +231,7 @@ def test_hash_normal_transform_is_exact_to_1e6():
 def test_hash_normal_moments_tails_and_independence():
     """3.3 million draws of the training noise (32 steps of a 200 x 512 batch): moments, tail
     probabilities and correlations within 5 standard errors of a standard normal's."""
-    from lowrank_rnn.models._hashnoise import normal_from_words, step_words
+    from lowrank_rnn.dynamics._hashnoise import normal_from_words, step_words
 
     words = step_words(jax.random.key(11), 32)
     z = np.asarray(jax.jit(jax.vmap(lambda w: normal_from_words(w[0], w[1], (200, 512))))(words), np.float64)

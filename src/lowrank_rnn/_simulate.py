@@ -1,7 +1,6 @@
-"""Simulation of rate networks by Euler–Maruyama.
+"""Simulation of rate networks: the user's entry point to the integrator of :mod:`lowrank_rnn.dynamics`.
 
-The one noise convention of the library (DESIGN.md, "Noise"): with time in units of tau and
-alpha = dt / tau = dt,
+The one noise convention of the library: with time in units of tau and alpha = dt / tau = dt,
 
     x <- x + alpha (-x + J phi(x) + I(t)) + sigma sqrt(alpha) xi,      xi ~ N(0, 1) i.i.d.,
 
@@ -24,12 +23,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tqdm.auto import tqdm
+
 from ._checks import positive_int, real_scalar
 from ._errors import ArgumentError, ArgumentTypeError, DivergenceError
 from ._network import Network
+from .dynamics import Diffrax, Euler, NoiseSource, SaveAt, VectorField, WhiteNoise, integrate, key_words
 
 RECORDABLE = ("x", "rates", "kappa", "readout")
 METHODS = ("auto", "lowrank", "dense")
+# Longest run simulate accepts without max_steps= (see simulate's docstring); a run of more steps
+# is refused before anything compiles unless the caller raises the limit or passes None.
+MAX_STEPS = 10_000_000
+# The step counter is a 32-bit integer: no run may be longer, whatever max_steps says.
+_HARD_MAX_STEPS = 2**31 - 1
+# Runs of at least this much work (steps x trials x units, times N for a dense or bulk product)
+# show a progress bar unless progress=False.
+_PROGRESS_WORK = 2 * 10**10
+_PROGRESS_CHUNKS = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +89,7 @@ def _check_record(record) -> tuple[str, ...]:
     return tuple(r for r in RECORDABLE if r in record)
 
 
-def _input_array(inputs, network: Network, n_steps: int, dt: float):
+def _input_array(inputs, network: Network, n_steps: int, dt: float, dtype):
     """Return inputs as an array (n_steps, K) or (B, n_steps, K) and the batch size it implies."""
     K = network.n_inputs
     if inputs is None:
@@ -89,14 +100,14 @@ def _input_array(inputs, network: Network, n_steps: int, dt: float):
             arr = jax.vmap(inputs)(t)
         except Exception:  # not traceable: evaluate point by point
             arr = jnp.stack([jnp.asarray(inputs(float(ti))) for ti in np.asarray(t)])
-        arr = jnp.asarray(arr, jnp.float32)
+        arr = jnp.asarray(arr, dtype)
         if arr.ndim == 1 and K == 1:
             arr = arr[:, None]
         if arr.shape != (n_steps, K):
             raise ArgumentError(f"inputs(t) must return an array of shape (K,) = ({K},), giving "
                              f"({n_steps}, {K}) over the time grid; got {arr.shape}")
     else:
-        arr = np.asarray(inputs, dtype=np.float32)
+        arr = np.asarray(inputs, dtype=dtype)
         if arr.ndim not in (2, 3):
             raise ArgumentError(f"inputs must have shape (time, K) or (batch, time, K), got {arr.shape}")
         if arr.shape[-1] != K:
@@ -116,16 +127,61 @@ def _input_array(inputs, network: Network, n_steps: int, dt: float):
     return arr, (arr.shape[0] if arr.ndim == 3 else None)
 
 
+def _network_dtype(network: Network) -> np.dtype:
+    """Return the floating dtype the network's arrays compute in (float32 unless they are float64)."""
+    arrays = [network.m, network.n, network.inputs, network.readouts]
+    if network.bulk is not None:
+        arrays.append(network.bulk)
+    dtype = np.result_type(*(np.dtype(a.dtype) for a in arrays))
+    return dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.float32)
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if nbytes < 1000 or unit == "PB":
+            return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.3g} {unit}"
+        nbytes /= 1000
+    return ""  # not reached
+
+
+def _check_steps(n_steps: int, max_steps, *, T: float, dt: float, record, record_every: int, B: int,
+                 network: Network, itemsize: int) -> None:
+    """Refuse a run longer than ``max_steps`` (or than the 32-bit step counter), saying what it would
+    record, before anything is compiled."""
+    if max_steps is not None:
+        max_steps = positive_int("max_steps", max_steps)
+    features = {"x": network.N, "rates": network.N, "kappa": network.rank, "readout": network.n_readouts}
+    n_saves = n_steps // record_every + 1
+    nbytes = float(n_saves) * B * sum(features[r] for r in record) * itemsize
+    what = (f"T/dt = {T:.6g}/{dt:.6g} = {n_steps:,} steps; recording {', '.join(record)} every "
+            f"{record_every} step(s) of {B} trial(s) would need {_size(nbytes)} of memory")
+    too_long = (f"No run may take more than 2**31 - 1 = {_HARD_MAX_STEPS:,} steps (the step counter is a "
+                "32-bit integer): raise dt or split T into several runs, passing each run's final state as "
+                "the next one's x0")
+    if max_steps is not None and n_steps > max_steps:
+        how = (too_long if n_steps > _HARD_MAX_STEPS else
+               f"Pass max_steps={n_steps} (or max_steps=None) to run it anyway, or raise dt, shorten T or "
+               "record less often (record_every)")
+        raise ArgumentError(f"{what}, more than max_steps = {max_steps:,}. {how}")
+    if n_steps > _HARD_MAX_STEPS:
+        raise ArgumentError(f"{what}. {too_long}")
+
+
 def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noise: float = 0.0,
              key: jax.Array | None = None, record: Sequence[str] | str = ("kappa", "readout"),
-             batch: int | None = None, record_every: int = 1, method: str = "auto") -> Trajectory:
+             batch: int | None = None, record_every: int = 1, method: str = "auto",
+             solver: Euler | Diffrax | None = None, max_steps: int | None = MAX_STEPS,
+             progress: bool | None = None) -> Trajectory:
     """Return the trajectory of ``network`` integrated by Euler–Maruyama from 0 to ``T``.
 
     Integrates ``dx = (-x + J phi(x) + inputs @ u(t)) dt + noise dW`` (time in units of tau) with
-    the update ``x <- x + dt(-x + J phi(x) + I) + noise sqrt(dt) xi`` (DESIGN.md, "Noise"). The
-    whole run is one ``jax.lax.scan`` under ``jax.jit`` over the trials' states together, held as
-    an (N, batch) matrix, so that a dense or bulk step is one matrix-matrix product. With no bulk
-    (g = 0) the recurrent input is ``m (n^T phi(x) / N)`` and a step costs O(N (R + K)) per trial.
+    the update ``x <- x + dt(-x + J phi(x) + I) + noise sqrt(dt) xi``, by the library's integrator
+    (:func:`lowrank_rnn.dynamics.integrate`). The whole run is one ``jax.lax.scan`` under
+    ``jax.jit`` over the trials' states together, held as an (N, batch) matrix, so that a dense or
+    bulk step is one matrix-matrix product. With no bulk (g = 0) the recurrent input is
+    ``m (n^T phi(x) / N)`` and a step costs O(N (R + K)) per trial. The arrays compute in the
+    network's floating dtype (float32 by default; float64 for a float64 network with
+    ``JAX_ENABLE_X64=1``).
 
     Parameters
     ----------
@@ -135,7 +191,12 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
     inputs: input amplitudes ``u(t)``: an array ``(time, K)`` shared by all trials or
         ``(batch, time, K)``, or a function of time returning ``(K,)``. Entry ``k`` drives the
         step from ``t_k`` to ``t_k + dt``.
-    noise: sigma, the strength of independent white noise on every unit (``>= 0``).
+    noise: sigma, the strength of independent white noise on every unit (``>= 0``). The standard
+        normals ``xi`` come from the library's counter-based generator
+        (:func:`lowrank_rnn.dynamics.hash_normal`): the draw of unit i of trial b at step t is a
+        function of ``key``, t, i and b only, so a trial's noise does not depend on the batch it
+        is in. (lowrank-rnn 0.1.0 drew them with Threefry: noisy results for a given key
+        differ from that version's, once.)
     key: ``jax.random`` key; required when ``noise > 0``. Same key, same result.
     record: any of ``"x"``, ``"rates"``, ``"kappa"``, ``"readout"``.
     batch: number of trials, when neither ``x0`` nor ``inputs`` carries a batch axis (e.g. noise
@@ -145,6 +206,18 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
         bulk), or ``"dense"`` (forms J once and multiplies it every step; for comparison). On the
         CPU (Linux), a J of 8 MB or more is formed in a host buffer backed by 2 MB pages, which
         streams faster; that buffer is kept for reuse by later calls.
+    solver: :class:`lowrank_rnn.dynamics.Euler` (default, the fixed-step update above) or
+        :class:`lowrank_rnn.dynamics.Diffrax` (a diffrax solver, adaptive or implicit, for
+        deterministic runs; the inputs are held over each step of ``dt`` and the states recorded on
+        the same grid).
+    max_steps: the longest run accepted, ``MAX_STEPS`` = 10**7 steps by default; a longer one is
+        refused before anything is compiled, with the number of steps and the memory its
+        recording would need. Pass a larger number, or None, to run it; no run may exceed
+        2**31 - 1 steps.
+    progress: show a progress bar (``tqdm``, on stderr) while the run goes on, in pieces of about
+        1 % of the steps each; None (default) shows it for long runs (at least 2e10 unit-steps:
+        steps x trials x N, times N for a dense or bulk product). The pieces give the same result
+        as one piece.
 
     Raises
     ------
@@ -168,8 +241,6 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
         raise ArgumentError(f"T = {T} is shorter than one step dt = {dt}")
     record = _check_record(record)
     record_every = positive_int("record_every", record_every)
-    if n_steps % record_every:
-        raise ArgumentError(f"record_every = {record_every} must divide the number of steps T/dt = {n_steps}")
     noise = real_scalar("noise", noise, low=0.0)
     if noise > 0 and key is None:
         raise ArgumentError("key is required when noise > 0, e.g. key=jax.random.key(0)")
@@ -179,13 +250,25 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
         raise ArgumentError(f"method must be one of {METHODS}, got {method!r}")
     if method == "auto":
         method = "lowrank"
+    solver = Euler() if solver is None else solver
+    if not isinstance(solver, (Euler, Diffrax)):
+        raise ArgumentTypeError("solver must be lowrank_rnn.dynamics.Euler() or lowrank_rnn.dynamics.Diffrax(...), "
+                                f"got {type(solver).__name__}")
+    if isinstance(solver, Euler) and solver.convex:
+        raise ArgumentError("solver: simulate uses the update x + dt (F - x), Euler() (not convex=True)")
+    if isinstance(solver, Diffrax) and noise > 0:
+        raise ArgumentError("noise > 0 needs the Euler–Maruyama solver (solver=Euler()); a Diffrax solver "
+                            "runs deterministic dynamics only")
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise ArgumentTypeError(f"progress must be True, False or None, got {type(progress).__name__}")
 
     N = network.N
+    dtype = _network_dtype(network)
     batch_sizes = {}
     if x0 is None:
-        x0_arr = jnp.zeros((N,), jnp.float32)
+        x0_arr = jnp.zeros((N,), dtype)
     else:
-        x0_arr = np.asarray(x0, dtype=np.float32)
+        x0_arr = np.asarray(x0, dtype=dtype)
         if x0_arr.ndim not in (1, 2) or x0_arr.shape[-1] != N:
             raise ArgumentError(f"x0 must have shape (N,) or (batch, N) with N = {N}, got {x0_arr.shape}")
         if not np.all(np.isfinite(x0_arr)):
@@ -193,24 +276,31 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
         if x0_arr.ndim == 2:
             batch_sizes["x0"] = x0_arr.shape[0]
         x0_arr = jnp.asarray(x0_arr)
-    u, b_in = _input_array(inputs, network, n_steps, dt)
-    if b_in is not None:
-        batch_sizes["inputs"] = b_in
     if batch is not None:
         batch_sizes["batch"] = positive_int("batch", batch)
+    if n_steps % record_every:
+        raise ArgumentError(f"record_every = {record_every} must divide the number of steps T/dt = {n_steps}")
+    B_known = next(iter(batch_sizes.values())) if batch_sizes else 1
+    _check_steps(n_steps, max_steps, T=T, dt=dt, record=record, record_every=record_every, B=B_known,
+                 network=network, itemsize=dtype.itemsize)
+    u, b_in = _input_array(inputs, network, n_steps, dt, dtype)
+    if b_in is not None:
+        batch_sizes["inputs"] = b_in
     if len(set(batch_sizes.values())) > 1:
         raise ArgumentError(f"batch sizes disagree: {batch_sizes}")
     batched = bool(batch_sizes)
     B = next(iter(batch_sizes.values())) if batched else 1
+    work = n_steps * B * N * (N if (method == "dense" or network.bulk is not None) else 1)
+    show = work >= _PROGRESS_WORK if progress is None else bool(progress)
 
     x0_b = jnp.broadcast_to(x0_arr, (B, N)) if x0_arr.ndim == 1 else x0_arr
     if u is None:
-        u_b, u_axis = jnp.zeros((n_steps, 0), jnp.float32), None
+        u_b, u_axis = jnp.zeros((n_steps, 0), dtype), None
     elif u.ndim == 2:
         u_b, u_axis = u, None
     else:
         u_b, u_axis = u, 0
-    keys = jax.random.split(key if key is not None else jax.random.key(0), B)
+    noise_state = key_words(key) if noise > 0 else None
 
     if network.g != 0.0:
         # g is a static label (the bulk already holds g chi) that the integration never reads; as a
@@ -219,18 +309,22 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
         network = copy.copy(network)
         object.__setattr__(network, "g", 0.0)
     J = _dense_connectivity(network) if method == "dense" else None
-    run = partial(_run, network, J, x0_b, u_b, keys, jnp.float32(dt), jnp.float32(noise * np.sqrt(dt)),
-                  has_noise=noise > 0, n_steps=n_steps, record_every=record_every, method=method,
-                  u_axis=u_axis)
-    out, diverged = run(record=record, check_steps=False)
-    diverged = np.asarray(diverged) >= 0
+    run = partial(_run, network, J, jnp.asarray(dt, dtype), jnp.asarray(noise * np.sqrt(dt), dtype),
+                  noise_state, method=method, u_axis=u_axis, solver=solver)
+    out, final = _pieces(run, x0_b, u_b, u_axis, n_steps=n_steps, record=record, record_every=record_every,
+                         show=show)
+    diverged = ~np.all(np.isfinite(np.asarray(final)), axis=-1)
     if np.any(diverged):
         # A non-finite state stays non-finite (NaN absorbs every later step), so the final state
-        # tells whether a trial diverged; only then is the run repeated with a check on every step
-        # (a pass over the state per step, which would cost a low-rank step about a quarter more)
-        # to say when.
-        _, bad_step = run(record=(), check_steps=True)
-        bad_step = np.asarray(bad_step)
+        # tells whether a trial diverged; only then is the run repeated recording, step by step,
+        # whether each trial is still finite (a pass over the state per step, which would cost a
+        # low-rank step about a quarter more) to say when.
+        bad_step = np.full(B, -1)
+        if isinstance(solver, Euler):
+            _, finite = run(x0_b, u_b, jnp.int32(0), n_steps=n_steps, record=(), record_every=1,
+                            check_steps=True, initial=False)
+            finite = np.asarray(finite)
+            bad_step = np.where(finite.all(axis=0), -1, np.argmin(finite, axis=0))
         if np.any(bad_step >= 0):
             trial = int(np.argmin(np.where(bad_step >= 0, bad_step, n_steps)))  # the first to diverge
             t_bad = (int(bad_step[trial]) + 1) * dt
@@ -246,6 +340,28 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
     arrays = {name: np.asarray(val) if batched else np.asarray(val)[0] for name, val in out.items()}
     return Trajectory(t=t, dt=dt, noise=noise, **arrays)
 
+
+def _pieces(run, x0, u, u_axis, *, n_steps: int, record, record_every: int, show: bool):
+    """Run ``run`` over all steps, in one piece or (``show``) in about ``_PROGRESS_CHUNKS`` pieces
+    with a progress bar; return the recorded arrays (B, time, .) and the final states (B, N)."""
+    if not show:
+        out, x_end = run(x0, u, jnp.int32(0), n_steps=n_steps, record=record, record_every=record_every,
+                         check_steps=False, initial=True)
+        return out, x_end
+    piece = max(record_every, (n_steps // _PROGRESS_CHUNKS) // record_every * record_every)
+    parts, x, start = [], x0, 0
+    with tqdm(total=n_steps, desc="simulate", unit="step", unit_scale=True, file=sys.stderr) as bar:
+        while start < n_steps:
+            length = min(piece, n_steps - start)
+            u_piece = u[start:start + length] if u_axis is None else u[:, start:start + length]
+            out, x = run(x, u_piece, jnp.int32(start), n_steps=length, record=record, record_every=record_every,
+                         check_steps=False, initial=start == 0)
+            x.block_until_ready()
+            parts.append(out)
+            start += length
+            bar.update(length)
+    out = {name: jnp.concatenate([p[name] for p in parts], axis=1) for name in parts[0]}
+    return out, x
 
 # A dense J of at least this many bytes is formed in memory backed by 2 MB pages (see
 # _dense_connectivity); smaller ones are covered by the TLB's reach with 4 KB pages.
@@ -339,20 +455,50 @@ def _columns_times(A: jax.Array, c: jax.Array) -> jax.Array:
     return out
 
 
-@partial(eqx.filter_jit)
-def _run(network, J, x0, u, keys, dt, sq, *, has_noise, n_steps, record_every, record, method, u_axis,
-         check_steps):
-    """Integrate all trials at once; returns recorded arrays (B, n_saves+1, .) and, per trial,
-    the first non-finite step (``check_steps``) or whether the final state is non-finite
-    (otherwise; 0 if so), -1 when none.
+class _NetworkField(VectorField):
+    """``F(x, u) = J phi(x) + I u`` of a :class:`Network`, for a state held as an (N, B) matrix
+    (one column per trial) or an (N,) vector.
 
-    One ``lax.scan`` over the batched state held as an (N, B) matrix (one column per trial; a
-    vector (N,) when B = 1, where XLA's matrix-vector kernels are faster than an (N, 1) matrix), so
-    that the dense and bulk products are one matrix-matrix product ``J @ phi(X)`` per step, the
-    layout that XLA's CPU dot runs fastest (about 1.4-1.8x the ``phi(X) @ J.T`` of a (B, N)
-    state, and of a vmapped matrix-vector product). Without a bulk the scan carries the latents
-    and readouts ``z = [n, w]^T phi(x) / N`` instead of ``phi(x)``: a step is then one fused pass
+    ``aux`` is ``phi(x)`` when a dense J or a bulk multiplies it, and otherwise the latents and
+    readouts ``z = [n, w]^T phi(x) / N`` (R + O rows): a step is then one fused pass
     ``x <- x + dt(-x + sum_r m_r z_r + ...)`` and one product with the (R + O, N) rows.
+    """
+
+    def __init__(self, network: Network, J, L, K: int):
+        self.network, self.J, self.L, self.K = network, J, L, K
+        self.carry_rates = J is not None or network.bulk is not None
+
+    def carried(self, x):
+        r = self.network.phi(x)
+        return r if self.carry_rates else self.L @ r
+
+    def drive(self, x, aux, u):
+        net, R = self.network, self.network.rank
+        if self.J is not None:
+            drive = self.J @ aux
+        elif net.bulk is None:  # aux = z, the latents are its first R rows
+            drive = _columns_times(net.m, aux[:R])
+        else:
+            drive = net.bulk @ aux + _columns_times(net.m, (self.L[:R] @ aux))
+        if self.K:  # no inputs given: no input drive (shapes are static)
+            inp = _columns_times(net.inputs, u)
+            drive = drive + (inp if inp.ndim == x.ndim else inp[:, None])  # inputs shared by trials
+        return drive, None
+
+
+@partial(eqx.filter_jit)
+def _run(network, J, dt, sq, noise_state, x0, u, t0, *, n_steps, record_every, record, method, u_axis,
+         check_steps, initial, solver):
+    """Integrate all trials at once from step ``t0``; returns the recorded arrays (B, n_saves(+1), .)
+    (with the initial point when ``initial``) and the final states (B, N); with ``check_steps``,
+    instead of the records, whether each trial is finite after each step, (n_steps, B).
+
+    One :func:`~lowrank_rnn.dynamics.integrate` over the batched state held as an (N, B) matrix
+    (one column per trial; a vector (N,) when B = 1, where XLA's matrix-vector kernels are faster
+    than an (N, 1) matrix), so that the dense and bulk products are one matrix-matrix product
+    ``J @ phi(X)`` per step, the layout that XLA's CPU dot runs fastest (about 1.4-1.8x the
+    ``phi(X) @ J.T`` of a (B, N) state, and of a vmapped matrix-vector product); without a bulk the
+    state carries the latents and readouts instead of ``phi(x)`` (:class:`_NetworkField`).
     ``J`` is the dense connectivity for ``method="dense"`` when :func:`_dense_connectivity` formed
     it outside (large J on the CPU), else None: then a dense J is formed here, as part of the
     compiled program.
@@ -361,7 +507,7 @@ def _run(network, J, x0, u, keys, dt, sq, *, has_noise, n_steps, record_every, r
     K = u.shape[-1]
     single = x0.shape[0] == 1
     if single:  # one trial: vectors throughout
-        X0, keys = x0[0], keys[0]
+        X0 = x0[0]
         u = u if u_axis is None else u[0]
         u_axis = None
     else:
@@ -370,49 +516,21 @@ def _run(network, J, x0, u, keys, dt, sq, *, has_noise, n_steps, record_every, r
     L = jnp.concatenate([network.n.T, network.readouts.T], axis=0) / N
     if J is None and method == "dense":
         J = network.connectivity()
-    carry_rates = J is not None or network.bulk is not None
-    n_saves = n_steps // record_every
+    field = _NetworkField(network, J, L, K)
     # inputs time-major: (n_steps, K) shared by the trials, or (n_steps, K, B)
     u_steps = u if u_axis is None else jnp.transpose(u, (1, 2, 0))
-    u_blocks = u_steps.reshape((n_saves, record_every) + u_steps.shape[1:])
+    noise = None
+    if noise_state is not None:
+        noise = WhiteNoise(scale=sq, state=noise_state, source=NoiseSource("hash"),
+                           trial_axis=None if single else 1)
 
-    def recurrent(aux):
-        if J is not None:
-            return J @ aux
-        if network.bulk is None:  # aux = z, the latents are its first R rows
-            return _columns_times(network.m, aux[:R])
-        return network.bulk @ aux + _columns_times(network.m, (L[:R] @ aux))
-
-    def draw(keys):
-        # per-trial keys, split per step exactly as a single trial would: a trial's noise does not
-        # depend on the other trials of the batch
-        if single:
-            keys, sub = jax.random.split(keys)
-            return keys, jax.random.normal(sub, (N,), X0.dtype)
-        pairs = jax.vmap(jax.random.split)(keys)
-        xi = jax.vmap(lambda k: jax.random.normal(k, (N,), X0.dtype))(pairs[:, 1])
-        return pairs[:, 0], xi.T
-
-    def step(carry, u_t):
-        x, aux, ks, i, bad = carry  # aux = phi(x) (dense or bulk) or z (pure low rank)
-        drive = recurrent(aux)
-        if K:  # no inputs given: no input drive (shapes are static)
-            inp = _columns_times(network.inputs, u_t)
-            drive = drive + (inp if inp.ndim == x.ndim else inp[:, None])  # inputs shared by trials
-        x_new = x + dt * (-x + drive)
-        if has_noise:
-            ks, xi = draw(ks)
-            x_new = x_new + sq * xi
-        if check_steps:  # entry by entry: a sum of large finite values could overflow
-            bad = jnp.where((bad < 0) & ~jnp.all(jnp.isfinite(x_new), axis=0), i, bad)
-        r_new = network.phi(x_new)
-        return (x_new, r_new if carry_rates else L @ r_new, ks, i + 1, bad), None
-
-    def observe(x, aux):
+    def observe(x, aux, extra):
         """Recorded quantities at one time point, each (features, B) or (features,)."""
+        if check_steps:  # entry by entry: a sum of large finite values could overflow
+            return {"finite": jnp.all(jnp.isfinite(x), axis=0)}
         out = {}
-        r = aux if carry_rates else (network.phi(x) if "rates" in record else None)
-        z = (L @ aux if carry_rates else aux) if ("kappa" in record or "readout" in record) else None
+        r = aux if field.carry_rates else (network.phi(x) if "rates" in record else None)
+        z = (L @ aux if field.carry_rates else aux) if ("kappa" in record or "readout" in record) else None
         if "x" in record:
             out["x"] = x
         if "rates" in record:
@@ -423,19 +541,13 @@ def _run(network, J, x0, u, keys, dt, sq, *, has_noise, n_steps, record_every, r
             out["readout"] = z[R:]
         return out
 
-    def block(carry, u_blk):
-        carry, _ = jax.lax.scan(step, carry, u_blk)
-        return carry, observe(carry[0], carry[1])
-
-    R0 = network.phi(X0)
-    aux0 = R0 if carry_rates else L @ R0
-    init = (X0, aux0, keys, jnp.int32(0), jnp.full(X0.shape[1:], -1, jnp.int32))
-    (x_end, _, _, _, bad), obs = jax.lax.scan(block, init, u_blocks)
-    if not check_steps:
-        bad = jnp.where(jnp.all(jnp.isfinite(x_end), axis=0), -1, 0)
-    first = observe(X0, aux0)
-    obs = {name: jnp.concatenate([first[name][None], obs[name]], axis=0) for name in obs}
+    saveat = SaveAt(fn=observe, every=record_every, initial=initial and not check_steps)
+    (x_end, _, _), obs = integrate(field, X0, u_steps if K else None, alpha=dt, n_steps=n_steps, solver=solver,
+                                   noise=noise, saveat=saveat, t0=t0)
+    if check_steps:
+        finite = obs["finite"]
+        return None, finite[:, None] if single else finite
     if single:  # (time, features) -> (1, time, features)
-        return {name: val[None] for name, val in obs.items()}, bad[None]
+        return {name: val[None] for name, val in obs.items()}, x_end[None]
     # (time, features, B) -> (B, time, features)
-    return {name: jnp.transpose(val, (2, 0, 1)) for name, val in obs.items()}, bad
+    return {name: jnp.transpose(val, (2, 0, 1)) for name, val in obs.items()}, x_end.T

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -10,7 +12,9 @@ import numpy as np
 from .._checks import positive_int, real_scalar
 from .._errors import ArgumentError, ArgumentTypeError
 from .._tanh import tanh
-from ..models._base import AbstractRNN, check_hyper, given_or_drawn
+from .._network import Network
+from ..dynamics import Euler
+from ..models import AbstractRNN, check_hyper, given_or_drawn, top_svd
 
 FORMS = ("voltage", "rate")
 
@@ -82,12 +86,10 @@ class RateRNN(AbstractRNN):
     readout_bias: jax.Array
     feedback: jax.Array
     h0: jax.Array
-    alpha: float = eqx.field(static=True)
-    noise: float = eqx.field(static=True)
-    nonlinearity: str = eqx.field(static=True)
     form: str = eqx.field(static=True)
     n_excitatory: int | None = eqx.field(static=True)
     dale_readout: bool = eqx.field(static=True)
+    solver: ClassVar[Euler] = Euler(convex=True)
     g: float = eqx.field(static=True)
 
     def __init__(self, N: int, n_inputs: int, n_outputs: int, *, key: jax.Array | None = None,
@@ -203,16 +205,13 @@ class RateRNN(AbstractRNN):
         """Return the activity read out and fed back: ``phi(v)`` (voltage form) or ``h`` (rate form)."""
         return self.phi(x) if self.form == "voltage" else x
 
-    def step(self, x: jax.Array, u: jax.Array, xi: jax.Array | None = None) -> jax.Array:
-        """Return the state after one step of one trial (the update of the model's ``form``)."""
+    def drive(self, x: jax.Array, u: jax.Array) -> jax.Array:
+        """Return ``F`` of one trial: ``W_eff phi(v) + W_in u`` (voltage form) or
+        ``phi(W_eff h + W_in u)`` (rate form); the step is ``(1 - alpha) x + alpha F`` plus noise."""
         drive = self.input_vectors @ (self.input_scales * u) if u.shape[-1] else 0.0
         if self.form == "voltage":
-            x_new = (1 - self.alpha) * x + self.alpha * (self.recurrent(self.phi(x)) + drive)
-        else:
-            x_new = (1 - self.alpha) * x + self.alpha * self.phi(self.recurrent(x) + drive)
-        if xi is not None and self.noise > 0:
-            x_new = x_new + (self.noise * float(np.sqrt(self.alpha))) * xi
-        return x_new
+            return self.recurrent(self.phi(x)) + drive
+        return self.phi(self.recurrent(x) + drive)
 
     def readout(self, x: jax.Array) -> jax.Array:
         """Return ``y = W_out^T r + b`` of one state (``r`` from :meth:`activity`), ``(O,)``."""
@@ -237,15 +236,12 @@ class RateRNN(AbstractRNN):
     def to_network(self, rank: int | None = None):
         """Return a :class:`lowrank_rnn.Network` from the SVD of ``W_eff`` (voltage form only):
         ``simulate`` then runs the same dynamics; its readouts are ``N W_out`` (the bias is dropped)."""
-        from .._network import Network
-        from ..models._lowrank import _top_svd
-
         if self.form != "voltage":
             raise ArgumentError("to_network needs form='voltage': the rate form is not the library's convention")
         rank = self.N if rank is None else positive_int("rank", rank)
         if rank > self.N:
             raise ArgumentError(f"rank must be <= N = {self.N}, got {rank}")
-        m, n = _top_svd(self.weights(), rank)
+        m, n = top_svd(self.weights(), rank)
         return Network(m=m, n=n, inputs=self.inputs, readouts=self.N * self.readout_weights(),
                        nonlinearity=self.nonlinearity)
 

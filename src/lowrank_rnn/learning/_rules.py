@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import ArgumentError, ArgumentTypeError
+from ..dynamics import Autodiff, NoiseSource, SaveAt, Truncated, VectorField, integrate, white_noise
 from ._rate import RateRNN, _phi_prime
 
 sg = jax.lax.stop_gradient
@@ -362,73 +363,89 @@ def rule_outputs(model: RateRNN, inputs, rule="bptt", *, key: jax.Array | None =
     >>> rule_outputs(net, jnp.ones((4, 20, 1)), "eprop").shape
     (4, 20, 1)
     """
-    from ..models._hashnoise import NoiseSource
-
     model = _check_model(model)
     rule = credit_assignment(rule)
     source = NoiseSource(noise_rng)
-    inputs = jnp.asarray(inputs, jnp.float32)
+    inputs = jnp.asarray(inputs, model.h0.dtype)
     if inputs.ndim != 3 or inputs.shape[2] != model.n_inputs:
         raise ArgumentError(f"inputs must have shape (batch, time, {model.n_inputs}), got {inputs.shape}")
     B, T = inputs.shape[:2]
-    N, alpha, phi = model.N, model.alpha, model.phi
+    N = model.N
     noisy = key is not None and model.noise > 0
-    per_step = source.per_step(key, T) if noisy else None
+    noise = white_noise(source, key, model.noise_scale) if noisy else None
     drives = jnp.swapaxes(inputs @ (model.input_vectors * model.input_scales).T, 0, 1)  # (T, B, N)
+    field = _RuleField(model, rule)
     W_out, bias = model.readout_weights(), model.readout_bias
-    voltage = model.form == "voltage"
-    cut = rule.cut_recurrence
-    mdgl = isinstance(rule, MDGL)
-    modprop = isinstance(rule, ModProp)
-    if mdgl:
-        hop = _transposed(model, rule, rule.celltype)
-    if modprop:
-        back = _transposed(model, rule, True)
-        exact_mu = rule.mu == "exact"
-        mu = None if exact_mu else jnp.float32(rule.mu)
-    window = rule.k if isinstance(rule, TBPTT) else None
-    sigma = model.noise * float(np.sqrt(alpha))
 
-    def read(r):
+    def read(x_new, aux, extra):
+        r = field.read_activity(x_new, extra)
         if rule.random_feedback:
-            return sg(r) @ W_out + bias + _readout_tap(r, sg(model.feedback))
-        return r @ W_out + bias
-
-    def body(x, inp):
-        t, drive, item = inp
-        if window is not None:
-            x = jnp.where(t % window == 0, sg(x), x)
-        noise = sigma * source.draw(item, (B, N)) if noisy else 0.0
-        if voltage:
-            r_prev = phi(x)
-            rec = model.apply_weights(sg(r_prev) if cut else r_prev)
-            if modprop:
-                scale = _phi_prime(model.nonlinearity, sg(x)) if exact_mu else mu
-                rec = rec + _tap(back[0], False, x, scale, back[1], back[2])
-            x_new = (1 - alpha) * x + alpha * (rec + drive) + noise
-            x_read = x_new + alpha * _tap(hop[0], False, r_prev, jnp.float32(1.0), hop[1], hop[2]) if mdgl else x_new
-            r_out = phi(x_read)
+            y = sg(r) @ W_out + bias + _readout_tap(r, sg(model.feedback))
         else:
-            pre = model.apply_weights(sg(x) if cut else x) + drive
-            x_new = (1 - alpha) * x + alpha * phi(pre) + noise
-            if modprop:
-                scale = _phi_prime(model.nonlinearity, sg(pre)) if exact_mu else mu
-                # the postsynaptic phi'(u) of the rate form multiplies the credit before W_ab^T
-                x_new = x_new + alpha * _tap(back[0], True, x, scale, back[1], back[2])
-            if mdgl:
-                extra = phi(sg(pre) + _tap(hop[0], False, x, jnp.float32(1.0), hop[1], hop[2])) - sg(phi(pre))
-                r_out = x_new + alpha * extra
-            else:
-                r_out = x_new
-        return x_new, (read(r_out), x_new if return_states else None)
+            y = r @ W_out + bias
+        return y, x_new if return_states else None
 
+    adjoint = Truncated(rule.k) if isinstance(rule, TBPTT) else Autodiff()
     x0 = jnp.broadcast_to(model.h0, (B, N))
-    steps = (jnp.arange(T), drives, per_step)
-    _, (z, xs) = jax.lax.scan(body, x0, steps)
+    _, (z, xs) = integrate(field, x0, drives, alpha=model.alpha, solver=model.solver, noise=noise,
+                           saveat=SaveAt(fn=read), adjoint=adjoint)
     z = jnp.swapaxes(z, 0, 1)
     if return_states:
         return z, jnp.concatenate([x0[:, None], jnp.swapaxes(xs, 0, 1)], axis=1)
     return z
+
+
+class _RuleField(VectorField):
+    """``F`` of a :class:`RateRNN` batch ``(B, N)`` with the rule's edits of the backward pass.
+
+    Voltage form: ``F = W_eff r + I u`` with ``r = phi(x)`` (``W sg(r)`` for the rules that cut the
+    recurrence; ModProp's tap on the recurrent branch); the read-out activity is ``phi(x')`` (MDGL:
+    plus a zero-valued tap carrying the one-hop credit to ``r``). Rate form:
+    ``F = phi(W_eff x + I u)`` (ModProp's postsynaptic tap added to F, zero in the forward pass);
+    the activity is ``x'``. The step's extra is what the read-out needs of the previous state.
+    """
+
+    def __init__(self, model: RateRNN, rule: CreditAssignment):
+        self.model, self.rule = model, rule
+        self.cut = rule.cut_recurrence
+        self.mdgl, self.modprop = isinstance(rule, MDGL), isinstance(rule, ModProp)
+        if self.mdgl:
+            self.hop = _transposed(model, rule, rule.celltype)
+        if self.modprop:
+            self.back = _transposed(model, rule, True)
+            self.exact_mu = rule.mu == "exact"
+            self.mu = None if self.exact_mu else jnp.float32(rule.mu)
+
+    def drive(self, x, aux, drive):
+        model, phi = self.model, self.model.phi
+        if model.form == "voltage":
+            r_prev = phi(x)
+            rec = model.apply_weights(sg(r_prev) if self.cut else r_prev)
+            if self.modprop:
+                scale = _phi_prime(model.nonlinearity, sg(x)) if self.exact_mu else self.mu
+                rec = rec + _tap(self.back[0], False, x, scale, self.back[1], self.back[2])
+            return rec + drive, r_prev
+        pre = model.apply_weights(sg(x) if self.cut else x) + drive
+        F = phi(pre)
+        if self.modprop:
+            scale = _phi_prime(model.nonlinearity, sg(pre)) if self.exact_mu else self.mu
+            # the postsynaptic phi'(u) of the rate form multiplies the credit before W_ab^T
+            F = F + _tap(self.back[0], True, x, scale, self.back[1], self.back[2])
+        return F, (x, pre)
+
+    def read_activity(self, x_new, extra):
+        """Return the activity the readout sees after the step (with MDGL's hop tap)."""
+        model, phi, alpha = self.model, self.model.phi, self.model.alpha
+        hop = self.hop if self.mdgl else None
+        if model.form == "voltage":
+            if self.mdgl:
+                return phi(x_new + alpha * _tap(hop[0], False, extra, jnp.float32(1.0), hop[1], hop[2]))
+            return phi(x_new)
+        if self.mdgl:
+            x, pre = extra
+            hop_term = phi(sg(pre) + _tap(hop[0], False, x, jnp.float32(1.0), hop[1], hop[2])) - sg(phi(pre))
+            return x_new + alpha * hop_term
+        return x_new
 
 
 def rule_gradient(model: RateRNN, loss_fn, inputs, rule="bptt", *, key: jax.Array | None = None,

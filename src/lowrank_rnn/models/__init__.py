@@ -15,8 +15,13 @@ adds ``noise_std * xi`` per step; :func:`noise_from_published` converts it to th
 from ._base import AbstractRNN as AbstractRNN
 from ._base import noise_from_published as noise_from_published
 from ._base import run_trials as run_trials
+from ._base import TrialField as TrialField
+from ._base import check_hyper as check_hyper
+from ._base import given_or_drawn as given_or_drawn
+from ._base import replace_static as replace_static
 from ._lowrank import FullRankRNN as FullRankRNN
 from ._lowrank import LowRankRNN as LowRankRNN
+from ._lowrank import top_svd as top_svd
 from ._mixture import MixtureLowRankRNN as MixtureLowRankRNN
 from ._mixture import to_ensemble as to_ensemble
 from . import _savers  # noqa: F401  (registers the models with save/load)

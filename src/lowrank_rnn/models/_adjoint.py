@@ -20,7 +20,8 @@ and the parameter gradients accumulate along the way:
     dL/dW = sum_t r_{t+1} (s_out g_t)^T / N,  dL/ds_out = sum_t (W^T r_{t+1} / N) * g_t,
     dL/dh0 = sum over trials of a_0.
 
-Each step of either scan is a few small matrix products on arrays that stay in cache and one
+The forward scan is the library's integrator (:func:`lowrank_rnn.dynamics.integrate`, with
+the update written ``(1 - alpha) x + alpha F``). Each step of either scan is a few small matrix products on arrays that stay in cache and one
 element-wise pass; the noise of a step is drawn inside the step. Only ``r_t`` is stored between
 the two scans. On a CPU, XLA runs this several times faster than the differentiated scan (whose
 backward step recomputes the element-wise chain inside several small products, and which stores
@@ -37,6 +38,7 @@ import jax
 import jax.numpy as jnp
 
 from .._tanh import tanh
+from ..dynamics import Euler, SaveAt, VectorField, WhiteNoise, integrate
 
 
 _SMALL = 8  # products over at most this many columns are written element-wise (XLA fuses them)
@@ -68,57 +70,62 @@ def _gram_t(a: jax.Array, c: jax.Array) -> jax.Array:
     return c.T @ a
 
 
-def _noise(source, scale: float, item, shape):
-    return 0.0 if source is None else scale * source.draw(item, shape)
+class _LowRankField(VectorField):
+    """``F = m kappa + I (s * u)`` with ``kappa = n^T r / N`` of a batch ``(B, N)``; the state
+    carries ``r = tanh(x)``, and ``kappa`` comes back as the step's extra (the adjoint stores it).
+    ``mT`` and ``inputs_vT`` are transposed (rows contiguous)."""
+
+    def __init__(self, mT, n, inputs_vT):
+        self.mT, self.n, self.inputs_vT = mT, n, inputs_vT
+
+    def carried(self, x):
+        return tanh(x)
+
+    def drive(self, x, r, du):
+        kappa = (r @ self.n) / self.n.shape[0]
+        drive = _outer(kappa, self.mT)
+        if self.inputs_vT.shape[0]:
+            drive = drive + du @ self.inputs_vT  # a product, not the fused form: faster for K >= 3 on a CPU
+        return drive, kappa
 
 
-def _step(mT, n, inputs_vT, readout_v, x, r, du, noise_t, alpha, scale, source):
-    """One step of the batch: ``mT`` and ``inputs_vT`` transposed (rows contiguous)."""
-    N = n.shape[0]
-    kappa = (r @ n) / N
-    drive = _outer(kappa, mT)
-    if inputs_vT.shape[0]:
-        drive = drive + du @ inputs_vT  # a product, not the fused form: faster for K >= 3 on a CPU
-    x = (1.0 - alpha) * x + alpha * drive + _noise(source, scale, noise_t, x.shape)
-    r_new = tanh(x)
-    return x, r_new, kappa, (r_new @ readout_v) / N
+_CONVEX = Euler(convex=True)
+
+
+def _forward(m, n, inputs_v, inputs_s, readout_v, h0, u, noise_state, alpha, scale, source, *, residuals: bool):
+    """The forward scan of :func:`lowrank_trials` by :func:`~lowrank_rnn.dynamics.integrate`:
+    the raw readouts ``W^T r_{t+1} / N`` ``(T, B, O)``, and with ``residuals`` also ``r_{t+1}``
+    and ``kappa_t``."""
+    B, N = u.shape[1], m.shape[0]
+    x0 = jnp.broadcast_to(h0, (B, N))
+    field = _LowRankField(m.T, n, inputs_v.T)
+    noise = None if source is None else WhiteNoise(scale=scale, state=noise_state, source=source)
+
+    def save(x, r, kappa):
+        z_raw = (r @ readout_v) / N
+        return (r, kappa, z_raw) if residuals else z_raw
+
+    _, saved = integrate(field, x0, u * inputs_s, alpha=alpha, solver=_CONVEX, noise=noise, saveat=SaveAt(fn=save))
+    return saved
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(9, 10, 11))
 def lowrank_trials(m, n, inputs_v, inputs_s, readout_v, readout_s, h0, u, noise, alpha, scale, source):
     """Return the readouts ``(T, B, O)`` of the trials ``u`` ``(T, B, K)`` (time-major).
 
-    ``noise`` holds what the noise ``source`` (a :class:`~lowrank_rnn.models._hashnoise.NoiseSource`,
-    or None for no noise) needs per step; ``scale`` is ``sigma sqrt(alpha)``. See the module
+    ``noise`` is the state of a :class:`~lowrank_rnn.dynamics.WhiteNoise` drawn by ``source`` (a
+    :class:`~lowrank_rnn.dynamics.NoiseSource`, or None for no noise): the key's words
+    (``"hash"``) or the key (``"threefry"``); ``scale`` is ``sigma sqrt(alpha)``. See the module
     docstring.
     """
-    B, N = u.shape[1], m.shape[0]
-    x0 = jnp.broadcast_to(h0, (B, N))
-    mT, inputs_vT = m.T, inputs_v.T
-
-    def body(carry, inp):
-        x, r = carry
-        du, noise_t = inp
-        x, r, _, z_raw = _step(mT, n, inputs_vT, readout_v, x, r, du, noise_t, alpha, scale, source)
-        return (x, r), z_raw
-
-    _, z_raw = jax.lax.scan(body, (x0, tanh(x0)), (u * inputs_s, noise))
+    z_raw = _forward(m, n, inputs_v, inputs_s, readout_v, h0, u, noise, alpha, scale, source, residuals=False)
     return z_raw * readout_s
 
 
 def _fwd(m, n, inputs_v, inputs_s, readout_v, readout_s, h0, u, noise, alpha, scale, source):
     params = (m, n, inputs_v, inputs_s, readout_v, readout_s)
-    B, N = u.shape[1], m.shape[0]
-    x0 = jnp.broadcast_to(h0, (B, N))
-    mT, inputs_vT = m.T, inputs_v.T
-
-    def body(carry, inp):
-        x, r = carry
-        du, noise_t = inp
-        x, r, kappa, z_raw = _step(mT, n, inputs_vT, readout_v, x, r, du, noise_t, alpha, scale, source)
-        return (x, r), (r, kappa, z_raw)
-
-    _, (r_out, kappas, z_raw) = jax.lax.scan(body, (x0, tanh(x0)), (u * inputs_s, noise))
+    r_out, kappas, z_raw = _forward(m, n, inputs_v, inputs_s, readout_v, h0, u, noise, alpha, scale, source,
+                                    residuals=True)
     return z_raw * readout_s, (params, h0, u, r_out, kappas, z_raw)
 
 

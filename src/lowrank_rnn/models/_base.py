@@ -1,4 +1,4 @@
-"""What every trainable network shares: the Euler–Maruyama step, the single-trial scan, batching.
+"""What every trainable network shares: its hyperparameters, its vector field, the trials' integration.
 
 The convention is the library's (DESIGN.md): with ``alpha = dt / tau``,
 
@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import abc
 import copy
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import is_concrete, real_scalar
+from .._checks import is_concrete, positive_int, real_scalar
 from .._errors import ArgumentError
 from .._network import NONLINEARITIES
+from ..dynamics import Euler, NoiseSource, SaveAt, VectorField, em_update, integrate, white_noise
 
 
 def noise_from_published(noise_std: float, alpha: float) -> float:
@@ -47,8 +48,6 @@ def noise_from_published(noise_std: float, alpha: float) -> float:
 
 def check_hyper(N, rank, n_inputs, n_outputs, noise, alpha, nonlinearity, *, need_rank=True):
     """Check the shared hyperparameters before anything is drawn or compiled; return them cleaned."""
-    from .._checks import positive_int
-
     N = positive_int("N", N)
     if need_rank:
         rank = positive_int("rank", rank)
@@ -89,9 +88,17 @@ class AbstractRNN(eqx.Module):
     """Base class of the trainable networks: one Euler–Maruyama :meth:`step`, used everywhere.
 
     Subclasses hold the arrays and implement :meth:`recurrent` (``J phi(x)`` for one trial),
-    :meth:`trainable` and :meth:`to_network`. Static hyperparameters every subclass declares:
-    ``alpha`` (dt / tau), ``noise`` (sigma of the library's convention) and ``nonlinearity``.
+    :meth:`trainable` and :meth:`to_network`. The static hyperparameters every model has are
+    declared here: ``alpha`` (dt / tau), ``noise`` (sigma of the library's convention) and
+    ``nonlinearity``. A model is the vector field ``F(x, u) = J phi(x) + I u`` (:meth:`drive`) of
+    the library's integrator (:func:`lowrank_rnn.dynamics.integrate`); ``solver`` is the writing
+    of its Euler step (:class:`lowrank_rnn.dynamics.Euler`).
     """
+
+    alpha: float = eqx.field(static=True)
+    noise: float = eqx.field(static=True)
+    nonlinearity: str = eqx.field(static=True)
+    solver: ClassVar[Euler] = Euler()
 
     @property
     @abc.abstractmethod
@@ -136,9 +143,21 @@ class AbstractRNN(eqx.Module):
         """The readout vectors with their scales applied, ``(N, O)``."""
         return self.readout_vectors * self.readout_scales
 
+    @property
+    def noise_scale(self) -> float:
+        """``sigma sqrt(alpha)``, the factor of the standard normal draw in a step."""
+        return self.noise * float(np.sqrt(self.alpha))
+
     def phi(self, x: jax.Array) -> jax.Array:
         """The transfer function applied to ``x``."""
         return NONLINEARITIES[self.nonlinearity](x)
+
+    def drive(self, x: jax.Array, u: jax.Array) -> jax.Array:
+        """Return ``F(x, u) = J phi(x) + I u`` of one trial (``x`` ``(N,)``, ``u`` ``(K,)``)."""
+        drive = self.recurrent(self.phi(x))
+        if u.shape[-1]:
+            drive = drive + self.input_vectors @ (self.input_scales * u)
+        return drive
 
     def step(self, x: jax.Array, u: jax.Array, xi: jax.Array | None = None) -> jax.Array:
         """Return the state after one Euler–Maruyama step of one trial.
@@ -146,15 +165,11 @@ class AbstractRNN(eqx.Module):
         ``x' = x + alpha (-x + J phi(x) + I u) + sigma sqrt(alpha) xi`` with ``x`` ``(N,)``, the
         input ``u`` ``(K,)`` and the standard normal draw ``xi`` ``(N,)`` (None: no noise).
         """
-        drive = self.recurrent(self.phi(x))
-        if u.shape[-1]:
-            drive = drive + self.input_vectors @ (self.input_scales * u)
-        x_new = x + self.alpha * (drive - x)
-        if xi is not None and self.noise > 0:
-            x_new = x_new + (self.noise * float(np.sqrt(self.alpha))) * xi
-        return x_new
+        noisy = xi is not None and self.noise > 0
+        return em_update(x, self.drive(x, u), self.alpha, solver=self.solver, scale=self.noise_scale,
+                         xi=xi if noisy else None)
 
-    def _fast_trials(self, inputs_tm, h0, per_step, source) -> jax.Array | None:
+    def fast_trials(self, inputs_tm, h0, noise) -> jax.Array | None:
         """Return the readouts ``(T, B, O)`` by a specialised batch path, or None when there is none."""
         return None
 
@@ -170,39 +185,62 @@ class AbstractRNN(eqx.Module):
                  return_states: bool = False):
         """Return the outputs ``(T, O)`` of one trial driven by ``inputs`` ``(T, K)``.
 
-        A ``jax.lax.scan`` of :meth:`step` over time starting from ``x0`` (default the model's
-        ``h0``); with ``key`` and ``noise > 0`` a fresh standard normal vector enters each step.
+        :func:`lowrank_rnn.dynamics.integrate` of :meth:`step` over time starting from ``x0``
+        (default the model's ``h0``); with ``key`` and ``noise > 0`` a fresh standard normal
+        vector enters each step (``jax.random.normal`` with ``jax.random.split(key, T)``).
         ``return_states=True`` also returns the states ``(T + 1, N)``, the initial one first.
         Batch with ``jax.vmap(model)(inputs, key=keys)``, or use :func:`run_trials`.
         """
         dyn = self.dynamics()
-        x_init = dyn.h0 if x0 is None else jnp.asarray(x0, jnp.float32)
+        inputs = jnp.asarray(inputs)
+        dtype = _model_dtype(dyn)
+        x_init = dyn.h0 if x0 is None else jnp.asarray(x0, dtype)
         noisy = key is not None and self.noise > 0
-        keys = jax.random.split(key, inputs.shape[0]) if noisy else None
-
-        def body(x, inp):
-            u_t, k_t = inp
-            xi = jax.random.normal(k_t, x.shape, x.dtype) if noisy else None
-            x = dyn.step(x, u_t, xi)
-            return x, (dyn.readout(x), x if return_states else None)
-
-        _, (z, xs) = jax.lax.scan(body, x_init, (jnp.asarray(inputs, jnp.float32), keys))
+        noise = white_noise("threefry", key, dyn.noise_scale) if noisy else None
+        z, xs = _trials(dyn, x_init, jnp.asarray(inputs, dtype), noise, return_states, batched=False)
         if return_states:
             return z, jnp.concatenate([x_init[None], xs], axis=0)
         return z
+
+
+def _model_dtype(model: AbstractRNN):
+    """The floating dtype of the model's state (that of ``h0``: float32 unless made float64)."""
+    return model.h0.dtype
+
+
+class TrialField(VectorField):
+    """The :class:`~lowrank_rnn.dynamics.VectorField` of a model: its :meth:`AbstractRNN.drive`, for
+    one trial ``(N,)`` or vmapped over a batch ``(B, N)``."""
+
+    def __init__(self, model: AbstractRNN, batched: bool):
+        self.model = model
+        self._drive = jax.vmap(model.drive) if batched else model.drive
+
+    def drive(self, x, aux, u):
+        return self._drive(x, u), None
+
+
+def _trials(dyn: AbstractRNN, x_init, inputs_tm, noise, return_states: bool, *, batched: bool):
+    """Integrate the model from ``x_init`` over the time-major inputs; return the readouts after
+    each step and the states (None unless ``return_states``)."""
+    readout = jax.vmap(dyn.readout) if batched else dyn.readout
+    saveat = SaveAt(fn=lambda x, aux, extra: (readout(x), x if return_states else None))
+    _, (z, xs) = integrate(TrialField(dyn, batched), x_init, inputs_tm, alpha=dyn.alpha, solver=dyn.solver,
+                           noise=noise, saveat=saveat)
+    return z, xs
 
 
 def run_trials(model: AbstractRNN, inputs: jax.Array, *, key: jax.Array | None = None,
                x0: jax.Array | None = None, return_states: bool = False, noise_rng: str = "threefry"):
     """Return the outputs ``(B, T, O)`` of a batch of trials, ``inputs`` ``(B, T, K)``.
 
-    The dynamics of ``jax.vmap(model)``: a time-major ``lax.scan`` applying the model's
-    :meth:`~AbstractRNN.step` to every trial, with the standard normal noise of the whole batch
-    drawn once per step. ``key=None`` runs without noise. ``noise_rng`` picks the generator:
-    ``"threefry"`` (``jax.random.normal`` with ``keys = jax.random.split(key, T)``, one key per
-    step) or ``"hash"`` (:func:`~lowrank_rnn.training.hash_normal`'s counter-based generator,
-    several times cheaper on a CPU; training uses it). ``return_states=True`` also returns the
-    states ``(B, T + 1, N)``.
+    The dynamics of ``jax.vmap(model)``: :func:`lowrank_rnn.dynamics.integrate` over time applying
+    the model's :meth:`~AbstractRNN.step` to every trial, with the standard normal noise of the
+    whole batch drawn once per step. ``key=None`` runs without noise. ``noise_rng`` picks the
+    generator: ``"threefry"`` (``jax.random.normal`` with ``keys = jax.random.split(key, T)``, one
+    key per step) or ``"hash"`` (:func:`~lowrank_rnn.dynamics.hash_normal`'s counter-based
+    generator, several times cheaper on a CPU; training uses it). ``return_states=True`` also
+    returns the states ``(B, T + 1, N)``.
 
     A :class:`LowRankRNN` without bulk and with tanh takes a specialised path: the same update,
     with a hand-written adjoint for gradients (:mod:`lowrank_rnn.models._adjoint`).
@@ -213,31 +251,22 @@ def run_trials(model: AbstractRNN, inputs: jax.Array, *, key: jax.Array | None =
     >>> run_trials(model, jnp.zeros((8, 10, 1))).shape
     (8, 10, 1)
     """
-    from ._hashnoise import NoiseSource
-
     source = NoiseSource(noise_rng)
     dyn = model.dynamics()
-    inputs = jnp.asarray(inputs, jnp.float32)
-    B, T = inputs.shape[0], inputs.shape[1]
+    dtype = _model_dtype(dyn)
+    inputs = jnp.asarray(inputs, dtype)
+    B = inputs.shape[0]
     N = dyn.N
-    h0 = dyn.h0 if x0 is None else jnp.asarray(x0, jnp.float32)
+    h0 = dyn.h0 if x0 is None else jnp.asarray(x0, dtype)
     noisy = key is not None and model.noise > 0
-    per_step = source.per_step(key, T) if noisy else None
+    noise = white_noise(source, key, dyn.noise_scale) if noisy else None
     inputs_tm = jnp.swapaxes(inputs, 0, 1)
     if not return_states and h0.ndim == 1:
-        fast = dyn._fast_trials(inputs_tm, h0, per_step, source if noisy else None)
+        fast = dyn.fast_trials(inputs_tm, h0, noise)
         if fast is not None:
             return jnp.swapaxes(fast, 0, 1)
     x_init = jnp.broadcast_to(h0, (B, N))
-    step = jax.vmap(dyn.step, in_axes=(0, 0, 0 if noisy else None))
-    readout = jax.vmap(dyn.readout)
-
-    def body(x, inp):
-        u_t, item = inp
-        x = step(x, u_t, source.draw(item, (B, N)) if noisy else None)
-        return x, (readout(x), x if return_states else None)
-
-    _, (z, xs) = jax.lax.scan(body, x_init, (inputs_tm, per_step))
+    z, xs = _trials(dyn, x_init, inputs_tm, noise, return_states, batched=True)
     z = jnp.swapaxes(z, 0, 1)
     if return_states:
         return z, jnp.concatenate([x_init[:, None], jnp.swapaxes(xs, 0, 1)], axis=1)

@@ -66,9 +66,6 @@ class LowRankRNN(AbstractRNN):
     h0: jax.Array
     bulk: jax.Array | None
     g: float = eqx.field(static=True)
-    alpha: float = eqx.field(static=True)
-    noise: float = eqx.field(static=True)
-    nonlinearity: str = eqx.field(static=True)
 
     def __init__(self, N: int, rank: int, n_inputs: int, n_outputs: int, *, key: jax.Array | None = None,
                  noise: float = 0.0, alpha: float = 0.2, g: float = 0.0, nonlinearity: str = "tanh",
@@ -112,15 +109,13 @@ class LowRankRNN(AbstractRNN):
         rec = self.m @ (rates @ self.n / self.N)
         return rec if self.bulk is None else rec + self.bulk @ rates
 
-    def _fast_trials(self, inputs_tm, h0, per_step, source):
+    def fast_trials(self, inputs_tm, h0, noise):
         """Readouts ``(T, B, O)`` by :func:`~lowrank_rnn.models._adjoint.lowrank_trials` (no bulk, tanh)."""
         if self.bulk is not None or self.nonlinearity != "tanh":
             return None
-        if self.noise == 0:
-            per_step, source = None, None
+        state, source = (None, None) if noise is None else (noise.state, noise.source)
         return lowrank_trials(self.m, self.n, self.input_vectors, self.input_scales, self.readout_vectors,
-                              self.readout_scales, h0, inputs_tm, per_step, self.alpha,
-                              self.noise * float(np.sqrt(self.alpha)), source)
+                              self.readout_scales, h0, inputs_tm, state, self.alpha, self.noise_scale, source)
 
     def trainable(self, *, connectivity: bool = True, inputs: bool = False, readouts: bool = False,
                   input_scales: bool = True, readout_scales: bool = True, h0: bool = False):
@@ -166,14 +161,14 @@ class LowRankRNN(AbstractRNN):
         rank = positive_int("rank", rank)
         if rank > full.N:
             raise ArgumentError(f"rank must be <= N = {full.N}, got {rank}")
-        m, n = _top_svd(full.W, rank)
+        m, n = top_svd(full.W, rank)
         return cls(full.N, rank, full.n_inputs, full.n_outputs, noise=full.noise, alpha=full.alpha,
                    nonlinearity=full.nonlinearity, m=m, n=n, input_vectors=full.input_vectors,
                    input_scales=full.input_scales, readout_vectors=full.readout_vectors,
                    readout_scales=full.readout_scales, h0=full.h0)
 
 
-def _top_svd(W: jax.Array, rank: int) -> tuple[jax.Array, jax.Array]:
+def top_svd(W: jax.Array, rank: int) -> tuple[jax.Array, jax.Array]:
     """Return (m, n), ``(N, rank)``, with ``m n^T / N`` the best rank-``rank`` approximation of W."""
     N = W.shape[0]
     U, S, Vt = np.linalg.svd(np.asarray(W, np.float64))
@@ -207,9 +202,6 @@ class FullRankRNN(AbstractRNN):
     readout_scales: jax.Array
     h0: jax.Array
     rho: float = eqx.field(static=True)
-    alpha: float = eqx.field(static=True)
-    noise: float = eqx.field(static=True)
-    nonlinearity: str = eqx.field(static=True)
 
     def __init__(self, N: int, n_inputs: int, n_outputs: int, *, key: jax.Array | None = None,
                  noise: float = 0.0, alpha: float = 0.2, rho: float = 1.0, nonlinearity: str = "tanh",
@@ -259,5 +251,5 @@ class FullRankRNN(AbstractRNN):
         rank = self.N if rank is None else positive_int("rank", rank)
         if rank > self.N:
             raise ArgumentError(f"rank must be <= N = {self.N}, got {rank}")
-        m, n = _top_svd(self.W, rank)
+        m, n = top_svd(self.W, rank)
         return Network(m=m, n=n, inputs=self.inputs, readouts=self.readouts, nonlinearity=self.nonlinearity)

@@ -62,9 +62,6 @@ class MixtureLowRankRNN(AbstractRNN):
     population: jax.Array
     h0: jax.Array
     weights: tuple = eqx.field(static=True)
-    alpha: float = eqx.field(static=True)
-    noise: float = eqx.field(static=True)
-    nonlinearity: str = eqx.field(static=True)
 
     def __init__(self, N: int, rank: int, n_inputs: int, n_outputs: int, *, key: jax.Array | None = None,
                  n_populations: int = 1, weights=None, basis_dim: int | None = None, noise: float = 0.0,

@@ -1,0 +1,291 @@
+"""The one integrator of the library's rate networks.
+
+Every network of the library (the sampled :class:`~lowrank_rnn.Network` that ``simulate`` runs,
+the trainable models, the rate networks of the learning rules) is an instance of
+
+    dx/dt = -x + F(x, u(t)) + sigma xi(t),        time in units of tau,
+
+and differs only in ``F`` (low-rank ``m (n^T phi(x) / N)``, a bulk or a dense ``W``, inputs
+``I u``, the rate form's ``phi(W x + I u)``). With ``alpha = dt / tau`` the fixed-step solver is
+Euler–Maruyama, the library's noise convention:
+
+    x_{t+1} = x_t + alpha (F(x_t, u_t) - x_t) + sigma sqrt(alpha) xi_t,      xi_t ~ N(0, 1) i.i.d.,
+
+which discretises the Itô equation above, so results converge as ``dt -> 0`` (the stationary
+variance of a free unit is ``sigma^2 / (2 - alpha)``; Kloeden & Platen 1992, ch. 9).
+
+:func:`integrate` is that loop, once: a ``jax.lax.scan`` over the steps that asks a
+:class:`VectorField` for ``F``, applies the update, adds the noise and records what a
+:class:`SaveAt` asks for. What varies between its users is passed as objects, the way diffrax's
+``diffeqsolve`` takes ``solver=``, ``saveat=`` and ``adjoint=``:
+
+- the vector field (:class:`VectorField`: ``F`` and the quantities carried with the state);
+- the solver: :class:`Euler` (the fixed-step update above, written once here) or :class:`Diffrax`
+  (any diffrax solver, adaptive or implicit, for stiff models; deterministic runs only);
+- the noise: :class:`WhiteNoise` (None: none), with the counter-based ``"hash"`` generator or
+  Threefry;
+- what is saved: :class:`SaveAt` (a function of the state, every ``k`` steps, with or without
+  the initial point);
+- how gradients flow: :class:`Autodiff` (differentiate the scan) or :class:`Truncated`
+  (truncated backpropagation through time). A model with a hand-written adjoint wraps
+  :func:`integrate` in a ``jax.custom_vjp`` (``lowrank_rnn.models``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from .._errors import ArgumentError
+from ._hashnoise import NoiseSource, key_words, normal_from_words
+
+_GOLDEN = 0x9E3779B9  # the step increment of the hash generator's first word (as in step_words)
+
+
+class VectorField:
+    """``F`` of ``dx/dt = -x + F(x, u)``: what a model gives the integrator.
+
+    ``carried(x)`` returns the quantities carried with the state between steps (e.g. ``phi(x)``,
+    or the latents ``n^T phi(x) / N``), computed once after each step and handed to ``drive``
+    and to the saving function; ``drive(x, aux, u)`` returns ``(F, extra)``, where ``extra`` is
+    anything computed on the way that a :class:`SaveAt` function may record (None if nothing).
+    """
+
+    def carried(self, x: jax.Array) -> Any:
+        """Return what the state carries along (default: nothing)."""
+        return None
+
+    def drive(self, x: jax.Array, aux: Any, u: Any) -> tuple[jax.Array, Any]:
+        """Return ``(F(x, u), extra)``."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class Euler:
+    """The fixed-step Euler–Maruyama update ``x + alpha (F - x)``.
+
+    ``convex=True`` writes the same update as ``(1 - alpha) x + alpha F`` (the form of the
+    published training code of Dubreuil, Valente et al. 2022 and of the learning-rule papers):
+    equal in exact arithmetic, the two round differently in the last bit, so each caller keeps
+    the form its results were produced with.
+    """
+
+    convex: bool = False
+
+    def step(self, x: jax.Array, F: jax.Array, alpha) -> jax.Array:
+        """Return the deterministic part of one step."""
+        if self.convex:
+            return (1.0 - alpha) * x + alpha * F
+        return x + alpha * (F - x)
+
+
+@dataclasses.dataclass(frozen=True)
+class Diffrax:
+    """Integrate with a diffrax solver (``diffrax.diffeqsolve``) instead of fixed Euler steps.
+
+    For models that need an adaptive or implicit (stiff) solver: ``Diffrax(diffrax.Kvaerno5(),
+    stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-8))``. The inputs are held
+    constant over each step of the grid ``alpha`` (as the Euler steps see them) and the states are
+    saved on the same grid, so only the accuracy of the integration changes. Deterministic runs
+    only (noise needs the Euler–Maruyama solver). ``dt0`` is the first step (default: the grid
+    step); ``max_steps`` bounds the solver's steps (default: 16 per grid step, at least 4096);
+    ``adjoint`` is a diffrax adjoint (default ``RecursiveCheckpointAdjoint``).
+    """
+
+    solver: Any
+    stepsize_controller: Any = None
+    dt0: float | None = None
+    max_steps: int | None = None
+    adjoint: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SaveAt:
+    """What :func:`integrate` records: ``fn(x, aux, extra)`` (a pytree of arrays) after every
+    ``every``-th step, and at the initial state too when ``initial`` (stacked along a new leading
+    time axis). ``extra`` is what the field's ``drive`` returned on the step just taken when
+    ``every == 1``, else None (also at the initial point). ``fn=None`` records nothing."""
+
+    fn: Callable | None = None
+    every: int = 1
+    initial: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Autodiff:
+    """Gradients by automatic differentiation of the scan (backpropagation through time)."""
+
+    def before_step(self, x, t):
+        return x
+
+
+@dataclasses.dataclass(frozen=True)
+class Truncated:
+    """Truncated backpropagation through time: the state's gradient is cut at the start of every
+    ``k``-th step (windows of ``k`` steps; the forward values are unchanged)."""
+
+    k: int
+
+    def before_step(self, x, t):
+        return jnp.where(t % self.k == 0, jax.lax.stop_gradient(x), x)
+
+
+@dataclasses.dataclass(frozen=True)
+class WhiteNoise:
+    """The noise term ``scale * xi_t`` of a step, ``scale = sigma sqrt(alpha)``, standard normals
+    ``xi_t`` drawn by ``source``.
+
+    ``"hash"``: the counter-based generator of :func:`~lowrank_rnn.dynamics.hash_normal`; step
+    ``t`` uses the words ``(k0 + t * 0x9E3779B9, k1)`` of ``key`` and element ``(b, i)`` of a batch
+    (trial b, unit i) the index ``b N + i`` (``trial_axis`` says which axis holds the trials), so a
+    trial's noise depends on the key, the step, the unit and the trial's index only.
+    ``"threefry"``: ``jax.random.normal`` with the keys ``jax.random.split(key, n_steps)``, one
+    per step, over the whole array. Use :func:`white_noise` to build one from a key.
+    """
+
+    scale: Any
+    state: Any  # "hash": the key's two uint32 words; "threefry": the key
+    source: NoiseSource = NoiseSource("hash")
+    trial_axis: int | None = None
+
+    def items(self, n_steps: int):
+        """Return what the scan hands each step (None: the draw depends on the step counter only)."""
+        if self.source.name == "hash":
+            return None
+        return jax.random.split(self.state, n_steps)
+
+    def draw(self, t, item, shape, dtype) -> jax.Array:
+        """Return the standard normals ``xi_t`` of ``shape`` for step ``t``."""
+        if self.source.name == "hash":
+            w0 = self.state[0] + t.astype(jnp.uint32) * jnp.uint32(_GOLDEN)
+            return normal_from_words(w0, self.state[1], shape, self.trial_axis).astype(dtype)
+        return jax.random.normal(item, shape, dtype)
+
+
+def white_noise(source: str | NoiseSource, key: jax.Array, scale, *, trial_axis: int | None = None) -> WhiteNoise:
+    """Return the :class:`WhiteNoise` of ``scale * xi_t`` drawn from ``key`` by ``source``
+    (``"hash"`` or ``"threefry"``)."""
+    source = source if isinstance(source, NoiseSource) else NoiseSource(source)
+    state = key_words(key) if source.name == "hash" else key
+    return WhiteNoise(scale=scale, state=state, source=source, trial_axis=trial_axis)
+
+
+def em_update(x: jax.Array, F: jax.Array, alpha, *, solver: Euler = Euler(), scale=None,
+              xi: jax.Array | None = None) -> jax.Array:
+    """Return ``x + alpha (F - x) + scale * xi``: one Euler–Maruyama step from a computed ``F``
+    (``scale = sigma sqrt(alpha)``; no noise term when ``xi`` is None)."""
+    x_new = solver.step(x, F, alpha)
+    if xi is not None:
+        x_new = x_new + scale * xi
+    return x_new
+
+
+def euler_step(field: VectorField, x, aux, u, alpha, *, solver: Euler = Euler(), noise: WhiteNoise | None = None,
+               t=None, item=None):
+    """Return ``(x_new, extra)`` after one Euler–Maruyama step of ``field`` (the update of the
+    module docstring); ``t`` (the step's index) and ``item`` feed the noise."""
+    F, extra = field.drive(x, aux, u)
+    if noise is None:
+        return em_update(x, F, alpha, solver=solver), extra
+    xi = noise.draw(t, item, x.shape, x.dtype)
+    return em_update(x, F, alpha, solver=solver, scale=noise.scale, xi=xi), extra
+
+
+def integrate(field: VectorField, x0: jax.Array, inputs: Any, *, alpha, n_steps: int | None = None,
+              solver: Euler | Diffrax = Euler(), noise: WhiteNoise | None = None, saveat: SaveAt = SaveAt(),
+              adjoint: Autodiff | Truncated = Autodiff(), t0=0):
+    """Integrate ``field`` from ``x0`` over ``n_steps`` steps of ``alpha`` (dt / tau).
+
+    ``inputs``: a pytree whose leaves have a leading time axis of ``n_steps`` (entry ``t`` is the
+    ``u`` of step ``t``), or None (``n_steps`` then required); ``t0``: the index of the first
+    step (for the noise counter and :class:`Truncated`, when a run is split into pieces).
+
+    Returns ``((x, aux, t), saved)``: the final state, what it carries and the step counter, and
+    the pytree of :class:`SaveAt` records, each with a leading time axis (None when
+    ``saveat.fn`` is None).
+    """
+    if n_steps is None:
+        n_steps = jax.tree_util.tree_leaves(inputs)[0].shape[0]
+    every = saveat.every
+    if n_steps % every:
+        raise ArgumentError(f"saveat.every = {every} must divide the number of steps {n_steps}")
+    if isinstance(solver, Diffrax):
+        return _integrate_diffrax(field, x0, inputs, alpha=alpha, n_steps=n_steps, solver=solver,
+                                  noise=noise, saveat=saveat)
+    record = saveat.fn
+    aux0 = field.carried(x0)
+    items = None if noise is None else noise.items(n_steps)
+
+    def step(carry, xs):
+        x, aux, t = carry
+        u, item = xs
+        x = adjoint.before_step(x, t)
+        x_new, extra = euler_step(field, x, aux, u, alpha, solver=solver, noise=noise, t=t, item=item)
+        aux_new = field.carried(x_new)
+        out = record(x_new, aux_new, extra) if (record is not None and every == 1) else None
+        return (x_new, aux_new, t + 1), out
+
+    init = (x0, aux0, jnp.asarray(t0, jnp.int32))
+    xs = (inputs, items)
+    if every == 1:
+        carry, saved = jax.lax.scan(step, init, xs, length=n_steps)
+    else:
+        n_saves = n_steps // every
+        blocks = jax.tree_util.tree_map(lambda a: a.reshape((n_saves, every) + a.shape[1:]), xs)
+
+        def block(carry, xs_blk):
+            carry, _ = jax.lax.scan(step, carry, xs_blk, length=every)
+            return carry, None if record is None else record(carry[0], carry[1], None)
+
+        carry, saved = jax.lax.scan(block, init, blocks, length=n_saves)
+    if record is not None and saveat.initial:
+        first = record(x0, aux0, None)
+        saved = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b], axis=0), first, saved)
+    return carry, saved
+
+
+def _integrate_diffrax(field, x0, inputs, *, alpha, n_steps, solver: Diffrax, noise, saveat: SaveAt):
+    """:func:`integrate` by ``diffrax.diffeqsolve`` on ``dx/dt = F(x, u(t)) - x``, ``u`` held
+    constant over each grid step, saves on the grid."""
+    import diffrax  # an optional solver: imported only when asked for
+
+    if noise is not None:
+        raise ArgumentError("noise needs the Euler–Maruyama solver (Euler()); a Diffrax solver runs "
+                            "deterministic dynamics only")
+    dtype = x0.dtype
+    h = jnp.asarray(alpha, dtype)
+    t_end = h * n_steps
+
+    def u_at(t):
+        if inputs is None:
+            return None
+        i = jnp.clip(jnp.floor(t / h).astype(jnp.int32), 0, n_steps - 1)
+        return jax.tree_util.tree_map(lambda a: a[i], inputs)
+
+    def vf(t, x, args):
+        F, _ = field.drive(x, field.carried(x), u_at(t))
+        return F - x
+
+    record = saveat.fn
+    every = saveat.every
+    start = 0 if saveat.initial else every
+    ts = jnp.arange(start, n_steps + 1, every) * h
+    subs = [diffrax.SubSaveAt(t1=True)]
+    if record is not None:
+        subs.append(diffrax.SubSaveAt(ts=ts, fn=lambda t, x, args: record(x, field.carried(x), None)))
+    max_steps = solver.max_steps if solver.max_steps is not None else max(4096, 16 * n_steps)
+    kwargs = {}
+    if solver.stepsize_controller is not None:
+        kwargs["stepsize_controller"] = solver.stepsize_controller
+    if solver.adjoint is not None:
+        kwargs["adjoint"] = solver.adjoint
+    sol = diffrax.diffeqsolve(diffrax.ODETerm(vf), solver.solver, t0=jnp.zeros((), dtype), t1=t_end,
+                              dt0=h if solver.dt0 is None else jnp.asarray(solver.dt0, dtype), y0=x0,
+                              saveat=diffrax.SaveAt(subs=subs), max_steps=max_steps, **kwargs)
+    x_end = sol.ys[0][-1]
+    saved = sol.ys[1] if record is not None else None
+    return (x_end, field.carried(x_end), jnp.asarray(n_steps, jnp.int32)), saved
