@@ -9,6 +9,7 @@ import numpy as np
 
 from .._checks import positive_int, real_scalar
 from .._errors import ArgumentError, ArgumentTypeError
+from .._network import Network
 from ._adjoint import lowrank_trials
 from ._base import AbstractRNN, check_hyper, given_or_drawn
 
@@ -135,8 +136,6 @@ class LowRankRNN(AbstractRNN):
         ``simulate(net, T=alpha * T_steps, dt=alpha, x0=model.h0, inputs=u, noise=model.noise)``
         runs the same dynamics (time in units of tau); its ``readout[1:]`` is ``model(u)``.
         """
-        from .._network import Network
-
         return Network(m=self.m, n=self.n, inputs=self.inputs, readouts=self.readouts, bulk=self.bulk,
                        g=self.g if self.bulk is not None else None, nonlinearity=self.nonlinearity)
 
@@ -246,8 +245,6 @@ class FullRankRNN(AbstractRNN):
     def to_network(self, rank: int | None = None):
         """Return a :class:`lowrank_rnn.Network` from the SVD of ``W``: its top-``rank`` part
         ``m n^T / N`` (None: all N singular values, so the connectivity is W up to rounding)."""
-        from .._network import Network
-
         rank = self.N if rank is None else positive_int("rank", rank)
         if rank > self.N:
             raise ArgumentError(f"rank must be <= N = {self.N}, got {rank}")

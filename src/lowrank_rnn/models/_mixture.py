@@ -8,10 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import finite_array, positive_int
-from .._ensemble import Ensemble, _matrix_sqrt, population_sizes
+from .._ensemble import Ensemble, canonical_names, matrix_sqrt, population_sizes
 from .._errors import ArgumentError, ArgumentTypeError
+from .._network import Network
 from ._base import AbstractRNN, check_hyper, given_or_drawn
-from ._lowrank import LowRankRNN, _mark
+from ._lowrank import FullRankRNN, LowRankRNN, _mark
 
 _KINDS = ("m", "n", "input", "readout")
 
@@ -188,8 +189,6 @@ class MixtureLowRankRNN(AbstractRNN):
 
     def to_network(self):
         """Return the :class:`lowrank_rnn.Network` with the generated loadings and population labels."""
-        from .._network import Network
-
         dyn = self.dynamics()
         return Network(m=dyn.m, n=dyn.n, inputs=dyn.inputs, readouts=dyn.readouts,
                        population=self.population, nonlinearity=self.nonlinearity)
@@ -208,8 +207,6 @@ class MixtureLowRankRNN(AbstractRNN):
         """Return the exact description: population p is ``N(mean_p, A_p A_p^T)`` with its weight."""
         A = np.concatenate([np.asarray(getattr(self, f"{k}_map"), np.float64) for k in _KINDS], axis=1)
         mean = np.concatenate([np.asarray(getattr(self, f"{k}_mean"), np.float64) for k in _KINDS], axis=1)
-        from .._ensemble import canonical_names
-
         names = canonical_names(self.rank, self.n_inputs, self.n_outputs)
         cov = np.einsum("cpb,cqb->cpq", A, A)
         w = np.asarray(self.weights)
@@ -227,7 +224,7 @@ class MixtureLowRankRNN(AbstractRNN):
             raise ArgumentError(f"a MixtureLowRankRNN has no random bulk; the ensemble has g = {ensemble.g}")
         R, K, O = ensemble.rank, ensemble.n_inputs, ensemble.n_readouts
         mean = np.asarray(ensemble.mean, np.float64)
-        A = np.stack([_matrix_sqrt(np.asarray(c, np.float64)) for c in ensemble.cov])  # (C, P, P)
+        A = np.stack([matrix_sqrt(np.asarray(c, np.float64)) for c in ensemble.cov])  # (C, P, P)
         bounds = np.cumsum([0, R, R, K, O])
         parts = {}
         for i, kind in enumerate(_KINDS):
@@ -256,9 +253,6 @@ def to_ensemble(model, *, labels=None, rank: int | None = None) -> Ensemble:
     >>> to_ensemble(model).names
     ('m1', 'n1', 'I1', 'w1')
     """
-    from .._ensemble import canonical_names
-    from ._lowrank import FullRankRNN
-
     if isinstance(model, MixtureLowRankRNN) and labels is None:
         return model.to_ensemble()
     if isinstance(model, FullRankRNN):
