@@ -195,11 +195,22 @@ def _paired(numerator: Sequence[float], denominator: Sequence[float]) -> dict:
 
 
 def _jax_call(net: Network, x0: np.ndarray, steps: int, method: str, record=("kappa",),
-              record_every: int = 1, noise: float = 0.0):
+              record_every: int = 1, noise: float = 0.0, solver=None):
     x0_arg = x0[0] if x0.shape[0] == 1 else x0
     key = jax.random.key(0) if noise > 0 else None
     return simulate(net, T=steps * DT, dt=DT, x0=x0_arg, record=record,
-                    record_every=record_every, method=method, noise=noise, key=key)
+                    record_every=record_every, method=method, noise=noise, key=key, solver=solver)
+
+
+def diffrax_euler():
+    """The same fixed-step Euler update, run by ``diffrax.diffeqsolve`` (``diffrax.Euler()`` with
+    ``ConstantStepSize``) through simulate's ``solver=Diffrax(...)``: the diffrax loop against the
+    library's own scan."""
+    import diffrax
+
+    from lowrank_rnn.dynamics import Diffrax
+
+    return Diffrax(diffrax.Euler(), stepsize_controller=diffrax.ConstantStepSize())
 
 
 def _kappa_batch_first(kappa: np.ndarray) -> np.ndarray:
@@ -213,7 +224,7 @@ def _final_x(traj) -> np.ndarray:
 
 def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, scaled_steps: int,
                  numpy_dtype: str, tol: float, min_time: float = 0.0, protocol: str = "rounds",
-                 noise: float = NOISE) -> dict:
+                 noise: float = NOISE, diffrax: bool = False) -> dict:
     """Time the three paths for one (N, B) cell and check that they agree; return a result dict."""
     net = make_network(N)
     x0 = make_x0(net, B)
@@ -229,6 +240,9 @@ def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, s
     # the low-rank path always runs the full number of steps
     fns = {("lowrank", steps): lambda: _jax_call(net, x0, steps, "lowrank"),
            ("noisy", steps): lambda: _jax_call(net, x0, steps, "lowrank", noise=noise)}
+    if diffrax:
+        solver = diffrax_euler()
+        fns[("diffrax", steps)] = lambda: _jax_call(net, x0, steps, "lowrank", solver=solver)
     for s in points:
         fns[("dense", s)] = lambda s=s: _jax_call(net, x0, s, "dense")
     for s in points:
@@ -281,6 +295,11 @@ def measure_cell(N: int, B: int, *, steps: int, repeats: int, full_max_n: int, s
     cell["paired_dense_over_lowrank"] = _paired(per_round["dense"], per_round["lowrank"])
     cell["paired_numpy_over_dense"] = _paired(per_round["numpy"], per_round["dense"])
     cell["paired_noisy_over_lowrank"] = _paired(per_round["noisy"], per_round["lowrank"])
+    if diffrax:
+        first, times, cpu, traj_dfx = timed[("diffrax", steps)]
+        cell["diffrax"] = _summary(first, times, cpu, compiled=True)
+        cell["paired_diffrax_over_lowrank"] = _paired(times, per_round["lowrank"])
+        cell["max_abs_dkappa_diffrax"] = float(np.max(np.abs(_kappa_batch_first(traj_dfx.kappa) - kappa_lr)))
     cell["ratio_dense_over_lowrank"] = cell["dense"]["t1000_best"] / cell["lowrank"]["best"]
     cell["ratio_numpy_over_dense"] = cell["numpy"]["t1000_best"] / cell["dense"]["t1000_best"]
     cell["ratio_dense_over_lowrank_median"] = cell["dense"]["t1000_median"] / cell["lowrank"]["median"]
@@ -457,6 +476,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="rounds: every path once per round, order reversed every other round, ratios paired "
                         "within rounds (robust to the machine's changing memory bandwidth); blocks: each "
                         "path's calls as one block (the ratios then pair the k-th calls of two blocks)")
+    p.add_argument("--diffrax", action="store_true",
+                   help="also time the low-rank path integrated by diffrax's Euler solver (solver=Diffrax(...)) "
+                        "in the same rounds, against the library's own fixed-step scan")
     p.add_argument("--out", help="write the results as JSON here (atomically)")
     args = p.parse_args(argv)
     if args.quick:
@@ -486,14 +508,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             t0 = time.perf_counter()
             cell = measure_cell(N, B, steps=args.steps, repeats=args.repeats, full_max_n=args.full_max_n,
                                 scaled_steps=args.scaled_steps, numpy_dtype=args.numpy_dtype, tol=args.tol,
-                                min_time=args.min_time, protocol=args.protocol, noise=args.noise)
+                                min_time=args.min_time, protocol=args.protocol, noise=args.noise,
+                                diffrax=args.diffrax)
             cells.append(cell)
             a = cell["agreement"]
             print(f"N={N:6d} B={B:3d}: low-rank {cell['lowrank']['median']:.4g} s, dense "
                   f"{cell['dense']['t1000_median']:.4g} s, NumPy {cell['numpy']['t1000_median']:.4g} s "
                   f"per {args.steps} steps (medians); paired NumPy / dense "
                   f"{cell['paired_numpy_over_dense']['median']:.2f}x, noisy / noiseless low-rank "
-                  f"{cell['paired_noisy_over_lowrank']['median']:.2f}x; max rel dx {a['max_rel_dx']:.1e}, "
+                  f"{cell['paired_noisy_over_lowrank']['median']:.2f}x"
+                  + (f", diffrax / low-rank {cell['paired_diffrax_over_lowrank']['median']:.2f}x"
+                     if args.diffrax else "") + f"; max rel dx {a['max_rel_dx']:.1e}, "
                   f"max dkappa {a['max_abs_dkappa']:.1e} ({time.perf_counter() - t0:.0f} s)", flush=True)
     info["loadavg_end"] = list(os.getloadavg())
     result = {"benchmark": "simulate_throughput", "machine": info, "rank": RANK, "dt": DT,

@@ -25,7 +25,7 @@ def bench():
 
 def test_quick_run_agrees_and_writes_json(bench, tmp_path, capsys):
     out = tmp_path / "sub" / "bench.json"
-    assert bench.main(["--quick", "--out", str(out)]) == 0
+    assert bench.main(["--quick", "--diffrax", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| N | batch |" in printed and "noisy / noiseless low-rank" in printed
     result = json.loads(out.read_text())
@@ -47,6 +47,8 @@ def test_quick_run_agrees_and_writes_json(bench, tmp_path, capsys):
         noisy = c["paired_noisy_over_lowrank"]
         assert noisy["rounds"] == len(noisy["ratios"]) >= 2
         np.testing.assert_allclose(noisy["ratios"], np.divide(c["noisy"]["times"], c["lowrank"]["times"])[:noisy["rounds"]])
+        # diffrax's Euler solver runs the same update: the same latents up to float32 rounding
+        assert c["max_abs_dkappa_diffrax"] < 1e-4 and c["paired_diffrax_over_lowrank"]["rounds"] >= 2
         assert list(c["dense"]["runs"]) == (["1", "10"] if c["scaled"] else ["60"])
         # paired ratios: one per round, from the times of that round
         for key, num, den in (("paired_numpy_over_dense", "numpy", "dense"),

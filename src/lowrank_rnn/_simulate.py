@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from ._checks import positive_int, real_scalar
 from ._errors import ArgumentError, ArgumentTypeError, DivergenceError
 from ._network import Network
-from .dynamics import Diffrax, Euler, NoiseSource, SaveAt, VectorField, WhiteNoise, integrate, key_words
+from .dynamics import Diffrax, Euler, QuantileSource, SaveAt, VectorField, WhiteNoise, integrate, key_words
 
 RECORDABLE = ("x", "rates", "kappa", "readout")
 METHODS = ("auto", "lowrank", "dense")
@@ -193,9 +193,10 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
         step from ``t_k`` to ``t_k + dt``.
     noise: sigma, the strength of independent white noise on every unit (``>= 0``). The standard
         normals ``xi`` come from the library's counter-based generator
-        (:func:`lowrank_rnn.dynamics.hash_normal`): the draw of unit i of trial b at step t is a
-        function of ``key``, t, i and b only, so a trial's noise does not depend on the batch it
-        is in. (lowrank-rnn 0.1.0 drew them with Threefry: noisy results for a given key
+        (:func:`lowrank_rnn.dynamics.quantile_normal_from_words`: 16-bit quantiles of N(0, 1) at a
+        hash of the key, the step and the element; mean 0, variance 1, ``|xi| <= 4.33``): the
+        draw of unit i of trial b at step t is a function of ``key``, t, i and b only, so a
+        trial's noise does not depend on the batch it is in. (lowrank-rnn 0.1.0 drew them with Threefry: noisy results for a given key
         differ from that version's, once.)
     key: ``jax.random`` key; required when ``noise > 0``. Same key, same result.
     record: any of ``"x"``, ``"rates"``, ``"kappa"``, ``"readout"``.
@@ -521,7 +522,7 @@ def _run(network, J, dt, sq, noise_state, x0, u, t0, *, n_steps, record_every, r
     u_steps = u if u_axis is None else jnp.transpose(u, (1, 2, 0))
     noise = None
     if noise_state is not None:
-        noise = WhiteNoise(scale=sq, state=noise_state, source=NoiseSource("hash"),
+        noise = WhiteNoise(scale=sq, state=noise_state, source=QuantileSource(),
                            trial_axis=None if single else 1)
 
     def observe(x, aux, extra):

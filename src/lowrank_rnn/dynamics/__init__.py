@@ -17,10 +17,13 @@ from ._hashnoise import key_words as key_words
 from ._hashnoise import log_normal_float as log_normal_float
 from ._hashnoise import lowbias32_host as lowbias32_host
 from ._hashnoise import normal_from_words as normal_from_words
+from ._hashnoise import quantile_normal_from_words as quantile_normal_from_words
+from ._hashnoise import simulation_words as simulation_words
 from ._hashnoise import step_words as step_words
 from ._integrate import Autodiff as Autodiff
 from ._integrate import Diffrax as Diffrax
 from ._integrate import Euler as Euler
+from ._integrate import QuantileSource as QuantileSource
 from ._integrate import SaveAt as SaveAt
 from ._integrate import Truncated as Truncated
 from ._integrate import VectorField as VectorField
@@ -31,5 +34,6 @@ from ._integrate import integrate as integrate
 from ._integrate import white_noise as white_noise
 
 __all__ = ["integrate", "euler_step", "em_update", "VectorField", "Euler", "Diffrax", "SaveAt", "Autodiff", "Truncated",
-           "WhiteNoise", "white_noise", "NoiseSource", "hash_normal", "normal_from_words", "element_index",
+           "WhiteNoise", "white_noise", "NoiseSource", "QuantileSource", "quantile_normal_from_words",
+           "simulation_words", "hash_normal", "normal_from_words", "element_index",
            "key_words", "step_words", "host_words", "lowbias32_host", "erfinv", "log_normal_float"]

@@ -22,8 +22,8 @@ variance of a free unit is ``sigma^2 / (2 - alpha)``; Kloeden & Platen 1992, ch.
 - the vector field (:class:`VectorField`: ``F`` and the quantities carried with the state);
 - the solver: :class:`Euler` (the fixed-step update above, written once here) or :class:`Diffrax`
   (any diffrax solver, adaptive or implicit, for stiff models; deterministic runs only);
-- the noise: :class:`WhiteNoise` (None: none), with the counter-based ``"hash"`` generator or
-  Threefry;
+- the noise: :class:`WhiteNoise` (None: none), with a counter-based generator (the quantile
+  table of ``simulate``, or the ``"hash"`` transform of training) or Threefry;
 - what is saved: :class:`SaveAt` (a function of the state, every ``k`` steps, with or without
   the initial point);
 - how gradients flow: :class:`Autodiff` (differentiate the scan) or :class:`Truncated`
@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 
 from .._errors import ArgumentError
-from ._hashnoise import NoiseSource, key_words, normal_from_words
+from ._hashnoise import NoiseSource, key_words, normal_from_words, quantile_normal_from_words, simulation_words
 
 _GOLDEN = 0x9E3779B9  # the step increment of the hash generator's first word (as in step_words)
 
@@ -135,42 +135,62 @@ class Truncated:
 
 
 @dataclasses.dataclass(frozen=True)
+class QuantileSource:
+    """The generator of ``simulate``'s noise: 16-bit quantiles of N(0, 1) read at a double hash of
+    the element index, with both words of each step hashed from the key and the step
+    (:func:`~lowrank_rnn.dynamics.quantile_normal_from_words`)."""
+
+    name = "quantile"
+
+
+@dataclasses.dataclass(frozen=True)
 class WhiteNoise:
     """The noise term ``scale * xi_t`` of a step, ``scale = sigma sqrt(alpha)``, standard normals
     ``xi_t`` drawn by ``source``.
 
-    ``"hash"``: the counter-based generator of :func:`~lowrank_rnn.dynamics.hash_normal`; step
-    ``t`` uses the words ``(k0 + t * 0x9E3779B9, k1)`` of ``key`` and element ``(b, i)`` of a batch
-    (trial b, unit i) the index ``b N + i`` (``trial_axis`` says which axis holds the trials), so a
-    trial's noise depends on the key, the step, the unit and the trial's index only.
-    ``"threefry"``: ``jax.random.normal`` with the keys ``jax.random.split(key, n_steps)``, one
-    per step, over the whole array. Use :func:`white_noise` to build one from a key.
+    ``QuantileSource()`` (``simulate``'s): element ``(b, i)`` of step t (trial b, unit i) reads the
+    16-bit quantile table at a hash of ``b N + i`` keyed by two words hashed from the key and t
+    (:func:`~lowrank_rnn.dynamics.quantile_normal_from_words`). ``NoiseSource("hash")`` (the
+    models' and training's): the inverse-error-function transform of
+    :func:`~lowrank_rnn.dynamics.hash_normal`, step t with the words ``(k0 + t * 0x9E3779B9, k1)``
+    of the key, element ``(b, i)`` at index ``b N + i``. In both, ``trial_axis`` says which axis
+    holds the trials, so a trial's noise depends on the key, the step, the unit and the trial's
+    index only. ``NoiseSource("threefry")``: ``jax.random.normal`` with the keys
+    ``jax.random.split(key, n_steps)``, one per step, over the whole array. Use
+    :func:`white_noise` to build one from a key.
     """
 
     scale: Any
-    state: Any  # "hash": the key's two uint32 words; "threefry": the key
-    source: NoiseSource = NoiseSource("hash")
+    state: Any  # "hash", "quantile": the key's two uint32 words; "threefry": the key
+    source: Any = NoiseSource("hash")
     trial_axis: int | None = None
 
     def items(self, n_steps: int):
         """Return what the scan hands each step (None: the draw depends on the step counter only)."""
-        if self.source.name == "hash":
-            return None
-        return jax.random.split(self.state, n_steps)
+        if self.source.name == "threefry":
+            return jax.random.split(self.state, n_steps)
+        return None
 
     def draw(self, t, item, shape, dtype) -> jax.Array:
         """Return the standard normals ``xi_t`` of ``shape`` for step ``t``."""
+        if self.source.name == "quantile":
+            w0, w1 = simulation_words(self.state, t)
+            return quantile_normal_from_words(w0, w1, shape, self.trial_axis).astype(dtype)
         if self.source.name == "hash":
             w0 = self.state[0] + t.astype(jnp.uint32) * jnp.uint32(_GOLDEN)
             return normal_from_words(w0, self.state[1], shape, self.trial_axis).astype(dtype)
         return jax.random.normal(item, shape, dtype)
 
 
-def white_noise(source: str | NoiseSource, key: jax.Array, scale, *, trial_axis: int | None = None) -> WhiteNoise:
+def white_noise(source: str | NoiseSource | QuantileSource, key: jax.Array, scale, *,
+                trial_axis: int | None = None) -> WhiteNoise:
     """Return the :class:`WhiteNoise` of ``scale * xi_t`` drawn from ``key`` by ``source``
-    (``"hash"`` or ``"threefry"``)."""
-    source = source if isinstance(source, NoiseSource) else NoiseSource(source)
-    state = key_words(key) if source.name == "hash" else key
+    (``"quantile"``, ``"hash"`` or ``"threefry"``)."""
+    if source == "quantile":
+        source = QuantileSource()
+    elif not isinstance(source, (NoiseSource, QuantileSource)):
+        source = NoiseSource(source)
+    state = key if source.name == "threefry" else key_words(key)
     return WhiteNoise(scale=scale, state=state, source=source, trial_axis=trial_axis)
 
 
@@ -263,7 +283,8 @@ def _integrate_diffrax(field, x0, inputs, *, alpha, n_steps, solver: Diffrax, no
     def u_at(t):
         if inputs is None:
             return None
-        i = jnp.clip(jnp.floor(t / h).astype(jnp.int32), 0, n_steps - 1)
+        # step k holds u_k on [k h, (k + 1) h); the 1e-3 absorbs the rounding of t = k h (0.7 / 0.1 < 7)
+        i = jnp.clip(jnp.floor(t / h + 1e-3).astype(jnp.int32), 0, n_steps - 1)
         return jax.tree_util.tree_map(lambda a: a[i], inputs)
 
     def vf(t, x, args):

@@ -152,11 +152,6 @@ class RateRNN(AbstractRNN):
 
     # ---------------------------------------------------------------- sizes and structure
     @property
-    def N(self) -> int:
-        """Number of neurons."""
-        return self.input_vectors.shape[0]
-
-    @property
     def rank(self) -> int | None:
         """R for a low-rank model, None for a full-rank one."""
         return None if self.m is None else self.m.shape[1]

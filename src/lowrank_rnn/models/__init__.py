@@ -5,9 +5,9 @@
 - :class:`MixtureLowRankRNN`: loadings drawn from a Gaussian mixture over a shared basis, so a new
   network can be resampled from the same statistics (Beiran et al. 2021).
 
-Each has one Euler–Maruyama ``step`` (``x <- x + alpha (-x + J phi(x) + I u) + sigma sqrt(alpha) xi``)
-used by its ``__call__`` (one trial, a ``lax.scan`` over time; batch with ``jax.vmap`` or
-:func:`run_trials`), converts to a :class:`lowrank_rnn.Network` with ``to_network()``, and is saved
+Each is a vector field ``F(x, u) = J phi(x) + I u`` (``drive``) of the library's integrator
+(:func:`lowrank_rnn.dynamics.integrate`: ``x <- x + alpha (-x + F) + sigma sqrt(alpha) xi``), run
+by its ``__call__`` (one trial; batch with ``jax.vmap`` or :func:`run_trials`), converts to a :class:`lowrank_rnn.Network` with ``to_network()``, and is saved
 and loaded with :func:`lowrank_rnn.save` / :func:`lowrank_rnn.load`. The published PyTorch code
 adds ``noise_std * xi`` per step; :func:`noise_from_published` converts it to this library's sigma.
 """

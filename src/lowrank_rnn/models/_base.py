@@ -101,9 +101,9 @@ class AbstractRNN(eqx.Module):
     solver: ClassVar[Euler] = Euler()
 
     @property
-    @abc.abstractmethod
     def N(self) -> int:
-        """Number of neurons."""
+        """Number of neurons (the length of the initial state ``h0``)."""
+        return self.h0.shape[0]
 
     @abc.abstractmethod
     def recurrent(self, rates: jax.Array) -> jax.Array:

@@ -96,11 +96,6 @@ class LowRankRNN(AbstractRNN):
         self.g, self.alpha, self.noise, self.nonlinearity = g, alpha, noise, nonlinearity
 
     @property
-    def N(self) -> int:
-        """Number of neurons."""
-        return self.m.shape[0]
-
-    @property
     def rank(self) -> int:
         """R, the rank of the trained structure."""
         return self.m.shape[1]
@@ -221,11 +216,6 @@ class FullRankRNN(AbstractRNN):
         self.readout_scales = given_or_drawn("readout_scales", readout_scales, (O,), lambda: jnp.ones(O))
         self.h0 = given_or_drawn("h0", h0, (N,), lambda: jnp.zeros(N))
         self.rho, self.alpha, self.noise, self.nonlinearity = rho, alpha, noise, nonlinearity
-
-    @property
-    def N(self) -> int:
-        """Number of neurons."""
-        return self.W.shape[0]
 
     def recurrent(self, rates):
         """Return ``W phi`` for one trial."""

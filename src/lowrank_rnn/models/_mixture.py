@@ -100,11 +100,6 @@ class MixtureLowRankRNN(AbstractRNN):
 
     # ------------------------------------------------------------------ sizes
     @property
-    def N(self) -> int:
-        """Number of neurons."""
-        return self.basis.shape[0]
-
-    @property
     def rank(self) -> int:
         """R, the rank of the connectivity."""
         return self.m_map.shape[1]
