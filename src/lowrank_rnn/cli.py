@@ -24,6 +24,7 @@ import jax
 
 from . import __version__
 from ._errors import ArgumentError, LowRankRNNError
+from ._io import output_folder
 
 # The sub-commands' modules are imported when they run: `lowrank-rnn --help` and each sub-command
 # load only what they use (the reproductions and training pull in matplotlib, optax and evosax).
@@ -41,7 +42,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from . import experiments
 
     module = experiments.get(args.name)
-    report = module.run(Path(args.out), quick=args.quick)
+    report = module.run(output_folder(args.out), quick=args.quick)  # '' or a file: refused before any work
     print(f"wrote {report}")
     return 0
 
