@@ -10,6 +10,8 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ._errors import ArgumentError, ArgumentTypeError
@@ -77,14 +79,11 @@ def float_dtype(name: str, dtype: Any) -> np.dtype:
     ``jax.config.update("jax_enable_x64", True)`` before any computation); without it JAX would
     silently store float32.
     """
-    import jax
-    import jax.numpy as jnp
-
     try:
-        if dtype is None:  # np.dtype(None) is float64
+        if not isinstance(dtype, (str, type, np.dtype)):  # np.dtype(None) is float64; arrays: deprecated
             raise TypeError
         dt = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError, SyntaxError):  # np.dtype("0:") and np.dtype("01") raise these
         raise ArgumentTypeError(f"{name} must be a floating dtype such as jnp.float32 or jnp.float64, "
                                 f"got {dtype!r}") from None
     if not jnp.issubdtype(dt, jnp.floating):
@@ -97,8 +96,21 @@ def float_dtype(name: str, dtype: Any) -> np.dtype:
     return dt
 
 
+def prng_key(name: str, key: Any) -> jax.Array:
+    """Return ``key`` after checking it is one ``jax.random`` key: ``jax.random.key(seed)``, or the
+    legacy ``jax.random.PRNGKey(seed)`` (two uint32 words)."""
+    if not isinstance(key, jax.Array):
+        raise ArgumentTypeError(f"{name} must be a jax.random key, e.g. jax.random.key(0), got {type(key).__name__}")
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ArgumentError(f"{name} must be one jax.random key, got an array of keys of shape {key.shape}")
+        return key
+    if key.dtype != jnp.uint32 or key.shape != (2,):
+        raise ArgumentTypeError(f"{name} must be a jax.random key, e.g. jax.random.key(0), got an array of "
+                                f"dtype {key.dtype} and shape {key.shape}")
+    return key
+
+
 def is_concrete(x: Any) -> bool:
     """True when ``x`` holds values (not a JAX tracer inside jit/vmap/grad)."""
-    import jax
-
     return not isinstance(x, jax.core.Tracer)

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import finite_array, float_dtype, is_concrete, positive_int, real_scalar
+from ._checks import finite_array, float_dtype, is_concrete, positive_int, prng_key, real_scalar
 from ._errors import ArgumentError, ArgumentTypeError
 from ._network import Network
 
@@ -392,8 +392,7 @@ class Ensemble(eqx.Module):
         ((500, 1), True)
         """
         N = positive_int("N", N)
-        if not isinstance(key, jax.Array):
-            raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+        key = prng_key("key", key)
         dtype = float_dtype("dtype", dtype)
         _check_memory(N, len(self.names), dtype, bulk=self.g > 0)
         largest = float(jnp.finfo(dtype).max)
