@@ -103,8 +103,6 @@ def matrix_sqrt(cov: np.ndarray) -> np.ndarray:
     return vecs * np.sqrt(np.clip(vals, 0.0, None))
 
 
-_matrix_sqrt = matrix_sqrt  # the old name, until models/_mixture.py imports matrix_sqrt
-
 
 def _physical_memory() -> int | None:
     try:

@@ -57,7 +57,7 @@ def check_hyper(N, rank, n_inputs, n_outputs, noise, alpha, nonlinearity, *, nee
     n_outputs = positive_int("n_outputs", n_outputs, low=0)
     noise = real_scalar("noise", noise, low=0.0)
     alpha = real_scalar("alpha", alpha, low=0.0, high=1.0, low_open=True)
-    if nonlinearity not in NONLINEARITIES:
+    if not isinstance(nonlinearity, str) or nonlinearity not in NONLINEARITIES:  # a list is unhashable
         raise ArgumentError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
     return N, rank, n_inputs, n_outputs, noise, alpha
 
