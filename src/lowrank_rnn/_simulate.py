@@ -25,7 +25,7 @@ import numpy as np
 
 from tqdm.auto import tqdm
 
-from ._checks import positive_int, real_scalar
+from ._checks import finite_array, positive_int, real_scalar
 from ._errors import ArgumentError, ArgumentTypeError, DivergenceError
 from ._network import Network
 from .dynamics import Diffrax, Euler, QuantileSource, SaveAt, VectorField, WhiteNoise, integrate, key_words
@@ -107,7 +107,7 @@ def _input_array(inputs, network: Network, n_steps: int, dt: float, dtype):
             raise ArgumentError(f"inputs(t) must return an array of shape (K,) = ({K},), giving "
                              f"({n_steps}, {K}) over the time grid; got {arr.shape}")
     else:
-        arr = np.asarray(inputs, dtype=dtype)
+        arr = finite_array("inputs", inputs, dtype=dtype)  # strings, objects, ragged lists: ArgumentTypeError
         if arr.ndim not in (2, 3):
             raise ArgumentError(f"inputs must have shape (time, K) or (batch, time, K), got {arr.shape}")
         if arr.shape[-1] != K:
@@ -269,7 +269,7 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
     if x0 is None:
         x0_arr = jnp.zeros((N,), dtype)
     else:
-        x0_arr = np.asarray(x0, dtype=dtype)
+        x0_arr = finite_array("x0", x0, dtype=dtype)  # strings, objects, ragged lists: ArgumentTypeError
         if x0_arr.ndim not in (1, 2) or x0_arr.shape[-1] != N:
             raise ArgumentError(f"x0 must have shape (N,) or (batch, N) with N = {N}, got {x0_arr.shape}")
         if not np.all(np.isfinite(x0_arr)):
