@@ -24,10 +24,11 @@ def _resume(setup: Setup, config: dict, *, params, state, fields):
     if out is not None:
         saved = ckpt.read(out, config) if setup.run.resume else None
         if saved is not None:
-            params = ckpt.restore_leaves(params, saved["params"], path=out / "checkpoint.npz")
-            state = ckpt.restore_leaves(state, saved["opt_state"], path=out / "checkpoint.npz")
+            path = out / "checkpoint.npz"
+            params = ckpt.restore_leaves(params, saved["params"], path=path)
+            state = ckpt.restore_leaves(state, saved["opt_state"], path=path)
             if saved.get("best") is not None:
-                best = (saved["best_val_loss"], ckpt.restore_leaves(params, saved["best"], path=out / "checkpoint.npz"))
+                best = (saved["best_val_loss"], ckpt.restore_leaves(params, saved["best"], path=path))
             history, start_epoch, elapsed = saved["history"], saved["epoch"], saved["train_seconds"]
         ckpt.write_json(out / "config.json", {**config, "training": {**config["training"], "epochs": setup.epochs}})
     return params, state, history, start_epoch, elapsed, best

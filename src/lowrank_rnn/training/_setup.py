@@ -137,7 +137,7 @@ class RunSettings:
             if not isinstance(self.out, (str, os.PathLike)):
                 raise ArgumentTypeError(f"out must be a folder path (str or pathlib.Path) or None, "
                                         f"got {type(self.out).__name__}")
-            if str(self.out) == "" or os.fspath(self.out) == "":
+            if os.fspath(self.out) == "":
                 raise ArgumentError("out must name a folder, got an empty path")
             object.__setattr__(self, "out", Path(self.out))
         for name in ("resume", "keep_best"):
