@@ -10,7 +10,7 @@ al. 2022) used by ``lowrank-rnn train``; :func:`evaluate` scores a run folder on
 draws its psychometric and latent figures (``lowrank-rnn evaluate``).
 """
 
-from ..models._hashnoise import hash_normal as hash_normal
+from ..dynamics import hash_normal as hash_normal
 from ._es import CMAES as CMAES
 from ._es import PGPE as PGPE
 from ._es import OpenES as OpenES

@@ -45,8 +45,8 @@ from jax.flatten_util import ravel_pytree
 
 from .._checks import positive_int, real_scalar
 from .._errors import ArgumentError, ArgumentTypeError
+from ..dynamics import host_words
 from ..models import run_trials
-from ..models._hashnoise import host_words
 from . import _loop
 from ._setup import (HISTORY_FIELDS, Optimizer, Setup, check_optimizer, mean_before, transformation,
                      validation)

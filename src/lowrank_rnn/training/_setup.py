@@ -19,8 +19,8 @@ from jax.flatten_util import ravel_pytree
 
 from .._checks import positive_int, real_scalar
 from .._errors import ArgumentError, ArgumentTypeError
+from ..dynamics import NoiseSource, host_words
 from ..models import AbstractRNN, hyperparameters, run_trials
-from ..models._hashnoise import NoiseSource, host_words
 
 HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "val_accuracy", "wall_time")
 
