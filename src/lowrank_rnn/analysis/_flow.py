@@ -24,7 +24,8 @@ from .._errors import ArgumentError
 from ..models import to_ensemble
 from ..theory import FixedPoint, FlowField, flow_field
 from ..theory import latent_fixed_points as theory_fixed_points
-from ..theory._latent import _classify, _dedupe, _limits
+from ..theory._latent import classify, grid_limits
+from ..theory._rootfind import dedupe
 from ._latents import _low_rank_parts
 
 _SOURCES = ("network", "ensemble")
@@ -71,7 +72,7 @@ def _make_fp(m, n, h, kappa, tol) -> FixedPoint:
     eigs = np.linalg.eigvals(jac).astype(complex)
     eigs = eigs[np.lexsort((-eigs.imag, -eigs.real))]
     return FixedPoint(kappa=np.asarray(kappa, np.float64), jacobian=jac, eigenvalues=eigs,
-                      kind=_classify(eigs, tol))
+                      kind=classify(eigs, tol))
 
 
 def _network_fixed_points(m, n, h, n_starts: int, tol: float) -> list[FixedPoint]:
@@ -106,7 +107,7 @@ def _network_fixed_points(m, n, h, n_starts: int, tol: float) -> list[FixedPoint
         active = idx[res[idx] > 1e-13]
     good = res < 1e-9 * max(1.0, scale)
     pts = k[good][np.argsort(res[good])]
-    roots = sorted(_dedupe(pts, 1e-5 * scale), key=lambda r: tuple(r))
+    roots = sorted(dedupe(pts, 1e-5 * scale), key=lambda r: tuple(r))
     return [_make_fp(m, n, h, r, tol) for r in roots]
 
 
@@ -172,7 +173,7 @@ def latent_flow_field(model, *, inputs=None, lim=None, n: int = 41, source: str 
         m, nn, h = _network_arrays(model, inputs)
         if lim is None:
             lim = 1.15 * float(np.max(_box(nn)))
-        (a1, b1), (a2, b2) = _limits(lim, None)
+        (a1, b1), (a2, b2) = grid_limits(lim, None)
         K1, K2 = np.meshgrid(np.linspace(a1, b1, n), np.linspace(a2, b2, n), indexing="xy")
         d = _net_flow(m, nn, h, np.stack([K1, K2], -1))
         ff = FlowField(K1, K2, d[..., 0], d[..., 1], np.hypot(d[..., 0], d[..., 1]))

@@ -20,60 +20,20 @@ quadrature; see tests/test_gaussian.py).
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-import numpy as np
-
-from .._tanh import tanh
+from .._tanh import tanh  # noqa: F401  (phi; this module has always offered it)
+from ._averages import HALF_WIDTH as HALF_WIDTH  # noqa: F401
+from ._averages import Phi as Phi
+from ._averages import average as _average
+from ._averages import nested_average as _nested_average
+from ._averages import d2phi as d2phi
+from ._averages import d3phi as d3phi
+from ._averages import dphi as dphi
+from ._averages import phi as phi
 
 #: Default number of nodes for single integrals.
 N_NODES = 201
 #: Default number of nodes per dimension for the nested (double) integrals.
 N_NODES_NESTED = 101
-#: The grid covers z in [-HALF_WIDTH, HALF_WIDTH]; the Gaussian mass outside is 1e-17.
-HALF_WIDTH = 8.5
-
-
-def _nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes z and weights w with sum_i w_i f(z_i) ~ int Dz f(z), for the standard Gaussian
-    (trapezoidal rule on [-HALF_WIDTH, HALF_WIDTH]).
-
-    New arrays on every call: a cached array, captured by programs compiled in float32 and in
-    float64, would carry one precision into the other (see :mod:`lowrank_rnn.theory._precision`).
-    """
-    z = np.linspace(-HALF_WIDTH, HALF_WIDTH, n)
-    w = np.exp(-0.5 * z * z)
-    return z, w / w.sum()
-
-
-# --- the transfer function and its relatives -------------------------------------------------
-
-def phi(x):
-    """phi(x) = tanh(x)."""
-    return tanh(x)
-
-
-def dphi(x):
-    """phi'(x) = 1 - tanh(x)^2."""
-    t = tanh(x)
-    return 1.0 - t * t
-
-
-def d2phi(x):
-    """phi''(x) = -2 tanh(x) (1 - tanh(x)^2)."""
-    t = tanh(x)
-    return -2.0 * t * (1.0 - t * t)
-
-
-def d3phi(x):
-    """phi'''(x) = (1 - tanh(x)^2) (6 tanh(x)^2 - 2)."""
-    t2 = tanh(x) ** 2
-    return (1.0 - t2) * (6.0 * t2 - 2.0)
-
-
-def Phi(x):
-    """Phi(x) = ln cosh(x), the primitive of tanh, computed without overflow."""
-    a = jnp.abs(x)
-    return a + jnp.log1p(jnp.exp(-2.0 * a)) - jnp.log(2.0)
 
 
 # --- single Gaussian averages ----------------------------------------------------------------
@@ -86,11 +46,7 @@ def gaussian_average(f, mu, delta, n: int = N_NODES):
     >>> float(gaussian_average(lambda x: x**2, 1.0, 2.0))   # E[(1 + sqrt(2) z)^2] = 3
     3.0
     """
-    z, w = _nodes(n)
-    mu = jnp.asarray(mu)
-    sd = jnp.sqrt(jnp.maximum(jnp.asarray(delta), 0.0))
-    x = mu[..., None] + sd[..., None] * z
-    return jnp.sum(w * f(x), axis=-1)
+    return _average(f, mu, delta, n)
 
 
 def mean_phi(mu, delta, n: int = N_NODES):
@@ -152,13 +108,7 @@ def nested_square(f, mu, delta0, delta_inf, n: int = N_NODES_NESTED):
     the outer over the static heterogeneity (variance ``delta_inf``); ``0 <= delta_inf <= delta0``.
     At ``delta_inf = delta0`` it equals [f^2]; at ``delta_inf = 0`` it equals [f]^2.
     """
-    z, w = _nodes(n)
-    mu = jnp.asarray(mu)[..., None, None]
-    d0 = jnp.asarray(delta0)[..., None, None]
-    dinf = jnp.clip(jnp.asarray(delta_inf)[..., None, None], 0.0, d0)
-    x = mu + jnp.sqrt(d0 - dinf) * z[:, None] + jnp.sqrt(dinf) * z[None, :]  # inner axis -2, outer -1
-    inner = jnp.sum(w[:, None] * f(x), axis=-2)
-    return jnp.sum(w * inner**2, axis=-1)
+    return _nested_average(f, mu, delta0, delta_inf, n)
 
 
 def nested_phi(mu, delta0, delta_inf, n: int = N_NODES_NESTED):

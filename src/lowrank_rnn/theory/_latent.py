@@ -31,9 +31,9 @@ A useful bound: at any fixed point (and on any limit cycle, since the box is for
 attracting) ``|kappa_r| <= E|n_r| <= sqrt(E[n_r^2])`` because ``|phi| <= 1``. The fixed-point search
 and the default plot limits use this box.
 
-Everything is computed in float64 (within :func:`lowrank_rnn.theory._precision.float64`, for the
-duration of each call) with the averages of :mod:`lowrank_rnn.theory.gaussian`: the trapezoid rule
-on a fixed grid of 201 nodes in z on [-8.5, 8.5].
+Everything is computed in float64 (JAX's 64-bit mode, switched on for the duration of each call, in
+the calling thread only), with Gaussian averages by the trapezoid rule on a fixed grid of 201 nodes
+in z on [-8.5, 8.5] (:mod:`lowrank_rnn.theory.gaussian`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from functools import partial
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -51,8 +51,10 @@ import scipy.optimize
 from .._checks import finite_array, positive_int, real_scalar
 from .._ensemble import Ensemble
 from .._errors import ArgumentError, ArgumentTypeError
-from . import _gaussian as G
-from ._precision import float64, float64_array
+from ._averages import phi_dphi
+from ._precision import float64
+from ._rootfind import dedupe, gauss_newton_batch
+from ._statistics import Statistics, as_jax, check_ensemble, check_inputs, statistics
 
 __all__ = ["FixedPoint", "FlowField", "LimitCycle", "latent_flow", "flow_field", "plot_flow_field",
            "latent_fixed_points", "limit_cycle"]
@@ -62,26 +64,11 @@ KINDS = ("stable node", "stable focus", "saddle", "unstable node", "unstable foc
 
 
 # ---------------------------------------------------------------------------------------------
-# Parameters of the flow: the ensemble's statistics with the tonic inputs folded in
+# Arguments, and the box that holds every fixed point
 # ---------------------------------------------------------------------------------------------
 
-class _Params(NamedTuple):
-    """Per-population statistics entering the flow (C populations, rank R), inputs folded in."""
-
-    w: Any      # (C,)     population weights
-    Mm: Any     # (C, R)   means of m_s
-    Mn: Any     # (C, R)   means of n_r
-    Smm: Any    # (C, R, R) covariances s_{m_s m_s'}
-    Snm: Any    # (C, R, R) covariances s_{n_r m_s} (row r, column s)
-    mu0: Any    # (C,)     sum_k M_{I_k} u_k
-    b: Any      # (C, R)   sum_k s_{m_s I_k} u_k
-    d: Any      # (C,)     sum_{k,l} s_{I_k I_l} u_k u_l
-    f: Any      # (C, R)   sum_k s_{n_r I_k} u_k
-
-
 def _check_ensemble(ensemble, allow_bulk: bool, rank: int | None = None) -> Ensemble:
-    if not isinstance(ensemble, Ensemble):
-        raise ArgumentTypeError(f"ensemble must be a lowrank_rnn.Ensemble, got {type(ensemble).__name__}")
+    ensemble = check_ensemble(ensemble)
     if not isinstance(allow_bulk, bool):
         raise ArgumentTypeError(f"allow_bulk must be True or False, got {allow_bulk!r}")
     g = float(ensemble.g)
@@ -90,43 +77,7 @@ def _check_ensemble(ensemble, allow_bulk: bool, rank: int | None = None) -> Ense
             f"ensemble.g must be 0 for the exact latent dynamics, got g = {g}. With a random bulk the "
             "latents are driven by the bulk too; pass allow_bulk=True to get the flow of the structured "
             "part alone (the g = 0 dynamics of the same loadings), or use ensemble.replace(g=0.0)")
-    if rank is not None and ensemble.rank != rank:
-        raise ArgumentError(f"ensemble must have rank {rank} here, got rank {ensemble.rank}")
-    return ensemble
-
-
-def _check_inputs(ensemble: Ensemble, inputs) -> np.ndarray:
-    K = ensemble.n_inputs
-    if inputs is None:
-        return np.zeros(K)
-    u = finite_array("inputs", inputs, ndim=(0, 1))
-    if u.ndim == 0:
-        u = u[None]
-    if u.shape != (K,):
-        if K == 0:
-            raise ArgumentError(f"inputs: this ensemble has no input loadings (K = 0), got {u.shape[0]} "
-                             "amplitudes; pass inputs=None")
-        raise ArgumentError(f"inputs must hold K = {K} tonic amplitudes (one per input loading "
-                         f"I1..I{K}), got shape {u.shape}")
-    return u
-
-
-def _params(ensemble: Ensemble, u: np.ndarray) -> _Params:
-    R, K = ensemble.rank, ensemble.n_inputs
-    im = [ensemble.index(f"m{r + 1}") for r in range(R)]
-    jn = [ensemble.index(f"n{r + 1}") for r in range(R)]
-    kI = [ensemble.index(f"I{k + 1}") for k in range(K)]
-    mean = np.asarray(ensemble.mean, np.float64)
-    cov = np.asarray(ensemble.cov, np.float64)
-    MI = mean[:, kI]                                   # (C, K)
-    SmI = cov[:, im][:, :, kI]                         # (C, R, K)
-    SnI = cov[:, jn][:, :, kI]
-    SII = cov[:, kI][:, :, kI]
-    return _Params(
-        w=np.asarray(ensemble.weights, np.float64),
-        Mm=mean[:, im], Mn=mean[:, jn],
-        Smm=cov[:, im][:, :, im], Snm=cov[:, jn][:, :, im],
-        mu0=MI @ u, b=SmI @ u, d=np.einsum("k,ckl,l->c", u, SII, u), f=SnI @ u)
+    return check_ensemble(ensemble, rank=rank)
 
 
 def _box(ensemble: Ensemble) -> np.ndarray:
@@ -140,44 +91,23 @@ def _box(ensemble: Ensemble) -> np.ndarray:
 # The flow (pure JAX, vectorised over leading axes of kappa)
 # ---------------------------------------------------------------------------------------------
 
-@jax.custom_jvp
-def _averages(mu, delta):
-    """([phi], [phi']) at (mu, delta), differentiable at delta = 0.
-
-    d[f]/dmu = [f'] and d[f]/d delta = [f'']/2 (the Gaussian heat equation). Written out so that the
-    derivative stays finite where Delta = 0 (the origin without inputs), where differentiating
-    through sqrt(delta) would give 0 * inf.
-    """
-    return G.mean_phi(mu, delta), G.mean_dphi(mu, delta)
-
-
-@_averages.defjvp
-def _averages_jvp(primals, tangents):
-    mu, delta = primals
-    dmu, ddelta = tangents
-    p1, p2 = G.mean_dphi(mu, delta), G.mean_d2phi(mu, delta)
-    p3 = G.mean_d3phi(mu, delta)
-    return ((G.mean_phi(mu, delta), p1),
-            (p1 * dmu + 0.5 * p2 * ddelta, p2 * dmu + 0.5 * p3 * ddelta))
-
-
-def _flow(p: _Params, kappa):
+def _flow(p: Statistics, kappa):
     """d kappa/dt at kappa (..., R); see the module docstring for the equation."""
-    mu = kappa @ p.Mm.T + p.mu0                                                    # (..., C)
+    mu = kappa @ p.Mm.T + p.MI @ p.u                                                # (..., C)
     delta = (jnp.einsum("...r,crs,...s->...c", kappa, p.Smm, kappa)
-             + 2.0 * kappa @ p.b.T + p.d)
+             + 2.0 * kappa @ (p.SmI @ p.u).T + jnp.einsum("k,ckl,l->c", p.u, p.SII, p.u))
     mu, delta = jnp.broadcast_arrays(mu, delta)
-    ph, dph = _averages(mu, delta)
+    ph, dph = phi_dphi(mu, delta)
     drive = (ph[..., None] * p.Mn
-             + dph[..., None] * (jnp.einsum("crs,...s->...cr", p.Snm, kappa) + p.f))  # (..., C, R)
-    return -kappa + jnp.einsum("c,...cr->...r", p.w, drive)
+             + dph[..., None] * (jnp.einsum("crs,...s->...cr", p.Snm, kappa) + p.SnI @ p.u))  # (..., C, R)
+    return -kappa + jnp.einsum("c,...cr->...r", p.alpha, drive)
 
 
 _flow_batch = jax.jit(_flow)
 _jacobian_batch = jax.jit(jax.vmap(jax.jacfwd(_flow, argnums=1), in_axes=(None, 0)))
 
 
-def _evaluate(fn, p: _Params, kappa) -> np.ndarray:
+def _evaluate(fn, p: Statistics, kappa) -> np.ndarray:
     """``fn(p, kappa)`` for points ``kappa`` (..., R), in float64.
 
     The points are flattened and zero-padded to a power-of-two batch, so that calls with many
@@ -190,18 +120,14 @@ def _evaluate(fn, p: _Params, kappa) -> np.ndarray:
     padded = np.zeros((max(16, 1 << max(S - 1, 0).bit_length()), R))
     padded[:S] = flat
     with float64():
-        out = np.array(fn(_as_jax(p), jnp.asarray(padded)), np.float64)[:S]
+        out = np.array(fn(as_jax(p), jnp.asarray(padded)), np.float64)[:S]
     return out.reshape(kappa.shape[:-1] + out.shape[1:])
-
-
-def _as_jax(p: _Params) -> _Params:
-    return _Params(*(float64_array(a) for a in p))
 
 
 def _setup(ensemble, inputs, allow_bulk, rank=None):
     ensemble = _check_ensemble(ensemble, allow_bulk, rank)
-    u = _check_inputs(ensemble, inputs)
-    return ensemble, u, _params(ensemble, u)
+    u = check_inputs(ensemble, inputs)
+    return ensemble, u, statistics(ensemble, u)
 
 
 def latent_flow(ensemble: Ensemble, kappa, inputs=None, *, allow_bulk: bool = False) -> np.ndarray:
@@ -248,7 +174,7 @@ def latent_flow(ensemble: Ensemble, kappa, inputs=None, *, allow_bulk: bool = Fa
     return _evaluate(_flow_batch, p, k)
 
 
-def _jacobian(p: _Params, kappa: np.ndarray) -> np.ndarray:
+def _jacobian(p: Statistics, kappa: np.ndarray) -> np.ndarray:
     return _evaluate(_jacobian_batch, p, np.asarray(kappa)[None])[0]
 
 
@@ -268,7 +194,9 @@ class FlowField(NamedTuple):
     speed: np.ndarray
 
 
-def _limits(lim, ensemble: Ensemble) -> tuple[tuple[float, float], tuple[float, float]]:
+def grid_limits(lim, ensemble: Ensemble | None) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The ranges ((lo1, hi1), (lo2, hi2)) of a rank-two grid from ``lim`` (see :func:`flow_field`);
+    for ``lim=None``, 1.15 times the box of ``ensemble``."""
     if lim is None:
         half = 1.15 * float(np.max(_box(ensemble)))
         half = half if half > 0 else 1.0
@@ -315,7 +243,7 @@ def flow_field(ensemble: Ensemble, lim=None, n: int = 41, inputs=None, *,
     """
     ensemble, _, p = _setup(ensemble, inputs, allow_bulk, rank=2)
     n = positive_int("n", n, low=2)
-    (a1, b1), (a2, b2) = _limits(lim, ensemble)
+    (a1, b1), (a2, b2) = grid_limits(lim, ensemble)
     K1, K2 = np.meshgrid(np.linspace(a1, b1, n), np.linspace(a2, b2, n), indexing="xy")
     d = _evaluate(_flow_batch, p, np.stack([K1, K2], -1))
     return FlowField(K1, K2, d[..., 0], d[..., 1], np.hypot(d[..., 0], d[..., 1]))
@@ -366,7 +294,9 @@ class FixedPoint:
         return f"FixedPoint(kappa={k}, kind={self.kind!r}{extra})"
 
 
-def _classify(eigs: np.ndarray, tol: float) -> str:
+def classify(eigs: np.ndarray, tol: float) -> str:
+    """The :class:`FixedPoint` kind of a fixed point whose Jacobian has eigenvalues ``eigs``: marginal
+    when one has ``|Re| <= tol``, a focus when one has ``|Im| > tol``."""
     re, im = eigs.real, eigs.imag
     if np.any(np.abs(re) <= tol):
         return "marginal"
@@ -378,55 +308,15 @@ def _classify(eigs: np.ndarray, tol: float) -> str:
     return "saddle"
 
 
-def _make_fixed_point(p: _Params, kappa: np.ndarray, tol: float, continuum=None, radius=None) -> FixedPoint:
+def _make_fixed_point(p: Statistics, kappa: np.ndarray, tol: float, continuum=None, radius=None) -> FixedPoint:
     jac = _jacobian(p, kappa)
     eigs = np.linalg.eigvals(jac).astype(complex)
     eigs = eigs[np.lexsort((-eigs.imag, -eigs.real))]
     return FixedPoint(kappa=np.asarray(kappa, np.float64), jacobian=jac, eigenvalues=eigs,
-                      kind=_classify(eigs, tol), continuum=continuum, radius=radius)
+                      kind=classify(eigs, tol), continuum=continuum, radius=radius)
 
 
-def _newton(p: _Params, starts: np.ndarray, max_step: float, n_iter: int = 60):
-    """Damped Gauss–Newton from every start at once; returns the end points and residuals |F|.
-
-    Each iteration takes the Gauss–Newton step (capped at ``max_step``) scaled by the first of a
-    few factors that lowers |F|; a start that cannot lower |F| any more, or has |F| < 1e-14, stops.
-    """
-    k = np.array(starts, np.float64)
-    S, R = k.shape
-    scales = np.array([1.0, 0.5, 0.25, 0.1, 0.03, 0.01])
-    f = _evaluate(_flow_batch, p, k)
-    res = np.linalg.norm(f, axis=-1)
-    active = res > 1e-14
-    for _ in range(n_iter):
-        if not np.any(active):
-            break
-        J = _evaluate(_jacobian_batch, p, k)
-        JT = np.swapaxes(J, -1, -2)
-        step = -np.linalg.solve(JT @ J + 1e-14 * np.eye(R), (JT @ f[..., None]))[..., 0]
-        norm = np.linalg.norm(step, axis=-1, keepdims=True)
-        step = step * np.minimum(1.0, max_step / np.maximum(norm, 1e-300))
-        cand = k[None] + scales[:, None, None] * step[None]                # (n_scales, S, R)
-        fc = _evaluate(_flow_batch, p, cand)
-        rc = np.linalg.norm(fc, axis=-1)
-        better = rc < res[None]
-        first = np.argmax(better, axis=0)
-        upd = active & np.any(better, axis=0)
-        idx = np.flatnonzero(upd)
-        k[idx], f[idx], res[idx] = cand[first[idx], idx], fc[first[idx], idx], rc[first[idx], idx]
-        active = upd & (res > 1e-14)
-    return k, res
-
-
-def _dedupe(points: np.ndarray, tol: float) -> list[np.ndarray]:
-    kept: list[np.ndarray] = []
-    for pt in points:
-        if all(np.max(np.abs(pt - q)) > tol for q in kept):
-            kept.append(pt)
-    return kept
-
-
-def _roots_rank_one(p: _Params, bound: float, n_grid: int) -> list[np.ndarray]:
+def _roots_rank_one(p: Statistics, bound: float, n_grid: int) -> list[np.ndarray]:
     """All sign changes of the rank-one flow on a grid over [-bound, bound], refined by Brent."""
     grid = np.linspace(-bound, bound, n_grid)
     F = _evaluate(_flow_batch, p, grid[:, None])[:, 0]
@@ -440,7 +330,7 @@ def _roots_rank_one(p: _Params, bound: float, n_grid: int) -> list[np.ndarray]:
     return [np.array([r]) for r in sorted(roots)]
 
 
-def _isotropy(p: _Params, rtol: float = 1e-10):
+def _isotropy(p: Statistics, rtol: float = 1e-10):
     """Detect a continuous rotational symmetry of the flow (rank >= 2).
 
     If in every population the inputs to phi have zero mean (M_m = 0, M_I . u = 0), the inputs add
@@ -453,9 +343,9 @@ def _isotropy(p: _Params, rtol: float = 1e-10):
     C, R = p.Mm.shape
     scale = max(1.0, float(np.max(np.abs(p.Smm))), float(np.max(np.abs(p.Snm))))
     tol = rtol * scale
-    if R < 2 or np.max(np.abs(p.Mm)) > tol or np.max(np.abs(p.mu0)) > tol:
+    if R < 2 or np.max(np.abs(p.Mm)) > tol or np.max(np.abs(p.MI @ p.u)) > tol:
         return None
-    if np.max(np.abs(p.b)) > tol or np.max(np.abs(p.f)) > tol:
+    if np.max(np.abs(p.SmI @ p.u)) > tol or np.max(np.abs(p.SnI @ p.u)) > tol:
         return None
     S = p.Smm[0]
     if np.max(np.abs(p.Smm - S)) > tol:
@@ -544,16 +434,17 @@ def latent_fixed_points(ensemble: Ensemble, inputs=None, *, n_starts: int | None
     n_axis = n_starts or {2: 25, 3: 11}.get(R, 7)
     axes = [np.linspace(-b, b, n_axis) if b > 0 else np.zeros(1) for b in B]
     starts = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, R)
-    ends, res = _newton(p, starts, 0.5 * scale)
+    ends, res = gauss_newton_batch(partial(_evaluate, _flow_batch, p), partial(_evaluate, _jacobian_batch, p),
+                                   starts, 0.5 * scale)
     ok = np.isfinite(res) & (res < 1e-10 * max(1.0, scale))
     ends = ends[ok][np.argsort(res[ok])]
-    roots = _dedupe(ends, 1e-6 * scale)
+    roots = dedupe(ends, 1e-6 * scale)
     roots = [np.where(np.abs(r) < 1e-13 * scale, 0.0, r) for r in roots]  # -3e-26 is 0
     roots = sorted(roots, key=lambda r: tuple(r))
     return [_make_fixed_point(p, r, tol) for r in roots]
 
 
-def _symmetric_fixed_points(p: _Params, sym, scale: float, ring_points: int, tol: float) -> list[FixedPoint]:
+def _symmetric_fixed_points(p: Statistics, sym, scale: float, ring_points: int, tol: float) -> list[FixedPoint]:
     L, a = sym
     R = L.shape[0]
     LinvT = np.linalg.inv(L.T)
@@ -618,7 +509,7 @@ class LimitCycle:
                 f"samples={len(self.t)})")
 
 
-def _rk4_step(p: _Params, k, h):
+def _rk4_step(p: Statistics, k, h):
     a = _flow(p, k)
     b = _flow(p, k + 0.5 * h * a)
     c = _flow(p, k + 0.5 * h * b)
@@ -627,7 +518,7 @@ def _rk4_step(p: _Params, k, h):
 
 
 @partial(jax.jit, static_argnames=("n_out",))
-def _rk4(p: _Params, k0, h, sub, n_out: int):
+def _rk4(p: Statistics, k0, h, sub, n_out: int):
     """Classical RK4 with step h from k0 (..., R): ``n_out`` states (n_out, ..., R), one after every
     ``sub`` steps (``sub`` is traced, so one compilation serves every sub-stepping)."""
     def block(k, _):
@@ -760,7 +651,7 @@ def limit_cycle(ensemble: Ensemble, inputs=None, *, kappa0=None, dt: float = 0.0
     n_chunk = max(1, int(math.ceil(chunk / dt)))
     h = chunk / n_chunk
     with float64():
-        pj = _as_jax(p)
+        pj = as_jax(p)
         k = jnp.asarray(starts)
         elapsed = 0.0
         while elapsed < t_transient:
@@ -807,7 +698,7 @@ def limit_cycle(ensemble: Ensemble, inputs=None, *, kappa0=None, dt: float = 0.0
                     "increase max_time or t_transient, or loosen rtol")
 
 
-def _sample_cycle(pj: _Params, start: np.ndarray, period: float, dt: float, n_samples: int) -> LimitCycle:
+def _sample_cycle(pj: Statistics, start: np.ndarray, period: float, dt: float, n_samples: int) -> LimitCycle:
     sub = max(1, int(math.ceil(period / n_samples / dt)))
     h = period / (n_samples * sub)
     traj = np.asarray(_rk4(pj, jnp.asarray(start), h, sub, n_samples))

@@ -37,9 +37,12 @@ from scipy.interpolate import CubicSpline
 
 from .._checks import finite_array, positive_int, real_scalar
 from .._errors import ArgumentError, ArgumentTypeError
-from . import _meanfield as mf
+from ._averages import DEFAULT_NESTED, DEFAULT_NODES, DPHI, DPHI2, PHI, check_nodes, pavg, quadrature
+from ._chaotic import chaotic_residual, sheet_residual, sheet_robust
 from ._precision import float64, float64_array
-from ._rootfind import chandrupatla
+from ._rootfind import chandrupatla, newton, pad_rows
+from ._stationary import solve_d, stationary_map, stationary_residual
+from ._statistics import Statistics, structure
 
 __all__ = ["PhaseDiagram", "phase_diagram", "critical_g_C", "critical_g_B", "plot_phase_diagram",
            "REGIONS"]
@@ -51,11 +54,11 @@ REGIONS = ("homogeneous stationary", "heterogeneous stationary", "heterogeneous 
 _MEAN_M, _STD_M = 1.1, 1.0
 
 
-def _fam(g, Mm, Mn, Sm2) -> mf._Params:
-    """_Params of the rank-one family (one population, no input) from scalars (traceable)."""
+def _fam(g, Mm, Mn, Sm2) -> Statistics:
+    """Statistics of the rank-one family (one population, no input) from scalars (traceable)."""
     f = jnp.float64
     z0 = jnp.zeros((1, 0), f)
-    return mf._Params(alpha=jnp.ones(1, f), Mm=jnp.reshape(Mm, (1, 1)).astype(f),
+    return Statistics(alpha=jnp.ones(1, f), Mm=jnp.reshape(Mm, (1, 1)).astype(f),
                       Mn=jnp.reshape(Mn, (1, 1)).astype(f), MI=z0,
                       Smm=jnp.reshape(Sm2, (1, 1, 1)).astype(f), Snm=jnp.zeros((1, 1, 1), f),
                       SmI=jnp.zeros((1, 1, 0), f), SnI=jnp.zeros((1, 1, 0), f), SII=jnp.zeros((1, 0, 0), f),
@@ -63,8 +66,8 @@ def _fam(g, Mm, Mn, Sm2) -> mf._Params:
 
 
 def _radius2(P, kappa, d, q):
-    mu, Q, _, _ = mf._structure(P, kappa)
-    return P.g**2 * jnp.sum(P.alpha * mf._pavg((mf.DPHI2,), mu, d + Q, q.z, q.w)[:, 0])
+    mu, Q, _, _ = structure(P, kappa)
+    return P.g**2 * jnp.sum(P.alpha * pavg((DPHI2,), mu, d + Q, q.z, q.w)[:, 0])
 
 
 def _check_family(mean_m, std_m):
@@ -88,7 +91,7 @@ def _homogeneous_chaos(g, q):
 
     def one(g):
         P = _fam(g, 1.0, 0.0, 0.0)
-        dinf, T, ok = mf._sheet_robust(P, jnp.zeros(1), q)
+        dinf, T, ok = sheet_robust(P, jnp.zeros(1), q)
         return jnp.where(ok, T, jnp.nan)
 
     return jax.vmap(one)(g)
@@ -99,8 +102,8 @@ def _g_B(ov, q):
     def one(ov):
         def f(g):
             P = _fam(g, 1.0, 0.0, 0.0)
-            dinf, T, ok = mf._sheet_robust(P, jnp.zeros(1), q)
-            dphi = mf._pavg((mf.DPHI,), jnp.zeros(1), jnp.where(ok, T, 0.0)[None], q.z, q.w)[0, 0]
+            dinf, T, ok = sheet_robust(P, jnp.zeros(1), q)
+            dphi = pavg((DPHI,), jnp.zeros(1), jnp.where(ok, T, 0.0)[None], q.z, q.w)[0, 0]
             return ov * dphi - 1.0
 
         lo, hi = jnp.asarray(1.0 + 1e-9), 2.0 + 2.0 * ov
@@ -110,7 +113,7 @@ def _g_B(ov, q):
     return jax.vmap(one)(ov)
 
 
-def critical_g_B(overlap, *, n_nodes: int = mf.N_NODES, n_nested: int = mf.N_NODES_NESTED):
+def critical_g_B(overlap, *, n_nodes: int = DEFAULT_NODES, n_nested: int = DEFAULT_NESTED):
     """Return g_B(overlap): where the chaotic states with kappa != 0 collapse onto kappa = 0.
 
     Solves ``overlap [phi'](0, Delta0_chaos(g)) = 1`` for g > 1 by bracketed root finding, with
@@ -124,9 +127,9 @@ def critical_g_B(overlap, *, n_nodes: int = mf.N_NODES, n_nested: int = mf.N_NOD
     """
     scalar = np.ndim(overlap) == 0
     ov = _check_overlaps(np.atleast_1d(overlap))
-    n_nodes, n_nested = mf._check_nodes(n_nodes, n_nested)
+    n_nodes, n_nested = check_nodes(n_nodes, n_nested)
     with float64():
-        q = mf._quad(n_nodes, n_nested)
+        q = quadrature(n_nodes, n_nested)
         out = _in_chunks(lambda o: _g_B(o, q), ov.ravel()).reshape(ov.shape)
     return float(out[0]) if scalar else out
 
@@ -135,9 +138,8 @@ def _in_chunks(fn, x, size=16):
     """fn over a 1-D array in padded chunks of a fixed size (one compilation for every length)."""
     outs = []
     for start in range(0, len(x), size):
-        part = x[start:start + size]
-        padded = np.concatenate([part, np.repeat(part[-1:], size - len(part), axis=0)])
-        outs.append(np.asarray(fn(jnp.asarray(padded)))[: len(part)])
+        padded, n = pad_rows(x[start:start + size], size)
+        outs.append(np.asarray(fn(jnp.asarray(padded)))[:n])
     return np.concatenate(outs)
 
 
@@ -148,13 +150,13 @@ def _het_stationary(g, Mm, Mn, Sm2, q):
     P = _fam(g, Mm, Mn, Sm2)
 
     # limit of the ratio at kappa -> 0: M_n M_m [phi'](0, d) - 1
-    d0 = mf._solve_d(P, jnp.zeros(1), q)
-    lim = Mn * Mm * mf._pavg((mf.DPHI,), jnp.zeros(1), d0[None], q.z, q.w)[0, 0] - 1.0
+    d0 = solve_d(P, jnp.zeros(1), q)
+    lim = Mn * Mm * pavg((DPHI,), jnp.zeros(1), d0[None], q.z, q.w)[0, 0] - 1.0
 
     def ratio(k):
         kv = jnp.reshape(k, (1,))
-        d = mf._solve_d(P, kv, q)
-        rhs, _ = mf._stationary_map(P, kv, d, q)
+        d = solve_d(P, kv, q)
+        rhs, _ = stationary_map(P, kv, d, q)
         return jnp.where(k > 0, rhs[0] / jnp.where(k > 0, k, 1.0) - 1.0, lim)
 
     lo, hi = jnp.asarray(0.0), jnp.maximum(Mn, 1e-12)
@@ -162,7 +164,7 @@ def _het_stationary(g, Mm, Mn, Sm2, q):
     k = chandrupatla(ratio, lo, hi, f_lo, f_hi, xtol=1e-14)
     ok = (f_lo > 0) & (k > 0)
     k = jnp.where(ok, k, 0.0)  # no branch: report the kappa = 0 fixed point with the largest variance
-    return k, mf._solve_d(P, k[None], q), ok
+    return k, solve_d(P, k[None], q), ok
 
 
 @jax.jit
@@ -181,7 +183,7 @@ def _g_C(ov, Mm, Sm2, g_hi, q):
     return jax.vmap(one)(ov, g_hi)
 
 
-def critical_g_C(overlap, *, mean_m: float = _MEAN_M, std_m: float = _STD_M, n_nodes: int = mf.N_NODES):
+def critical_g_C(overlap, *, mean_m: float = _MEAN_M, std_m: float = _STD_M, n_nodes: int = DEFAULT_NODES):
     """Return g_C(overlap): where the heterogeneous fixed point +-kappa turns chaotic.
 
     Solves ``g sqrt([phi'^2](mu, Delta0)) = 1`` on the heterogeneous stationary branch (its bulk
@@ -196,12 +198,12 @@ def critical_g_C(overlap, *, mean_m: float = _MEAN_M, std_m: float = _STD_M, n_n
     scalar = np.ndim(overlap) == 0
     ov = _check_overlaps(np.atleast_1d(overlap)).ravel()
     mean_m, std_m = _check_family(mean_m, std_m)
-    n_nodes, _ = mf._check_nodes(n_nodes, mf.N_NODES_NESTED)
+    n_nodes, _ = check_nodes(n_nodes, DEFAULT_NESTED)
     out = np.full(ov.shape, np.nan)
     sel = ov > 1.0
     if np.any(sel):
         with float64():
-            q = mf._quad(n_nodes, mf.N_NODES_NESTED)
+            q = quadrature(n_nodes, DEFAULT_NESTED)
             g_hi = 1.0 + 2.0 * ov[sel]
             for _ in range(8):  # widen the bracket until the fixed point is bulk-unstable at g_hi
                 both = _in_chunks(lambda a: jnp.stack(_g_C(a[:, 0], mean_m, std_m**2, a[:, 1], q), axis=1),
@@ -265,9 +267,9 @@ def _stationary_table(g, kap, Mm, Sm2, q):
 
         def col(k):
             kv = k[None]
-            d = mf._solve_d(P, kv, q)
-            mu, Q, _, _ = mf._structure(P, kv)
-            a = mf._pavg((mf.PHI, mf.DPHI, mf.DPHI2), mu, d + Q, q.z, q.w)[0]
+            d = solve_d(P, kv, q)
+            mu, Q, _, _ = structure(P, kv)
+            a = pavg((PHI, DPHI, DPHI2), mu, d + Q, q.z, q.w)[0]
             ov = jnp.where(k > 0, Mm * k / jnp.where(k > 0, a[0], 1.0), 1.0 / a[1])
             return d, ov, g**2 * a[2]
 
@@ -277,7 +279,7 @@ def _stationary_table(g, kap, Mm, Sm2, q):
 
 
 def _fam_stationary_residual(x, g, Mn, Mm, Sm2, q):
-    return mf._stationary_residual(_fam(g, Mm, Mn, Sm2), x, q)
+    return stationary_residual(_fam(g, Mm, Mn, Sm2), x, q)
 
 
 @jax.jit
@@ -289,18 +291,13 @@ def _polish_fam_stationary(x0, g, Mn, Mm, Sm2, q):
         P = _fam(g, Mm, Mn, Sm2)
 
         def res(x):
-            return mf._stationary_residual(P, x, q)
+            return stationary_residual(P, x, q)
 
-        def body(_, x):
-            r, J = mf._value_and_jacobian(res, x)
-            dx = jnp.linalg.solve(J, r)
-            return jnp.where(jnp.all(jnp.isfinite(dx)), x - dx, x)
-
-        x = jax.lax.fori_loop(0, 5, body, x)
+        x = newton(res, x, n_iter=5)
         err = jnp.max(jnp.abs(res(x)))
 
         def mapping(y):
-            rhs, dn = mf._stationary_map(P, y[:1], y[1], q)
+            rhs, dn = stationary_map(P, y[:1], y[1], q)
             return jnp.concatenate([rhs, dn[None]])
 
         A = jax.jacfwd(mapping)(x)
@@ -321,11 +318,11 @@ def _kappa_edge(g, lo, hi, Mm, Sm2, q):
         P = _fam(g, Mm, 0.0, Sm2)
 
         def f(k):
-            d = mf._solve_d(P, k[None], q)
+            d = solve_d(P, k[None], q)
             return _radius2(P, k[None], d, q) - 1.0
 
         k = chandrupatla(f, lo, hi, f(lo), f(hi), xtol=1e-14)
-        return k, mf._solve_d(P, k[None], q)
+        return k, solve_d(P, k[None], q)
 
     return jax.vmap(one)(g, lo, hi)
 
@@ -341,22 +338,19 @@ def _chaotic_table(g, kC, dC, T0, s, Mm, Sm2, q):
         P = _fam(g, Mm, 0.0, Sm2)
 
         def res(y, k):
-            mu, Q, _, _ = mf._structure(P, k)
-            return mf._sheet_residual(P, mu, Q, y, q, form="phi")
+            mu, Q, _, _ = structure(P, k)
+            return sheet_residual(P, mu, Q, y, q, form="phi")
 
         def step(carry, sj):
             y1, s1, y0, s0, ok = carry
             k = (sj * kC)[None]
             y = y1 + (y1 - y0) * (sj - s1) / jnp.where(s1 > s0, s1 - s0, 1.0)  # secant predictor
             y = jnp.where(y[1] > 0, y, y1)
-            for _ in range(2):
-                r, J = mf._value_and_jacobian(lambda yy: res(yy, k), y)
-                dy = jnp.linalg.solve(J, r)
-                y = jnp.where(jnp.all(jnp.isfinite(dy)), y - dy, y)
+            y = newton(lambda yy: res(yy, k), y, n_iter=2, unroll=True)
             err = jnp.max(jnp.abs(res(y, k)))
             ok = ok & (err < 1e-6) & (y[1] > 0) & (y[0] >= 0)
-            mu, Q, _, _ = mf._structure(P, k)
-            a = mf._pavg((mf.PHI,), mu, y[0] + y[1] + Q, q.z, q.w)[0, 0]
+            mu, Q, _, _ = structure(P, k)
+            a = pavg((PHI,), mu, y[0] + y[1] + Q, q.z, q.w)[0, 0]
             return (y, sj, y1, s1, ok), (y[0], y[1], Mm * k[0] / a, ok)
 
         y_init = jnp.stack([jnp.asarray(0.0), T0])
@@ -375,14 +369,9 @@ def _polish_fam_chaotic(x0, g, Mn, Mm, Sm2, q, form="phi", n_iter=2):
         P = _fam(g, Mm, Mn, Sm2)
 
         def res(x):
-            return mf._chaotic_residual(P, x, q, form=form)
+            return chaotic_residual(P, x, q, form=form)
 
-        def body(_, x):
-            r, J = mf._value_and_jacobian(res, x)
-            dx = jnp.linalg.solve(J, r)
-            return jnp.where(jnp.all(jnp.isfinite(dx)), x - dx, x)
-
-        x = jax.lax.fori_loop(0, n_iter, body, x)
+        x = newton(res, x, n_iter=n_iter)
         return x, jnp.max(jnp.abs(res(x)))
 
     return jax.vmap(one)(x0, g, Mn)
@@ -396,8 +385,7 @@ def _chunked(fn, arrays, size=512):
     for start in range(0, n, size):
         part = [a[start:start + size] for a in arrays]
         m = len(part[0])
-        part = [np.concatenate([p, np.repeat(p[-1:], size - m, axis=0)]) for p in part]
-        res = fn(*(jnp.asarray(p) for p in part))
+        res = fn(*(jnp.asarray(pad_rows(p, size)[0]) for p in part))
         outs.append([np.asarray(r)[:m] for r in res])
     return [np.concatenate(c) for c in zip(*outs)]
 
@@ -446,10 +434,10 @@ def phase_diagram(g_values, overlap_values, *, mean_m: float = _MEAN_M, std_m: f
     nan = lambda: np.full(shape, np.nan)  # noqa: E731
 
     with float64():
-        q = mf._quad(n_nodes, n_nested)
+        q = quadrature(n_nodes, n_nested)
         gj = float64_array(g)
         # --- kappa = 0 states, per g
-        static_d = np.asarray(jax.jit(jax.vmap(lambda gv: mf._solve_d(_fam(gv, mean_m, 0.0, Sm2),
+        static_d = np.asarray(jax.jit(jax.vmap(lambda gv: solve_d(_fam(gv, mean_m, 0.0, Sm2),
                                                                            jnp.zeros(1), q)))(gj))
         chaos_T = np.asarray(_homogeneous_chaos(gj, q))
 
@@ -500,9 +488,9 @@ def phase_diagram(g_values, overlap_values, *, mean_m: float = _MEAN_M, std_m: f
             dinf_t, T_t, ov_t, ok_t = (np.asarray(a) for a in _chaotic_table(
                 gj[idx], jnp.asarray(kC), jnp.asarray(dC), jnp.asarray(chaos_T[idx]), jnp.asarray(s),
                 mean_m, Sm2, q))
-            ov_lo = 1.0 / np.asarray(mf._pavg((mf.DPHI,), jnp.zeros(idx.size), jnp.asarray(chaos_T[idx]),
+            ov_lo = 1.0 / np.asarray(pavg((DPHI,), jnp.zeros(idx.size), jnp.asarray(chaos_T[idx]),
                                               q.z, q.w))[:, 0]
-            phi_C = np.asarray(mf._pavg((mf.PHI,), jnp.asarray(mean_m * kC), jnp.asarray(dC + Sm2 * kC**2),
+            phi_C = np.asarray(pavg((PHI,), jnp.asarray(mean_m * kC), jnp.asarray(dC + Sm2 * kC**2),
                                         q.z, q.w))[:, 0]
             ov_hi = np.where(kC > 0, mean_m * kC / np.where(kC > 0, phi_C, 1.0), ov_lo)
             xs, gs, mns, where = [], [], [], []
