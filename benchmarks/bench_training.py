@@ -35,7 +35,9 @@ github.com/adrian-valente/populations_paper_code; then
     python benchmarks/bench_training.py --reference-src PATH/populations_paper_code/src \\
         --reference-python .venv-reference/bin/python --out results/bench_training.json
 
-(or set ``LOWRANK_RNN_REFERENCE_SRC`` / ``LOWRANK_RNN_REFERENCE_PYTHON``). Without them only
+(or set ``LOWRANK_RNN_REFERENCE_SRC`` / ``LOWRANK_RNN_REFERENCE_PYTHON``). ``--cpus 1`` runs every
+path on one CPU: on a loaded machine torch's OpenMP threads otherwise spin-wait for a core and the
+reference's times grow many-fold (a quiet machine needs no pinning). Without them only
 our paths run. ``--quick`` is a smoke run (N = 64, two epochs, one round unless ``--rounds``).
 """
 
@@ -78,8 +80,9 @@ def reference_setup(src: str | None, python: str | None) -> tuple[Path, str] | N
 
 
 def run_path(path: str, task: str, seed: int, *, workdir: Path, caches: dict[str, Path], reference,
-             size: list[str]) -> dict:
-    """Run one path once in a fresh process; return the worker's row plus load and process time."""
+             size: list[str], cpus: int | None = None) -> dict:
+    """Run one path once in a fresh process (on the first ``cpus`` CPUs of this process's set, or all);
+    return the worker's row plus load and process time."""
     env = dict(os.environ)
     if path == "reference":
         src, python = reference
@@ -93,7 +96,11 @@ def run_path(path: str, task: str, seed: int, *, workdir: Path, caches: dict[str
         cmd = [sys.executable, str(WORKER), "ours", task, str(seed), "--out", str(out), *size]
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    pin = None
+    if cpus is not None:
+        allowed = sorted(os.sched_getaffinity(0))[:cpus]
+        pin = lambda: os.sched_setaffinity(0, allowed)  # noqa: E731
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, preexec_fn=pin)
     process_seconds = time.perf_counter() - t0
     if proc.returncode:
         raise RuntimeError(f"{path} {task} seed {seed} failed:\n{proc.stderr[-3000:]}")
@@ -191,12 +198,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="the 'src' folder of the authors' repository (or $LOWRANK_RNN_REFERENCE_SRC)")
     parser.add_argument("--reference-python", default=None,
                         help="a Python with torch (or $LOWRANK_RNN_REFERENCE_PYTHON; default: this one)")
+    parser.add_argument("--cpus", type=int, default=None,
+                        help="run every path on this many CPUs (default: all). On a loaded machine, 1 keeps "
+                             "torch's OpenMP threads from spin-waiting for a core, which inflates the "
+                             "reference's times many-fold")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     parser.add_argument("--quick", action="store_true", help="smoke run: N = 64, 2 epochs (one round unless --rounds)")
     args = parser.parse_args(argv)
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 5)
     if rounds < 1:
         parser.error("--rounds must be >= 1")
+    if args.cpus is not None and not 1 <= args.cpus <= len(os.sched_getaffinity(0)):
+        parser.error(f"--cpus must be between 1 and {len(os.sched_getaffinity(0))}")
     reference = reference_setup(args.reference_src, args.reference_python) if "reference" in args.paths else None
     paths = [p for p in args.paths if p != "reference" or reference is not None]
     if "reference" in args.paths and reference is None:
@@ -210,11 +223,11 @@ def main(argv: list[str] | None = None) -> int:
             if "warm" in paths:  # untimed: fills the cache (the number of epochs does not change the program)
                 prime = ["--hidden", "64"] if args.quick else []
                 run_path("warm", task, 1000, workdir=tmp, caches=caches, reference=reference,
-                         size=prime + ["--epochs", "1"])
+                         size=prime + ["--epochs", "1"], cpus=args.cpus)
             for r in range(rounds):
                 for path in (paths if r % 2 == 0 else paths[::-1]):
-                    row = {**run_path(path, task, r, workdir=tmp, caches=caches, reference=reference, size=size),
-                           "round": r}
+                    row = {**run_path(path, task, r, workdir=tmp, caches=caches, reference=reference, size=size,
+                                      cpus=args.cpus), "round": r}
                     rows.append(row)
                     print(json.dumps({k: v for k, v in row.items() if k != "compile_by_function"}), flush=True)
     summary = summarise(rows)

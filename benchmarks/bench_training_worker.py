@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = [] if args.hidden == HIDDEN else ["--hidden", str(args.hidden)]
         extra += [] if args.epochs is None else ["--epochs", str(args.epochs)]
         row = run_ours(args.task, args.seed, Path(args.out), extra)
+    row["cpus"] = len(os.sched_getaffinity(0))
     row["process_cpu_seconds"] = _cpu()
     row["in_process_seconds"] = time.perf_counter() - T_PROCESS
     print(json.dumps(row), flush=True)
