@@ -84,10 +84,12 @@ def run_reference(task: str, seed: int, *, hidden: int, epochs: int | None) -> d
     train_seconds, train_cpu = time.perf_counter() - t0, _cpu() - c0
     test = data_module.test_rdm if task == "rdm" else data_module.test_mante
     val_loss, val_accuracy = test(net, x_val, y_val, mask_val)
-    epoch_seconds = [float(s) for s in re.findall(r"^epoch \d+:.*\(took ([0-9.]+) s\)", log.getvalue(), re.M)]
+    epochs_log = re.findall(r"^epoch \d+:\s+loss=([0-9.naif]+)\s+\(took ([0-9.]+) s\)", log.getvalue(), re.M)
+    epoch_seconds = [float(t) for _, t in epochs_log]
     return {"side": "reference", "task": task, "seed": seed, "train_seconds": train_seconds,
             "train_cpu_seconds": train_cpu, "sample_seconds": sample_seconds, "import_seconds": import_seconds,
             "import_cpu_seconds": import_cpu, "epochs": len(epoch_seconds), "epoch_seconds": epoch_seconds,
+            "train_loss": [float(x) for x, _ in epochs_log],
             "val_loss": float(val_loss), "val_accuracy": float(val_accuracy), "torch": torch.__version__,
             "threads": torch.get_num_threads()}
 
