@@ -50,7 +50,6 @@ def test_ours_quick_rounds_cold_and_warm(bench, tmp_path, capsys):
         assert r["side"] == "ours" and r["epochs"] == 2 and 0.0 <= r["val_accuracy"] <= 1.0
         assert r["train_seconds"] > 0 and r["process_seconds"] > r["train_seconds"]
         assert r["compile_seconds"] > 0 and r["epoch_compile_seconds"] > 0
-        assert "xla_cpu_experimental_ynn_fusion_type" in r["xla_flags"] or not r["xla_flags"]
         if r["path"] == "cold":  # an empty cache: every program compiled
             assert r["cache_requests"] > 0 and r["cache_hits"] == 0
         else:  # the priming run's programs, the epoch among them, read from the cache
