@@ -89,3 +89,65 @@ def test_plot_draws(tmp_path):
     ax = spectrum.plot(ens, net)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any("predicted bulk" in t for t in labels) and any("numerical" in t for t in labels)
+
+
+def _dense_J(net):
+    """J = bulk + m n^T / N formed in float64."""
+    m, n = np.asarray(net.m, np.float64), np.asarray(net.n, np.float64)
+    J = m @ n.T / net.N
+    return J if net.bulk is None else J + np.asarray(net.bulk, np.float64)
+
+
+def _dense_eigenvalues(net):
+    """Eigenvalues of the dense float64 J, with the rounding noise of the zero eigenvalues set to 0."""
+    J = _dense_J(net)
+    eigs = np.linalg.eigvals(J)
+    eigs = np.where(np.abs(eigs) < 1e-10 * np.linalg.norm(J, 2), 0.0, eigs)
+    return spectrum._sorted(eigs)
+
+
+@pytest.mark.parametrize("directions", [
+    {"m1": {"x1": 1.0}, "n1": {"x1": 2.0, "z": 0.5}},                              # one positive outlier
+    {"m1": {"x1": 1.0}, "n1": {"x1": -1.5}},                                        # negative: below the zeros
+    {"m1": {"x1": 1.0}, "m2": {"x2": 1.0},
+     "n1": {"x1": 1.6, "x2": -0.8, "z1": 0.5}, "n2": {"x1": 0.8, "x2": 1.6, "z2": 0.5}},  # complex pair
+    {"m1": {"x1": 1.0}, "m2": {"x2": 1.0}, "m3": {"x3": 1.0},
+     "n1": {"x1": 1.2}, "n2": {"x2": -0.7}, "n3": {"x3": 0.4, "x1": 0.3}},          # both signs, rank 3
+])
+def test_pure_low_rank_eigenvalues_match_the_dense_ones(directions):
+    """Without a bulk the eigenvalues come from the R x R overlap matrix: the same values, length,
+    order and dtype as the dense decomposition (whose N - R zeros are rounding noise)."""
+    net = Ensemble.from_directions(directions).sample(60, key=jax.random.key(1))
+    assert net.bulk is None
+    eigs = spectrum.eigenvalues(net)
+    dense = _dense_eigenvalues(net)
+    assert eigs.shape == (60,) and eigs.dtype == np.complex128
+    np.testing.assert_allclose(eigs, dense, atol=1e-10)
+    R = net.m.shape[1]
+    assert np.count_nonzero(eigs) == R  # the other N - R are exactly 0
+
+
+def test_pure_low_rank_eigenvalues_do_not_decompose_the_dense_matrix(monkeypatch):
+    """At N = 3000 the dense route is an N x N eigendecomposition; the overlap route is R x R."""
+    shapes = []
+    eigvals = np.linalg.eigvals
+
+    def recording(a):
+        shapes.append(np.shape(a))
+        return eigvals(a)
+
+    monkeypatch.setattr(np.linalg, "eigvals", recording)
+    ens = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0)
+    net = ens.sample(3000, key=jax.random.key(0))
+    eigs = spectrum.eigenvalues(net)
+    assert shapes == [(1, 1)]
+    assert eigs.shape == (3000,)
+    np.testing.assert_allclose(eigs[0], spectrum.predict(net).outliers[0], rtol=1e-12)
+    assert np.all(eigs[1:] == 0)
+
+
+def test_eigenvalues_with_a_bulk_stay_dense():
+    net = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0, g=0.5).sample(80, key=jax.random.key(2))
+    eigs = spectrum.eigenvalues(net)
+    np.testing.assert_allclose(eigs, spectrum._sorted(np.linalg.eigvals(_dense_J(net))), atol=1e-10)
+    assert np.count_nonzero(np.abs(eigs) < 1e-8) == 0

@@ -9,7 +9,8 @@ Tao 2013 for outliers of perturbed i.i.d. matrices).
 - :func:`predict` gives the bulk radius and outliers of an :class:`~lowrank_rnn.Ensemble` (from its
   statistics, the N -> infinity limit) or of a :class:`~lowrank_rnn.Network` (from its own overlap
   matrix, which already carries the finite-N fluctuation of ``n^T m / N``).
-- :func:`eigenvalues` gives the numerical eigenvalues of a network's dense J.
+- :func:`eigenvalues` gives the numerical eigenvalues of a network's J (dense with a bulk; from the
+  R x R overlap matrix without one).
 - :func:`match_outliers` pairs predicted outliers with the nearest numerical eigenvalues.
 - :func:`plot` draws them side by side.
 """
@@ -70,11 +71,30 @@ def predict(obj: Ensemble | Network) -> SpectrumPrediction:
 
 
 def eigenvalues(network: Network) -> np.ndarray:
-    """Return the eigenvalues of the network's dense connectivity J (float64 LAPACK), sorted by
-    decreasing real part. Costs O(N^3): meant for N up to a few thousand."""
+    """Return the eigenvalues of the network's connectivity J (float64 LAPACK), complex, sorted by
+    decreasing real part (then decreasing imaginary part).
+
+    With a random bulk, those of the dense N x N matrix J: O(N^3), meant for N up to a few thousand.
+    Without one, ``J = m n^T / N`` has rank at most R < N: its nonzero eigenvalues are those of the
+    R x R overlap matrix ``n^T m / N`` (``m n^T x = lambda x`` with ``y = n^T x`` gives
+    ``n^T m y = lambda y``), and the other N - R are exactly 0, which is what is returned then
+    (an O(N R^2) computation; the dense route gives those zeros as rounding noise of order 1e-16
+    times the norm of J).
+
+    >>> import numpy as np
+    >>> from lowrank_rnn import Network
+    >>> net = Network(m=np.ones((4, 1)), n=2 * np.ones((4, 1)))
+    >>> eigenvalues(net)
+    array([2.+0.j, 0.+0.j, 0.+0.j, 0.+0.j])
+    """
     if not isinstance(network, Network):
         raise ArgumentTypeError(f"eigenvalues takes a Network, got {type(network).__name__}")
-    J = np.asarray(network.m, np.float64) @ np.asarray(network.n, np.float64).T / network.N
+    m, n = np.asarray(network.m, np.float64), np.asarray(network.n, np.float64)
+    N, R = m.shape
+    if network.bulk is None and R < N:
+        outliers = np.linalg.eigvals(n.T @ m / N)
+        return _sorted(np.concatenate([outliers, np.zeros(N - R)]))
+    J = m @ n.T / N
     if network.bulk is not None:
         J = J + np.asarray(network.bulk, np.float64)
     return _sorted(np.linalg.eigvals(J))
