@@ -199,7 +199,8 @@ def _jax_call(net: Network, x0: np.ndarray, steps: int, method: str, record=("ka
     x0_arg = x0[0] if x0.shape[0] == 1 else x0
     key = jax.random.key(0) if noise > 0 else None
     return simulate(net, T=steps * DT, dt=DT, x0=x0_arg, record=record,
-                    record_every=record_every, method=method, noise=noise, key=key, solver=solver)
+                    record_every=record_every, method=method, noise=noise, key=key, solver=solver,
+                    progress=False)
 
 
 def diffrax_euler():
