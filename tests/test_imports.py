@@ -221,38 +221,27 @@ def _report(lines: list[str]) -> str:
 
 # --------------------------------------------------------------------------- the package itself
 
-# While the other parts of issue 18 land (training <-> learning, _io's version, the private
-# helpers of theory, models and learning), the package's own checks may fail; the checker's tests
-# below must pass.
-_PENDING = pytest.mark.xfail(reason="import structure of issue 18 still being fixed", strict=False)
-
-
 @pytest.fixture(scope="module")
 def found():
     return violations(PACKAGE)
 
 
-@_PENDING
 def test_layers_import_downward(found):
     assert not found["layers"], _report(found["layers"])
 
 
-@_PENDING
 def test_no_cycle_between_subpackages(found):
     assert not found["unit cycles"], _report(found["unit cycles"])
 
 
-@_PENDING
 def test_no_module_level_import_cycle(found):
     assert not found["module cycles"], _report(found["module cycles"])
 
 
-@_PENDING
 def test_no_private_name_crosses_a_package(found):
     assert not found["private"], _report(found["private"])
 
 
-@_PENDING
 def test_package_imports_at_module_level(found):
     assert not found["in function"], _report(found["in function"])
 
