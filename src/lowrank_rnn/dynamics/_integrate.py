@@ -63,6 +63,11 @@ class VectorField:
         """Return ``(F(x, u), extra)``."""
         raise NotImplementedError
 
+    def after_step(self, x_new: jax.Array, extra: Any) -> jax.Array:
+        """Return the new state with zero-valued terms that only route gradients (the learning
+        rules' taps); the default adds nothing. The forward values must not change."""
+        return x_new
+
 
 @dataclasses.dataclass(frozen=True)
 class Euler:
@@ -210,9 +215,9 @@ def euler_step(field: VectorField, x, aux, u, alpha, *, solver: Euler = Euler(),
     module docstring); ``t`` (the step's index) and ``item`` feed the noise."""
     F, extra = field.drive(x, aux, u)
     if noise is None:
-        return em_update(x, F, alpha, solver=solver), extra
+        return field.after_step(em_update(x, F, alpha, solver=solver), extra), extra
     xi = noise.draw(t, item, x.shape, x.dtype)
-    return em_update(x, F, alpha, solver=solver, scale=noise.scale, xi=xi), extra
+    return field.after_step(em_update(x, F, alpha, solver=solver, scale=noise.scale, xi=xi), extra), extra
 
 
 def integrate(field: VectorField, x0: jax.Array, inputs: Any, *, alpha, n_steps: int | None = None,

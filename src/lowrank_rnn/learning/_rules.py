@@ -401,8 +401,8 @@ class _RuleField(VectorField):
     Voltage form: ``F = W_eff r + I u`` with ``r = phi(x)`` (``W sg(r)`` for the rules that cut the
     recurrence; ModProp's tap on the recurrent branch); the read-out activity is ``phi(x')`` (MDGL:
     plus a zero-valued tap carrying the one-hop credit to ``r``). Rate form:
-    ``F = phi(W_eff x + I u)`` (ModProp's postsynaptic tap added to F, zero in the forward pass);
-    the activity is ``x'``. The step's extra is what the read-out needs of the previous state.
+    ``F = phi(W_eff x + I u)`` (ModProp's postsynaptic tap added after the update, zero in the
+    forward pass); the activity is ``x'``. The step's extra is what the read-out needs of the previous state.
     """
 
     def __init__(self, model: RateRNN, rule: CreditAssignment):
@@ -426,12 +426,16 @@ class _RuleField(VectorField):
                 rec = rec + _tap(self.back[0], False, x, scale, self.back[1], self.back[2])
             return rec + drive, r_prev
         pre = model.apply_weights(sg(x) if self.cut else x) + drive
-        F = phi(pre)
-        if self.modprop:
-            scale = _phi_prime(model.nonlinearity, sg(pre)) if self.exact_mu else self.mu
+        return phi(pre), (x, pre)
+
+    def after_step(self, x_new, extra):
+        """Rate-form ModProp: the tap on the recurrent branch, added after the update."""
+        if self.modprop and self.model.form != "voltage":
+            x, pre = extra
+            scale = _phi_prime(self.model.nonlinearity, sg(pre)) if self.exact_mu else self.mu
             # the postsynaptic phi'(u) of the rate form multiplies the credit before W_ab^T
-            F = F + _tap(self.back[0], True, x, scale, self.back[1], self.back[2])
-        return F, (x, pre)
+            return x_new + self.model.alpha * _tap(self.back[0], True, x, scale, self.back[1], self.back[2])
+        return x_new
 
     def read_activity(self, x_new, extra):
         """Return the activity the readout sees after the step (with MDGL's hop tap)."""
