@@ -147,7 +147,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             try:
-                os.chmod(fh.fileno(), os.stat(path).st_mode & 0o7777)  # keep the replaced file's mode
+                os.chmod(fh.fileno(), os.stat(path).st_mode & 0o777)  # keep the replaced file's mode (not setuid)
             except (FileNotFoundError, NotImplementedError, TypeError):
                 pass
             fh.write(data)
