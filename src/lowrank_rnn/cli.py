@@ -8,7 +8,7 @@ Sub-commands::
     lowrank-rnn train --task NAME --out DIR --method es [--strategy openai_es|cma_es|pgpe --popsize --sigma]
     lowrank-rnn train --task NAME --out DIR --rule eprop|rflo|mdgl|modprop|tbptt(k)|...   # a learning rule
     lowrank-rnn evaluate DIR [--json]             # accuracy, loss and figures of a trained run
-    lowrank-rnn motifs [--n-e ... --chain ...] [--json]   # E–I motif predictions (Shao et al. 2024)
+    lowrank-rnn motifs [--n-e ... --chain ...] [--json]   # E–I motif predictions (Shao et al. 2025)
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=_cmd_reproduce)
 
     mo = sub.add_parser("motifs", help="E–I network with connectivity motifs: predicted outliers, bulk, "
-                                       "stability and population responses (Shao et al. 2024)")
+                                       "stability and population responses (Shao et al. 2025)")
     _motif_arguments(mo)
     mo.set_defaults(func=_cmd_motifs)
 

@@ -250,6 +250,9 @@ def integrate(field: VectorField, x0: jax.Array, inputs: Any, *, alpha, n_steps:
         u, item = xs
         x = adjoint.before_step(x, t)
         x_new, extra = euler_step(field, x, aux, u, alpha, solver=solver, noise=noise, t=t, item=item)
+        # the state keeps x0's dtype: parameters of a wider type (float64 under JAX_ENABLE_X64, e.g. an
+        # evolution strategy's float64 mean) must not change the scan's carry type mid-run
+        x_new = x_new.astype(x.dtype)
         aux_new = field.carried(x_new)
         out = record(x_new, aux_new, extra) if (record is not None and every == 1) else None
         return (x_new, aux_new, t + 1), out

@@ -339,7 +339,7 @@ def _es_epoch(es_state, params, frozen, train_set, val_set, order, words, ask_wo
         pop_mean = jnp.sum(jnp.where(finite, f_pop, 0.0)) / jnp.maximum(jnp.sum(finite), 1)
         return (new, bad), (f_mean, pop_mean)
 
-    steps = (jnp.arange(n_batches), order, keys[:n_batches], ask_keys)
+    steps = (jnp.arange(n_batches, dtype=jnp.int32), order, keys[:n_batches], ask_keys)
     (es_state, bad), (f_means, pop_means) = jax.lax.scan(generation, (es_state, jnp.int32(-1)), steps)
     params = unravel(es_state.mean)
     stats = {"train_loss": mean_before(f_means, bad), "population_fitness": mean_before(pop_means, bad),

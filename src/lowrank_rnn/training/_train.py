@@ -101,7 +101,7 @@ def _epoch(params, frozen, opt_state, train_set, val_set, order, words, *, stati
         bad = jnp.where((bad < 0) & ~ok, i, bad)
         return (keep(new_params, params), keep(new_state, opt_state), bad), loss
 
-    steps = (jnp.arange(n_batches), order, keys[:n_batches])
+    steps = (jnp.arange(n_batches, dtype=jnp.int32), order, keys[:n_batches])
     (params, opt_state, bad), losses = jax.lax.scan(update, (params, opt_state, jnp.int32(-1)), steps)
     params = to_tree(params)
     stats = {"train_loss": mean_before(losses, bad), "bad_batch": bad,
