@@ -197,8 +197,8 @@ _SIM_EXTRA = {
 }
 
 
-#: a batch beyond memory still raises a raw error from _simulate.py: left out of the fuzz and listed in
-#: test_simulate_raw_errors_left below
+#: batches beyond memory are checked in test_simulate_inputs_function_and_batch_size below (the fuzz
+#: draws batch sizes up to 100)
 @FUZZ
 @given(_mutations(_SIM, _SIM_EXTRA, wild={"batch": st.one_of(st.integers(-3, 100), st.sampled_from(_ODD[:14]))}))
 def test_fuzz_simulate(mutation):
@@ -238,10 +238,9 @@ def test_simulate_non_numeric_arrays(name, value):
         simulate(_SIM_NET, T=1.0, dt=0.1, **{name: value})
 
 
-@pytest.mark.xfail(strict=False, reason="raw errors found by the fuzz in _simulate.py (issue 20; integrator's file)")
 @pytest.mark.parametrize("name, value", [("inputs", lambda t: "a"), ("batch", 10**30)])
-def test_simulate_raw_errors_left(name, value):
-    """A callable returning text: JAX's TypeError; batch = 10**30: a TypeError from MLIR."""
+def test_simulate_inputs_function_and_batch_size(name, value):
+    """Before: a callable returning text gave JAX's TypeError; batch = 10**30 a TypeError from MLIR."""
     with pytest.raises(LowRankRNNError, match=name):
         simulate(_SIM_NET, T=1.0, dt=0.1, **{name: value})
 

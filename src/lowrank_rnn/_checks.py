@@ -8,6 +8,7 @@ bad input fails before any compilation or long run.
 from __future__ import annotations
 
 import numbers
+import os
 from typing import Any
 
 import jax
@@ -109,6 +110,14 @@ def prng_key(name: str, key: Any) -> jax.Array:
         raise ArgumentTypeError(f"{name} must be a jax.random key, e.g. jax.random.key(0), got an array of "
                                 f"dtype {key.dtype} and shape {key.shape}")
     return key
+
+
+def physical_memory() -> int | None:
+    """Return this machine's physical memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def is_concrete(x: Any) -> bool:

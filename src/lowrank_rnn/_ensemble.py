@@ -13,7 +13,6 @@ is, and :meth:`Ensemble.sample` draws a :class:`~lowrank_rnn.Network` from it.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -23,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import finite_array, float_dtype, is_concrete, positive_int, prng_key, real_scalar
+from ._checks import finite_array, float_dtype, is_concrete, physical_memory, positive_int, prng_key, real_scalar
 from ._errors import ArgumentError, ArgumentTypeError
 from ._network import Network
 
@@ -104,17 +103,10 @@ def matrix_sqrt(cov: np.ndarray) -> np.ndarray:
 
 
 
-def _physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def _check_memory(N: int, P: int, dtype, *, bulk: bool) -> None:
     """Refuse a network whose arrays would not fit in this machine's memory (before drawing)."""
     need = N * P * 8 + (N * N * np.dtype(dtype).itemsize if bulk else 0)  # float64 loadings; the bulk
-    have = _physical_memory()
+    have = physical_memory()
     if have is not None and need > have:
         raise ArgumentError(f"N = {N} neurons would need {need:.3g} bytes ({'an N x N bulk and ' if bulk else ''}"
                             f"loadings), more than this machine's memory ({have:.3g} bytes)")

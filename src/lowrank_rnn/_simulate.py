@@ -25,7 +25,7 @@ import numpy as np
 
 from tqdm.auto import tqdm
 
-from ._checks import finite_array, positive_int, real_scalar
+from ._checks import finite_array, physical_memory, positive_int, real_scalar
 from ._errors import ArgumentError, ArgumentTypeError, DivergenceError
 from ._network import Network
 from .dynamics import Diffrax, Euler, QuantileSource, SaveAt, VectorField, WhiteNoise, integrate, key_words
@@ -101,7 +101,13 @@ def _input_array(inputs, network: Network, n_steps: int, dt: float, dtype):
         try:
             arr = jax.vmap(inputs)(t)
         except Exception:  # not traceable: evaluate point by point
-            arr = jnp.stack([jnp.asarray(inputs(float(ti))) for ti in np.asarray(t)])
+            try:
+                arr = jnp.stack([jnp.asarray(inputs(float(ti))) for ti in np.asarray(t)])
+            except (TypeError, ValueError) as err:
+                raise ArgumentTypeError(f"inputs(t) must return real numbers, shape (K,) = ({K},); calling it "
+                                        f"gave {type(err).__name__}: {err}") from None
+        if not jnp.issubdtype(jnp.asarray(arr).dtype, jnp.number) or jnp.iscomplexobj(arr):
+            raise ArgumentTypeError(f"inputs(t) must return real numbers, got dtype {jnp.asarray(arr).dtype}")
         arr = jnp.asarray(arr, dtype)
         if arr.ndim == 1 and K == 1:
             arr = arr[:, None]
@@ -281,6 +287,11 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
         x0_arr = jnp.asarray(x0_arr)
     if batch is not None:
         batch_sizes["batch"] = positive_int("batch", batch)
+        have = physical_memory()
+        need = batch_sizes["batch"] * N * dtype.itemsize
+        if have is not None and need > have:
+            raise ArgumentError(f"batch = {batch} trials of N = {N} states would need {need:.3g} bytes, more "
+                                f"than this machine's memory ({have:.3g} bytes)")
     if n_steps % record_every:
         raise ArgumentError(f"record_every = {record_every} must divide the number of steps T/dt = {n_steps}")
     B_known = next(iter(batch_sizes.values())) if batch_sizes else 1
