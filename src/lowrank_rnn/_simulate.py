@@ -25,7 +25,7 @@ import numpy as np
 
 from tqdm.auto import tqdm
 
-from ._checks import finite_array, physical_memory, positive_int, real_scalar
+from ._checks import finite_array, physical_memory, positive_int, prng_key, real_scalar
 from ._errors import ArgumentError, ArgumentTypeError, DivergenceError
 from ._network import Network
 from .dynamics import Diffrax, Euler, QuantileSource, SaveAt, VectorField, WhiteNoise, integrate, key_words
@@ -253,8 +253,8 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
     noise = real_scalar("noise", noise, low=0.0)
     if noise > 0 and key is None:
         raise ArgumentError("key is required when noise > 0, e.g. key=jax.random.key(0)")
-    if key is not None and not isinstance(key, jax.Array):
-        raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+    if key is not None:
+        key = prng_key("key", key)
     if method not in METHODS:
         raise ArgumentError(f"method must be one of {METHODS}, got {method!r}")
     if method == "auto":

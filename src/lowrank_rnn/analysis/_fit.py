@@ -17,7 +17,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from .._checks import positive_int
+from .._checks import positive_int, prng_key
 from .._ensemble import Ensemble, canonical_names
 from .._errors import ArgumentError, ArgumentTypeError
 from ..models import AbstractRNN, FullRankRNN, MixtureLowRankRNN, run_trials, to_ensemble
@@ -57,8 +57,7 @@ def task_accuracy(model, task, *, key: jax.Array, n_trials: int = 1000, return_l
     for attr in ("sample", "accuracy", "n_inputs"):
         if not hasattr(task, attr):
             raise ArgumentTypeError(f"task must be a lowrank_rnn task (get_task(...)); it has no {attr!r}")
-    if not isinstance(key, jax.Array):
-        raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+    key = prng_key("key", key)
     n_trials = positive_int("n_trials", n_trials)
     if model.n_inputs != task.n_inputs or model.n_outputs != task.n_outputs:
         raise ArgumentError(f"the model has {model.n_inputs} inputs and {model.n_outputs} outputs, the task "
@@ -231,7 +230,6 @@ def resample(fit: MixtureFit, N: int | None = None, *, key: jax.Array):
     if not isinstance(fit, MixtureFit):
         raise ArgumentTypeError(f"fit must be a MixtureFit from fit_mixture, got {type(fit).__name__}")
     N = fit.N if N is None else positive_int("N", N)
-    if not isinstance(key, jax.Array):
-        raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+    key = prng_key("key", key)
     return MixtureLowRankRNN.from_ensemble(fit.ensemble, N, key=key, noise=fit.noise, alpha=fit.alpha,
                                            nonlinearity=fit.nonlinearity)

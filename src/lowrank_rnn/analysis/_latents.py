@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import prng_key
 from .._errors import ArgumentError, ArgumentTypeError
 from ..models import FullRankRNN, LowRankRNN, MixtureLowRankRNN, run_trials
 
@@ -108,8 +109,8 @@ def latents(model, trials, *, key: jax.Array | None = None, dt: float | None = N
     if inputs.ndim != 3 or inputs.shape[-1] != model.n_inputs:
         raise ArgumentError(f"trials must be Trials or inputs of shape (B, T, K) with K = {model.n_inputs}, "
                          f"got shape {tuple(inputs.shape)}")
-    if key is not None and not isinstance(key, jax.Array):
-        raise ArgumentTypeError("key must be a jax.random key or None")
+    if key is not None:
+        key = prng_key("key", key)
     outputs, states = _run(model, inputs, key)
     coef, resid = _project(states, m, I)
     kappa_rec = _recurrent_latents(model, states)

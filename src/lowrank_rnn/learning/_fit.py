@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._checks import positive_int, real_scalar
+from .._checks import positive_int, prng_key, real_scalar
 from .._errors import ArgumentError, ArgumentTypeError, DivergenceError
 from ._rate import RateRNN
 from ._rules import BPTT, credit_assignment, cosine_similarity, rule_outputs
@@ -120,8 +120,7 @@ def fit(model, task, *, key: jax.Array, credit_assignment_rule="bptt", iteration
     if any(m.hyperparameters() != models[0].hyperparameters() for m in models):
         raise ArgumentError("the models of a list must share their hyperparameters (sizes, alpha, form, Dale's law)")
     model = models[0]
-    if not isinstance(key, jax.Array):
-        raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+    key = prng_key("key", key)
     rule = credit_assignment(credit_assignment_rule)
     iterations = positive_int("iterations", iterations)
     batch = positive_int("batch", batch)

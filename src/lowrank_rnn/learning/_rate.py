@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import positive_int, real_scalar
+from .._checks import positive_int, prng_key, real_scalar
 from .._errors import ArgumentError, ArgumentTypeError
 from .._tanh import tanh
 from .._network import Network
@@ -113,8 +113,8 @@ class RateRNN(AbstractRNN):
             raise ArgumentError("dale_readout=True needs n_excitatory (Dale's law on the recurrent weights)")
         needs_key = any(v is None for v in (input_vectors, readout_vectors, feedback)) or (
             (W is None) if rank is None else (m is None or n is None))
-        if needs_key and not isinstance(key, jax.Array):
-            raise ArgumentTypeError("key must be a jax.random key (e.g. jax.random.key(0)) to initialise the model")
+        if needs_key:
+            key = prng_key("key", key)
         ks = jax.random.split(key, 6) if needs_key else [None] * 6
         normal = jax.random.normal
         sqN = float(np.sqrt(N))

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import positive_int, real_scalar
+from .._checks import positive_int, prng_key, real_scalar
 from .._errors import ArgumentError, ArgumentTypeError
 from .._network import Network
 from ._adjoint import lowrank_trials
@@ -75,8 +75,8 @@ class LowRankRNN(AbstractRNN):
         N, rank, K, O, noise, alpha = check_hyper(N, rank, n_inputs, n_outputs, noise, alpha, nonlinearity)
         g = real_scalar("g", g, low=0.0)
         needs_key = any(v is None for v in (m, n, input_vectors, readout_vectors)) or (g > 0 and bulk is None)
-        if needs_key and not isinstance(key, jax.Array):
-            raise ArgumentTypeError("key must be a jax.random key (e.g. jax.random.key(0)) to initialise the model")
+        if needs_key:
+            key = prng_key("key", key)
         ks = jax.random.split(key, 5) if needs_key else [None] * 5
         normal = jax.random.normal
         self.m = given_or_drawn("m", m, (N, rank), lambda: normal(ks[0], (N, rank)))
@@ -204,8 +204,8 @@ class FullRankRNN(AbstractRNN):
         N, _, K, O, noise, alpha = check_hyper(N, None, n_inputs, n_outputs, noise, alpha, nonlinearity,
                                                need_rank=False)
         rho = real_scalar("rho", rho, low=0.0)
-        if any(v is None for v in (W, input_vectors, readout_vectors)) and not isinstance(key, jax.Array):
-            raise ArgumentTypeError("key must be a jax.random key (e.g. jax.random.key(0)) to initialise the model")
+        if any(v is None for v in (W, input_vectors, readout_vectors)):
+            key = prng_key("key", key)
         ks = jax.random.split(key, 3) if isinstance(key, jax.Array) else [None] * 3
         normal = jax.random.normal
         self.W = given_or_drawn("W", W, (N, N), lambda: rho * normal(ks[0], (N, N)) / np.sqrt(N))

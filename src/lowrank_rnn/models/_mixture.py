@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import finite_array, positive_int
+from .._checks import finite_array, positive_int, prng_key
 from .._ensemble import Ensemble, canonical_names, matrix_sqrt, population_sizes
 from .._errors import ArgumentError, ArgumentTypeError
 from .._network import Network
@@ -78,8 +78,8 @@ class MixtureLowRankRNN(AbstractRNN):
             raise ArgumentError(f"weights must be {C} positive fractions summing to 1, got {weights.tolist()}")
         b = 2 * R + K + O if basis_dim is None else positive_int("basis_dim", basis_dim)
         given = (m_map, n_map, input_map, readout_map, basis)
-        if any(v is None for v in given) and not isinstance(key, jax.Array):
-            raise ArgumentTypeError("key must be a jax.random key (e.g. jax.random.key(0)) to initialise the model")
+        if any(v is None for v in given):
+            key = prng_key("key", key)
         ks = jax.random.split(key, 5) if isinstance(key, jax.Array) else [None] * 5
         rows = {"m": R, "n": R, "input": K, "readout": O}
         gain = {"m": 1.0, "n": 1.0, "input": 1.0, "readout": 4.0}
@@ -194,8 +194,7 @@ class MixtureLowRankRNN(AbstractRNN):
 
     def resample(self, *, key: jax.Array) -> "MixtureLowRankRNN":
         """Return a new network drawn from the same mixture: a fresh basis ``z ~ N(0, Id_b)``."""
-        if not isinstance(key, jax.Array):
-            raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+        key = prng_key("key", key)
         return eqx.tree_at(lambda s: s.basis, self, jax.random.normal(key, self.basis.shape))
 
     def to_ensemble(self) -> Ensemble:

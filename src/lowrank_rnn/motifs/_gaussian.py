@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import prng_key
 from .._errors import ArgumentTypeError
 
 __all__ = ["numpy_rng", "sample_gaussian"]
@@ -13,8 +14,7 @@ def numpy_rng(key) -> np.random.Generator:
     """Return a NumPy generator seeded from a ``jax.random`` key (same key, same draws everywhere)."""
     import jax
 
-    if not isinstance(key, jax.Array):
-        raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+    key = prng_key("key", key)
     data = jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key
     return np.random.default_rng([int(x) for x in np.asarray(data).ravel()])
 

@@ -17,7 +17,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from .._checks import positive_int, real_scalar
+from .._checks import positive_int, prng_key, real_scalar
 from .._errors import ArgumentError, ArgumentTypeError
 from ..dynamics import NoiseSource, host_words
 from ..models import AbstractRNN, hyperparameters, run_trials
@@ -218,8 +218,7 @@ def check_run(model, task, *, key, epochs, batch, n_trials, trainable, early_sto
         raise ArgumentTypeError(f"model must be a LowRankRNN, FullRankRNN, MixtureLowRankRNN or RateRNN, "
                                 f"got {type(model).__name__}")
     _check_task(task)
-    if not isinstance(key, jax.Array):
-        raise ArgumentTypeError("key must be a jax.random key, e.g. jax.random.key(0)")
+    key = prng_key("key", key)
     epochs = positive_int("epochs", epochs)
     batch = positive_int("batch", batch)
     n_trials = positive_int("n_trials", n_trials, low=2)
