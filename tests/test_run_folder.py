@@ -214,8 +214,12 @@ def test_missing_jax_platform(tmp_path, cache):
         "unset JAX_PLATFORMS" in line)
 
 
-def test_cli_cites_shao_2024():
+def test_cli_cites_shao_as_the_readme_does():
+    """Issue 20: the CLI cited Shao et al. 2025 where the README said 2024. The project cites the
+    published paper (PRX Life, 2025; arXiv 2411.06802) everywhere."""
     import lowrank_rnn.cli as cli
 
     text = Path(cli.__file__).read_text()
-    assert "Shao et al. 2024" in text and "Shao et al. 2025" not in text
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "Shao et al. 2025" in text and "Shao et al. 2024" not in text
+    assert "Shao et al. 2025" in readme and "Shao et al. 2024" not in readme
