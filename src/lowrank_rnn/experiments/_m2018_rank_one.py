@@ -18,7 +18,7 @@ from ._report import Report
 #: Fig. 1 family: M_m = 1.1, Sigma_m = Sigma_n = 1, overlap M_m M_n (the rank-one ensemble of the paper)
 MEAN_M = 1.1
 MEAN_N = 2.0
-#: landmarks of the authors' code constants for overlap 2.2 (lowrank_theory.md §3)
+#: landmarks of the authors' code constants for overlap 2.2 (Mastrogiuseppe & Ostojic 2018, Fig. 1)
 G_C_PUBLISHED = 1.796
 G_B_PUBLISHED = 2.136
 
@@ -421,7 +421,7 @@ def section_spectrum(cfg: Config, report: Report, results: dict) -> None:
 
 # ------------------------------------------------------------------------------------ input-driven
 
-#: Fig. 2 (input-driven) parameters of the authors' code (lowrank_theory.md §4.3)
+#: Fig. 2 (input-driven) parameters of the authors' public code (Mastrogiuseppe & Ostojic 2018)
 INPUT_MEAN_M = 3.5
 INPUT_MEAN_N = 1.0
 INPUT_G = 0.8
@@ -433,7 +433,7 @@ def input_ensemble(sigma_nI: float, sigma_perp: float, overlap: float = INPUT_ME
     """Return the input-driven rank-one ensemble: M_m = 3.5, M_n = overlap / 3.5, Sigma_m = Sigma_n = 1,
     input I = sigma_nI (random part of n) + sigma_perp h, with h independent (applied with amplitude 1).
 
-    Cov(n, I) = sigma_nI and Var(I) = sigma_nI^2 + sigma_perp^2 (lowrank_theory.md §1, "Inputs").
+    Cov(n, I) = sigma_nI and Var(I) = sigma_nI^2 + sigma_perp^2 (Mastrogiuseppe & Ostojic 2018, STAR Methods, inputs).
     """
     return Ensemble.from_directions(
         {"m1": {"xm": 1.0}, "n1": {"xn": 1.0}, "I1": {"xn": sigma_nI, "h": sigma_perp}},

@@ -11,7 +11,7 @@ from .._simulate import simulate
 from ._m2018_common import Config, key_for, panel_label, paper_style, theory_fn, theory_result
 from ._report import Report
 
-#: overlap matrices E[n_r m_s] (Beiran et al. 2021 Fig. 3; lowrank_theory.md §2.4)
+#: overlap matrices E[n_r m_s] (Beiran et al. 2021, Neural Comput. 33:1572, Fig. 3)
 RING_OVERLAP = ((1.6, 0.0), (0.0, 1.6))
 CYCLE_OVERLAP = ((1.6, -0.8), (0.8, 1.6))
 N_NOISE = 0.3  # independent part of n

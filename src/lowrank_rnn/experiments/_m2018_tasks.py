@@ -23,7 +23,7 @@ def _kvec(state) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------ Go-Nogo
 
-#: Fig. 3 parameters of the authors' code (lowrank_theory.md §4.1)
+#: Fig. 3 parameters of the authors' public code (Mastrogiuseppe & Ostojic 2018)
 GONOGO_G = 0.1
 GONOGO_SIGMA = 2.0  # Sigma_I = Sigma_w
 GONOGO_T = {"discard": 10.0, "rest": 5.0, "stimulus": 10.0, "decay": 15.0}
@@ -131,8 +131,8 @@ def section_go_nogo(cfg: Config, report: Report, results: dict) -> None:
     report.table(["stimulus", "readout theory", "readout sim (mean)", "s.d. over networks"],
                  [["Go", th_go, float(z_go.mean()), float(z_go.std())],
                   ["Nogo", th_nogo, float(z_nogo.mean()), float(z_nogo.std())]],
-                 caption=f"Readout at the end of the stimulus, N = {cfg.N_gonogo}. For comparison, the reference note "
-                         "(lowrank_theory.md §4.1) lists one simulated network of N = 2500 with z_Go = 1.104 and "
+                 caption=f"Readout at the end of the stimulus, N = {cfg.N_gonogo}. For comparison, the authors' "
+                         "public code gives one simulated network of N = 2500 with z_Go = 1.104 and "
                          "z_Nogo = −0.12 (a finite-size effect; the mean-field Nogo value is 0).")
     results["go_nogo"] = {"N": cfg.N_gonogo, "seeds": cfg.seeds_gonogo,
                           "readout_go_sim": z_go.tolist(), "readout_nogo_sim": z_nogo.tolist(),
@@ -142,7 +142,7 @@ def section_go_nogo(cfg: Config, report: Report, results: dict) -> None:
 
 # ---------------------------------------------------------------------------------------- detection
 
-#: Fig. 4 parameters of the authors' code (lowrank_theory.md §4.2)
+#: Fig. 4 parameters of the authors' public code (Mastrogiuseppe & Ostojic 2018)
 DETECT_G = 0.8
 DETECT_SIGMA_I = 1.2  # Sigma_I = Sigma_w
 DETECT_RHO = 2.0      # rho_m = rho_n: m = w + 2y, n = I + 2y, so sigma_mn = 4
@@ -330,7 +330,7 @@ def section_detection(cfg: Config, report: Report, results: dict) -> None:
 
 # -------------------------------------------------------------------- context-dependent (rank two)
 
-#: Fig. 5 parameters of the authors' code (lowrank_theory.md §4.4)
+#: Fig. 5 parameters of the authors' public code (Mastrogiuseppe & Ostojic 2018)
 CTX_G = 0.8
 CTX_SIGMA_I = 1.2          # I_A, I_B, y1, y2 ~ N(0, 1.2^2); w, I_ctxA, I_ctxB ~ N(0, 1)
 CTX_RHO_M, CTX_RHO_N = 1.6, 3.0

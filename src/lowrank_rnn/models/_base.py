@@ -1,6 +1,6 @@
 """What every trainable network shares: its hyperparameters, its vector field, the trials' integration.
 
-The convention is the library's (DESIGN.md): with ``alpha = dt / tau``,
+The convention is the library's (README, "Conventions"): with ``alpha = dt / tau``,
 
     x <- x + alpha (-x + J phi(x) + I u_t) + sigma sqrt(alpha) xi_t,     xi_t ~ N(0, 1),
     z_t = W^T phi(x_t) / N,

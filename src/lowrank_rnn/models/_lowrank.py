@@ -24,7 +24,7 @@ def _mark(model, spec: dict[str, bool]):
 class LowRankRNN(AbstractRNN):
     """A rate network with trainable rank-R connectivity: ``J = g chi + m n^T / N``.
 
-    The dynamics (DESIGN.md; Dubreuil, Valente et al. 2022, Nat. Neurosci., with their per-step
+    The dynamics (Dubreuil, Valente et al. 2022, Nat. Neurosci., with their per-step
     noise ``noise_std`` equal to our ``sigma sqrt(alpha)``, see :func:`noise_from_published`):
 
         x <- x + alpha (-x + g chi phi(x) + m (n^T phi(x) / N) + I u) + sigma sqrt(alpha) xi,
