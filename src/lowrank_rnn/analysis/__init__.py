@@ -11,6 +11,8 @@
 - :func:`fit_mixture`, :func:`resample`, :class:`MixtureFit`: Gaussian-mixture fits of the trained
   loadings (scikit-learn) and new networks drawn from them (a
   :class:`~lowrank_rnn.models.MixtureLowRankRNN`);
+- :func:`epairs`: the ePAIRS test of non-random population structure in the loadings (Hirokawa et
+  al. 2019, as used by Dubreuil, Valente et al. 2022);
 - :func:`task_accuracy`: accuracy on fresh trials; :func:`plot_loadings`, :func:`plot_truncation`.
 
 Example
@@ -23,6 +25,8 @@ Example
 >>> acc = task_accuracy(new, get_task("rdm"), key=jax.random.key(2), n_trials=64)
 """
 
+from ._epairs import EPAIRSResult as EPAIRSResult
+from ._epairs import epairs as epairs
 from ._fit import MixtureFit as MixtureFit
 from ._fit import fit_mixture as fit_mixture
 from ._fit import loadings as loadings
@@ -41,4 +45,4 @@ from ._plots import plot_truncation as plot_truncation
 
 __all__ = ["Latents", "latents", "condition_means", "latent_flow_field", "latent_fixed_points", "plot_latent_flow",
            "truncate", "singular_values", "MixtureFit", "fit_mixture", "loadings", "resample", "task_accuracy",
-           "plot_loadings", "plot_truncation"]
+           "plot_loadings", "plot_truncation", "epairs", "EPAIRSResult"]
