@@ -36,7 +36,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(frozenset(layer) for layer in (
     {"_savers", "lowrank_rnn"},               # the root package: re-exports and registration
     {"tasks"},
     {"learning"},                             # credit-assignment rules and rate networks
-    {"training", "analysis"},
+    {"training", "analysis", "sampling"},      # sampling: Chen et al. 2023 (DSM, reservoir samplers)
     {"sweep", "fitting", "causal"},
     {"experiments", "example", "cli"},
 ))

@@ -5,7 +5,7 @@ Describe a network by the statistics of its connectivity (:class:`Ensemble`), sa
 (:mod:`lowrank_rnn.spectrum`). See Mastrogiuseppe & Ostojic 2018, Neuron 99:609.
 
 The sub-packages (``theory``, ``motifs``, ``tasks``, ``models``, ``training``, ``analysis``,
-``learning``, ``experiments``) are attributes of the package, imported on first use, so
+``learning``, ``sampling``, ``experiments``) are attributes of the package, imported on first use, so
 ``import lowrank_rnn as lr; lr.theory.stationary_states(...)`` works and ``import lowrank_rnn``
 stays quick.
 """
@@ -59,7 +59,7 @@ from ._simulate import Trajectory as Trajectory, simulate as simulate
 from . import _savers  # noqa: F401  (registers the savable classes)
 
 #: sub-packages imported on first attribute access (module __getattr__, PEP 562)
-_LAZY_SUBPACKAGES = ("theory", "motifs", "tasks", "models", "training", "analysis", "learning", "experiments")
+_LAZY_SUBPACKAGES = ("theory", "motifs", "tasks", "models", "training", "analysis", "learning", "experiments", "sampling")
 
 
 def __getattr__(name: str):
