@@ -59,7 +59,7 @@ from ._simulate import Trajectory as Trajectory, simulate as simulate
 from . import _savers  # noqa: F401  (registers the savable classes)
 
 #: sub-packages imported on first attribute access (module __getattr__, PEP 562)
-_LAZY_SUBPACKAGES = ("theory", "motifs", "tasks", "models", "training", "analysis", "learning", "experiments", "sampling")
+_LAZY_SUBPACKAGES = ("theory", "motifs", "tasks", "models", "training", "analysis", "learning", "experiments", "sampling", "sweep")
 
 
 def __getattr__(name: str):
