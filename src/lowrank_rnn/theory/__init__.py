@@ -22,3 +22,7 @@ from ._phasediagram import critical_g_B as critical_g_B
 from ._phasediagram import critical_g_C as critical_g_C
 from ._phasediagram import phase_diagram as phase_diagram
 from ._phasediagram import plot_phase_diagram as plot_phase_diagram
+
+__all__ = ["stationary_states", "chaotic_states", "StationaryState", "ChaoticState", "phase_diagram", "PhaseDiagram",
+           "plot_phase_diagram", "critical_g_C", "critical_g_B", "REGIONS", "latent_flow", "latent_fixed_points",
+           "limit_cycle", "flow_field", "plot_flow_field", "FixedPoint", "FlowField", "LimitCycle", "gaussian"]
