@@ -32,7 +32,8 @@ LAYERS: tuple[frozenset[str], ...] = tuple(frozenset(layer) for layer in (
     {"_io"},                                  # the file format; classes register from above
     {"_network", "_ensemble"},                # connectivity: sampled instances and descriptions
     {"theory", "spectrum", "motifs"},         # theory of descriptions (motifs: Shao et al.)
-    {"_simulate", "dynamics", "_dynamics", "models"},  # the integrator and trainable networks
+    {"_simulate", "dynamics", "_dynamics", "models",  # the integrator and trainable networks
+     "memory"},                               # Hopfield and Krotov-Hopfield memories (numpy, jax, optax)
     {"_savers", "lowrank_rnn"},               # the root package: re-exports and registration
     {"tasks"},
     {"learning"},                             # credit-assignment rules and rate networks

@@ -1,0 +1,81 @@
+"""Figures of the memory models: receptive fields and capacity curves."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._checks import finite_array, positive_int
+from .._errors import ArgumentError
+from ._hopfield import CapacityCurve
+
+
+def plot_receptive_fields(weights, *, shape: tuple[int, int] | None = None, n: int | None = None,
+                          columns: int = 10, title: str | None = None):
+    """Return a matplotlib figure with each hidden unit's weights drawn as an image (its receptive field).
+
+    Each panel is one row of ``weights`` reshaped to ``shape`` (default: a square), on a red–blue
+    scale symmetric about zero with the largest absolute weight of all panels as its end, as in
+    Krotov & Hopfield 2019 (PNAS 116:7723, Fig. 3).
+
+    >>> import numpy as np
+    >>> from lowrank_rnn import memory
+    >>> fig = memory.plot_receptive_fields(np.random.default_rng(0).normal(size=(12, 64)), columns=6)
+    >>> len(fig.axes)
+    13
+    """
+    import matplotlib.pyplot as plt
+
+    w = finite_array("weights", weights, ndim=2)
+    n = w.shape[0] if n is None else min(positive_int("n", n), w.shape[0])
+    columns = positive_int("columns", columns)
+    if shape is None:
+        side = math.isqrt(w.shape[1])
+        if side * side != w.shape[1]:
+            raise ArgumentError(f"shape is needed: {w.shape[1]} inputs are not a square image")
+        shape = (side, side)
+    if len(shape) != 2 or int(shape[0]) * int(shape[1]) != w.shape[1]:
+        raise ArgumentError(f"shape must be (height, width) with height*width = {w.shape[1]} inputs, got {shape}")
+    rows = math.ceil(n / columns)
+    cols = min(columns, n)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols + 0.8, 1.1 * rows + 0.4), squeeze=False)
+    vmax = float(np.abs(w[:n]).max()) or 1.0
+    im = None
+    for i, ax in enumerate(axes.ravel()):
+        ax.set_axis_off()
+        if i < n:
+            im = ax.imshow(w[i].reshape(shape), cmap="bwr", vmin=-vmax, vmax=vmax)
+    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_capacity(curves, *, alpha_c: float = 0.138):
+    """Return a matplotlib figure of mean retrieval overlap against load P/N for one or more
+    :class:`CapacityCurve` (one line per N), with the large-N capacity ``alpha_c`` marked.
+
+    >>> import jax
+    >>> from lowrank_rnn import memory
+    >>> c = memory.capacity_curve(50, [0.05, 0.3], key=jax.random.key(0), trials=1, cues=4, progress=False)
+    >>> len(memory.plot_capacity([c]).axes)
+    1
+    """
+    import matplotlib.pyplot as plt
+
+    if isinstance(curves, CapacityCurve):
+        curves = [curves]
+    if not curves or not all(isinstance(c, CapacityCurve) for c in curves):
+        raise ArgumentError("curves must be a CapacityCurve or a non-empty list of them")
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for c in curves:
+        m = c.overlaps.reshape(len(c.loads), -1)
+        ax.errorbar(c.loads, m.mean(axis=1), yerr=m.std(axis=1) / np.sqrt(m.shape[1]), marker="o", ms=3,
+                    capsize=2, label=f"N = {c.n_units}")
+    ax.axvline(alpha_c, color="k", ls="--", lw=1, label=f"α_c ≈ {alpha_c} (large N)")
+    ax.set_xlabel("load α = P / N")
+    ax.set_ylabel("final overlap with the cued pattern")
+    ax.set_ylim(-0.05, 1.05)
+    ax.legend(frameon=False)
+    return fig
