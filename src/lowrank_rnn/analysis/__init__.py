@@ -10,7 +10,8 @@
   truncated to rank r;
 - :func:`fit_mixture`, :func:`resample`, :class:`MixtureFit`: Gaussian-mixture fits of the trained
   loadings (scikit-learn) and new networks drawn from them (a
-  :class:`~lowrank_rnn.models.MixtureLowRankRNN`);
+  :class:`~lowrank_rnn.models.MixtureLowRankRNN`), and :func:`fine_tune_mixture`, which trains the
+  fit's statistics so that the networks drawn from it perform a task;
 - :func:`epairs`: the ePAIRS test of non-random population structure in the loadings (Hirokawa et
   al. 2019, as used by Dubreuil, Valente et al. 2022);
 - :func:`task_accuracy`: accuracy on fresh trials; :func:`plot_loadings`, :func:`plot_truncation`.
@@ -28,6 +29,7 @@ Example
 from ._epairs import EPAIRSResult as EPAIRSResult
 from ._epairs import epairs as epairs
 from ._fit import MixtureFit as MixtureFit
+from ._fit import fine_tune_mixture as fine_tune_mixture
 from ._fit import fit_mixture as fit_mixture
 from ._fit import loadings as loadings
 from ._fit import resample as resample
@@ -45,4 +47,5 @@ from ._plots import plot_truncation as plot_truncation
 
 __all__ = ["Latents", "latents", "condition_means", "latent_flow_field", "latent_fixed_points", "plot_latent_flow",
            "truncate", "singular_values", "MixtureFit", "fit_mixture", "loadings", "resample", "task_accuracy",
-           "plot_loadings", "plot_truncation", "epairs", "EPAIRSResult"]
+           "plot_loadings", "plot_truncation", "epairs", "EPAIRSResult",
+           "fine_tune_mixture"]

@@ -123,6 +123,12 @@ class AbstractRNN(eqx.Module):
         """Return the model whose :meth:`step` runs the dynamics (``self`` unless vectors are generated)."""
         return self
 
+    def trial_dynamics(self, key: jax.Array | None) -> "AbstractRNN":
+        """Return the model that runs a batch of trials whose noise derives from ``key``:
+        :meth:`dynamics`, unless the model draws its connectivity anew per batch (a
+        :class:`~lowrank_rnn.models.MixtureLowRankRNN` being fine-tuned)."""
+        return self.dynamics()
+
     @property
     def n_inputs(self) -> int:
         """K, the number of input channels."""
@@ -252,7 +258,7 @@ def run_trials(model: AbstractRNN, inputs: jax.Array, *, key: jax.Array | None =
     (8, 10, 1)
     """
     source = NoiseSource(noise_rng)
-    dyn = model.dynamics()
+    dyn = model.trial_dynamics(key)
     dtype = _model_dtype(dyn)
     inputs = jnp.asarray(inputs, dtype)
     B = inputs.shape[0]

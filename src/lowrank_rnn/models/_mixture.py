@@ -18,7 +18,7 @@ _KINDS = ("m", "n", "input", "readout")
 
 
 class MixtureLowRankRNN(AbstractRNN):
-    """A low-rank network whose loadings are a Gaussian mixture over a shared standard-normal basis.
+    r"""A low-rank network whose loadings are a Gaussian mixture over a shared standard-normal basis.
 
     Neuron i of population p has the loading vector (m_i, n_i, I_i, w_i) equal to
     ``mean_p + A_p z_i`` with ``z_i ~ N(0, Id_b)`` (the ``basis``, fixed) and per-population linear
@@ -40,6 +40,23 @@ class MixtureLowRankRNN(AbstractRNN):
         Arrays to start from: maps ``(C, rows, b)``, means ``(C, rows)``, basis ``(N, b)``. By
         default the maps are ``N(0, 1/b)`` (loadings of unit variance; readouts ``4x`` as in
         :class:`LowRankRNN`), means 0, ``h0 = 0``.
+    log_weights:
+        ``(C,)`` trainable log-fractions of the populations (default ``log(weights)``). The
+        populations keep their sizes ``N weights_p``; a neuron of population p weighs
+        ``c_p = softmax(log_weights)_p / weights_p`` in every population sum (its n and readout
+        loadings are scaled by ``c_p``), so that
+
+        $$\kappa_r = \frac{1}{N} \sum_i c_{p(i)} n_{ri} \phi(x_i) \approx
+          \sum_p \mathrm{softmax}(\log w)_p \, \langle n_r \phi(x) \rangle_p ,$$
+
+        the mean-field sum of a mixture with the trained fractions, differentiable in them
+        (``c_p = 1`` until they train).
+    resample_per_batch:
+        When True, every batch of trials run with a key (:func:`run_trials`, hence every minibatch
+        of :func:`lowrank_rnn.training.train` and its validation pass) draws a fresh basis from
+        that key: the loss is that of networks resampled from the mixture, and its gradient the
+        reparameterised gradient with respect to the statistics (the fine-tuning of Dubreuil,
+        Valente et al. 2022; see :func:`lowrank_rnn.analysis.fine_tune_mixture`).
 
     Example
     -------
@@ -62,13 +79,15 @@ class MixtureLowRankRNN(AbstractRNN):
     basis: jax.Array
     population: jax.Array
     h0: jax.Array
+    log_weights: jax.Array
     weights: tuple = eqx.field(static=True)
+    resample_per_batch: bool = eqx.field(static=True)
 
     def __init__(self, N: int, rank: int, n_inputs: int, n_outputs: int, *, key: jax.Array | None = None,
                  n_populations: int = 1, weights=None, basis_dim: int | None = None, noise: float = 0.0,
                  alpha: float = 0.2, nonlinearity: str = "tanh", m_map=None, m_mean=None, n_map=None,
                  n_mean=None, input_map=None, input_mean=None, readout_map=None, readout_mean=None,
-                 basis=None, h0=None):
+                 basis=None, h0=None, log_weights=None, resample_per_batch: bool = False):
         N, R, K, O, noise, alpha = check_hyper(N, rank, n_inputs, n_outputs, noise, alpha, nonlinearity)
         C = positive_int("n_populations", n_populations)
         if weights is None:
@@ -96,6 +115,10 @@ class MixtureLowRankRNN(AbstractRNN):
         self.population = jnp.asarray(np.repeat(np.arange(C), population_sizes(weights, N)), jnp.int32)
         self.h0 = given_or_drawn("h0", h0, (N,), lambda: jnp.zeros(N))
         self.weights = tuple(float(w) for w in weights)
+        self.log_weights = given_or_drawn("log_weights", log_weights, (C,), lambda: jnp.log(jnp.asarray(weights)))
+        if not isinstance(resample_per_batch, (bool, np.bool_)):
+            raise ArgumentTypeError(f"resample_per_batch must be True or False, got {resample_per_batch!r}")
+        self.resample_per_batch = bool(resample_per_batch)
         self.alpha, self.noise, self.nonlinearity = alpha, noise, nonlinearity
 
     # ------------------------------------------------------------------ sizes
@@ -125,11 +148,34 @@ class MixtureLowRankRNN(AbstractRNN):
         return self.basis.shape[1]
 
     # ------------------------------------------------------------------ loadings and dynamics
+    @property
+    def fractions(self) -> jax.Array:
+        """The population fractions ``softmax(log_weights)``, ``(C,)`` (equal to ``weights`` until trained)."""
+        return jax.nn.softmax(self.log_weights)
+
+    @property
+    def population_gains(self) -> jax.Array:
+        """``c_p = fractions_p / weights_p``, ``(C,)``: the weight of a neuron of population p in the
+        population sums (1 until the fractions train)."""
+        return self.fractions / jnp.asarray(self.weights, self.log_weights.dtype)
+
     def loadings(self, kind: str) -> jax.Array:
         """Return the generated loadings of ``kind`` (``"m"``, ``"n"``, ``"input"``, ``"readout"``),
-        ``(N, rows)``: ``mean_p + A_p z_i`` for each neuron i of population p."""
+        ``(N, rows)``: ``mean_p + A_p z_i`` for each neuron i of population p, times ``c_p``
+        (:attr:`population_gains`) for the loadings summed over neurons (n and readout)."""
         A = getattr(self, f"{kind}_map")[self.population]          # (N, rows, b)
-        return jnp.einsum("irb,ib->ir", A, self.basis) + getattr(self, f"{kind}_mean")[self.population]
+        vec = jnp.einsum("irb,ib->ir", A, self.basis) + getattr(self, f"{kind}_mean")[self.population]
+        if kind in ("n", "readout"):
+            vec = vec * self.population_gains[self.population][:, None]
+        return vec
+
+    def trial_dynamics(self, key):
+        """Return :meth:`dynamics`; with ``resample_per_batch`` and a key, that of a fresh basis drawn
+        from ``key`` (folded with a constant, apart from the noise drawn from the same key)."""
+        if not self.resample_per_batch or key is None:
+            return self.dynamics()
+        basis = jax.random.normal(jax.random.fold_in(key, 0x6D6978), self.basis.shape, self.basis.dtype)
+        return eqx.tree_at(lambda s: s.basis, self, basis).dynamics()
 
     def dynamics(self) -> LowRankRNN:
         """Return the :class:`LowRankRNN` with the generated loadings (what :meth:`step` runs)."""
@@ -172,14 +218,16 @@ class MixtureLowRankRNN(AbstractRNN):
         return self.dynamics().readout(x)
 
     def trainable(self, *, connectivity: bool = True, inputs: bool = True, readouts: bool = True,
-                  h0: bool = False):
-        """Return the filter pytree of what training changes: the maps and means of the chosen
-        loadings (all by default); the basis and the population labels never train."""
+                  h0: bool = False, weights: bool = False, means: bool = True):
+        """Return the filter pytree of what training changes: the maps and (unless ``means=False``)
+        the means of the chosen loadings (all by default) and, with ``weights=True``, the
+        population fractions (``log_weights``); the basis and the population labels never train."""
         spec = {}
         for kind, flag in (("m", connectivity), ("n", connectivity), ("input", inputs), ("readout", readouts)):
             spec[f"{kind}_map"] = flag
-            spec[f"{kind}_mean"] = flag
+            spec[f"{kind}_mean"] = flag and means
         spec["h0"] = h0
+        spec["log_weights"] = weights
         return _mark(self, spec)
 
     def to_network(self):
@@ -198,12 +246,14 @@ class MixtureLowRankRNN(AbstractRNN):
         return eqx.tree_at(lambda s: s.basis, self, jax.random.normal(key, self.basis.shape))
 
     def to_ensemble(self) -> Ensemble:
-        """Return the exact description: population p is ``N(mean_p, A_p A_p^T)`` with its weight."""
+        """Return the exact description: population p is ``N(mean_p, A_p A_p^T)`` with its fraction
+        (:attr:`fractions`)."""
         A = np.concatenate([np.asarray(getattr(self, f"{k}_map"), np.float64) for k in _KINDS], axis=1)
         mean = np.concatenate([np.asarray(getattr(self, f"{k}_mean"), np.float64) for k in _KINDS], axis=1)
         names = canonical_names(self.rank, self.n_inputs, self.n_outputs)
         cov = np.einsum("cpb,cqb->cpq", A, A)
-        w = np.asarray(self.weights)
+        w = np.asarray(self.fractions, np.float64)
+        w = w / w.sum()
         return Ensemble(names=names, mean=mean if len(w) > 1 else mean[0], cov=cov if len(w) > 1 else cov[0],
                         weights=w if len(w) > 1 else None)
 

@@ -17,7 +17,7 @@ _ARRAYS = {
     "LowRankRNN": ("m", "n", "input_vectors", "input_scales", "readout_vectors", "readout_scales", "h0", "bulk"),
     "FullRankRNN": ("W", "input_vectors", "input_scales", "readout_vectors", "readout_scales", "h0"),
     "MixtureLowRankRNN": ("m_map", "m_mean", "n_map", "n_mean", "input_map", "input_mean", "readout_map",
-                          "readout_mean", "basis", "h0"),
+                          "readout_mean", "basis", "h0", "log_weights"),
 }
 
 
@@ -33,7 +33,7 @@ def hyperparameters(model) -> dict:
         return {"rho": float(model.rho), **common}
     if isinstance(model, MixtureLowRankRNN):
         return {"rank": model.rank, "n_populations": model.n_populations, "weights": list(model.weights),
-                "basis_dim": model.basis_dim, **common}
+                "basis_dim": model.basis_dim, "resample_per_batch": model.resample_per_batch, **common}
     raise ArgumentTypeError(f"not a lowrank_rnn model: {type(model).__name__}")
 
 
