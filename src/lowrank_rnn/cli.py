@@ -4,6 +4,7 @@ Sub-commands::
 
     lowrank-rnn example --out DIR                 # sample, simulate, and plot a rank-one network
     lowrank-rnn reproduce NAME --out DIR [--quick]   # a paper's results, theory beside simulation
+    lowrank-rnn reproduce israely2025 --out DIR [--networks K --ratios 0.5,1.0,1.5 --scheduler ADDRESS]
     lowrank-rnn train --task NAME --out DIR [--rank R --hidden N --epochs --lr --batch --seed]
     lowrank-rnn train --task NAME --out DIR --method es [--strategy openai_es|cma_es|pgpe --popsize --sigma]
     lowrank-rnn train --task NAME --out DIR --rule eprop|rflo|mdgl|modprop|tbptt(k)|...   # a learning rule
@@ -42,7 +43,16 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from . import experiments
 
     module = experiments.get(args.name)
-    report = module.run(output_folder(args.out), quick=args.quick)  # '' or a file: refused before any work
+    extra = {name: getattr(args, name) for name in ("networks", "ratios", "scheduler")
+             if getattr(args, name, None) is not None}
+    if extra:  # options of some reproductions only (israely2025's sweep)
+        import inspect
+
+        accepted = inspect.signature(module.run).parameters
+        refused = [name for name in extra if name not in accepted]
+        if refused:
+            raise ArgumentError(f"reproduce {args.name} does not take {', '.join('--' + n for n in refused)}")
+    report = module.run(output_folder(args.out), quick=args.quick, **extra)  # '' or a file: refused before any work
     print(f"wrote {report}")
     return 0
 
@@ -77,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("name", help=f"which paper: {', '.join(sorted(REPRODUCTIONS)) or '(none yet)'}")
     rp.add_argument("--out", required=True, help="output folder (created if missing)")
     rp.add_argument("--quick", action="store_true", help="small networks and few seeds (a few minutes)")
+    rp.add_argument("--networks", type=int, default=None, help="networks per parameter value (sweeps: israely2025)")
+    rp.add_argument("--ratios", default=None, help="comma-separated beta/alpha values (israely2025)")
+    rp.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786 (sweeps)")
     rp.set_defaults(func=_cmd_reproduce)
 
     mo = sub.add_parser("motifs", help="E–I network with connectivity motifs: predicted outliers, bulk, "

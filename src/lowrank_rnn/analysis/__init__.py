@@ -14,6 +14,8 @@
   fit's statistics so that the networks drawn from it perform a task;
 - :func:`epairs`: the ePAIRS test of non-random population structure in the loadings (Hirokawa et
   al. 2019, as used by Dubreuil, Valente et al. 2022);
+- :func:`participation_ratio`, :func:`ccgp`: dimensionality and cross-condition generalization of
+  condition-averaged activity (Israely et al. 2025);
 - :func:`task_accuracy`: accuracy on fresh trials; :func:`plot_loadings`, :func:`plot_truncation`.
 
 Example
@@ -39,6 +41,8 @@ from ._fit import truncate as truncate
 from ._flow import latent_fixed_points as latent_fixed_points
 from ._flow import latent_flow_field as latent_flow_field
 from ._flow import plot_latent_flow as plot_latent_flow
+from ._geometry import ccgp as ccgp
+from ._geometry import participation_ratio as participation_ratio
 from ._latents import Latents as Latents
 from ._latents import condition_means as condition_means
 from ._latents import latents as latents
@@ -48,4 +52,4 @@ from ._plots import plot_truncation as plot_truncation
 __all__ = ["Latents", "latents", "condition_means", "latent_flow_field", "latent_fixed_points", "plot_latent_flow",
            "truncate", "singular_values", "MixtureFit", "fit_mixture", "loadings", "resample", "task_accuracy",
            "plot_loadings", "plot_truncation", "epairs", "EPAIRSResult",
-           "fine_tune_mixture"]
+           "fine_tune_mixture", "participation_ratio", "ccgp"]

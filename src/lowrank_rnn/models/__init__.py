@@ -3,7 +3,9 @@
 - :class:`LowRankRNN`: ``J = g chi + m n^T / N`` with trainable m, n (Dubreuil, Valente et al. 2022);
 - :class:`FullRankRNN`: a dense trainable ``W``;
 - :class:`MixtureLowRankRNN`: loadings drawn from a Gaussian mixture over a shared basis, so a new
-  network can be resampled from the same statistics (Beiran et al. 2021).
+  network can be resampled from the same statistics (Beiran et al. 2021);
+- :class:`Reservoir`: a random, untrained network with named input channels and a least-squares
+  readout that a :class:`Loop` feeds back through one channel (Israely et al. 2025).
 
 Each is a vector field ``F(x, u) = J phi(x) + I u`` (``drive``) of the library's integrator
 (:func:`lowrank_rnn.dynamics.integrate`: ``x <- x + alpha (-x + F) + sigma sqrt(alpha) xi``), run
@@ -23,9 +25,13 @@ from ._lowrank import FullRankRNN as FullRankRNN
 from ._lowrank import LowRankRNN as LowRankRNN
 from ._lowrank import top_svd as top_svd
 from ._mixture import MixtureLowRankRNN as MixtureLowRankRNN
+from ._reservoir import Loop as Loop
+from ._reservoir import Reservoir as Reservoir
+from ._reservoir import fit_readout as fit_readout
+from ._reservoir import readout_from_moments as readout_from_moments
 from ._mixture import to_ensemble as to_ensemble
 from . import _savers  # noqa: F401  (registers the models with save/load)
 from ._savers import hyperparameters as hyperparameters
 
 __all__ = ["AbstractRNN", "LowRankRNN", "FullRankRNN", "MixtureLowRankRNN", "run_trials", "to_ensemble",
-           "noise_from_published", "hyperparameters"]
+           "noise_from_published", "hyperparameters", "Reservoir", "Loop", "fit_readout", "readout_from_moments"]

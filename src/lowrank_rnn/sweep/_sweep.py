@@ -439,7 +439,7 @@ def _resolve_client(client: Any, timeout: float):
         import logging
 
         cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                           dashboard_address=None, silence_logs=logging.ERROR)
+                                           dashboard_address=":0", silence_logs=logging.ERROR)
         c = distributed.Client(cluster)
         return c, [c, cluster]
     if isinstance(client, str):
