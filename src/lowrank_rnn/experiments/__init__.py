@@ -16,6 +16,7 @@ REPRODUCTIONS["mastrogiuseppe2018"] = "mastrogiuseppe2018"
 REPRODUCTIONS["shao2024"] = "shao2024"
 REPRODUCTIONS["dubreuil2022"] = "dubreuil2022"
 REPRODUCTIONS["israely2025"] = "israely2025"
+REPRODUCTIONS["krotov_hopfield"] = "krotov_hopfield"
 
 
 def get(name: str):

@@ -12,24 +12,28 @@ from ._hopfield import CapacityCurve
 
 
 def plot_receptive_fields(weights, *, shape: tuple[int, int] | None = None, n: int | None = None,
-                          columns: int = 10, title: str | None = None):
+                          columns: int = 10, scale: str = "unit", title: str | None = None):
     """Return a matplotlib figure with each hidden unit's weights drawn as an image (its receptive field).
 
     Each panel is one row of ``weights`` reshaped to ``shape`` (default: a square), on a red–blue
-    scale symmetric about zero with the largest absolute weight of all panels as its end, as in
-    Krotov & Hopfield 2019 (PNAS 116:7723, Fig. 3).
+    scale symmetric about zero (as in Krotov & Hopfield 2019, PNAS 116:7723, Fig. 3), whose end is
+    each unit's own largest absolute weight (``scale="unit"``, so that units far from the unit
+    sphere do not wash out the others) or the largest of all panels (``scale="shared"``, with a
+    colour bar).
 
     >>> import numpy as np
     >>> from lowrank_rnn import memory
     >>> fig = memory.plot_receptive_fields(np.random.default_rng(0).normal(size=(12, 64)), columns=6)
     >>> len(fig.axes)
-    13
+    12
     """
     import matplotlib.pyplot as plt
 
     w = finite_array("weights", weights, ndim=2)
     n = w.shape[0] if n is None else min(positive_int("n", n), w.shape[0])
     columns = positive_int("columns", columns)
+    if scale not in ("unit", "shared"):
+        raise ArgumentError(f"scale must be 'unit' or 'shared', got {scale!r}")
     if shape is None:
         side = math.isqrt(w.shape[1])
         if side * side != w.shape[1]:
@@ -40,13 +44,15 @@ def plot_receptive_fields(weights, *, shape: tuple[int, int] | None = None, n: i
     rows = math.ceil(n / columns)
     cols = min(columns, n)
     fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols + 0.8, 1.1 * rows + 0.4), squeeze=False)
-    vmax = float(np.abs(w[:n]).max()) or 1.0
+    shared = float(np.abs(w[:n]).max()) or 1.0
     im = None
     for i, ax in enumerate(axes.ravel()):
         ax.set_axis_off()
         if i < n:
+            vmax = shared if scale == "shared" else (float(np.abs(w[i]).max()) or 1.0)
             im = ax.imshow(w[i].reshape(shape), cmap="bwr", vmin=-vmax, vmax=vmax)
-    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8)
+    if scale == "shared":
+        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8)
     if title:
         fig.suptitle(title)
     return fig
