@@ -443,14 +443,18 @@ def section_gain_modulation(cfg: Config, report, results: dict, trained: dict) -
     axes[1].set_xticks([0, 1], ["context 1", "context 2"])
     axes[1].set_ylabel("mean gain ⟨φ'(x_i)⟩ of the population")
     axes[1].legend(frameon=False, fontsize="x-small")
-    for ctx in (0, 1):
-        bottom = np.zeros(2)
+    groups = [(1, 0), (1, 1), (2, 0), (2, 1)]  # (stimulus, context)
+    xpos = np.array([0.0, 1.0, 2.5, 3.5])
+    for g, (stim, ctx) in enumerate(groups):
+        pops = out["contexts"][ctx]["populations"]
         for p in range(C):
-            vals = np.array([out["contexts"][ctx]["populations"][p][f"coupling_stimulus_{s}"] for s in (1, 2)])
-            axes[2].bar(np.arange(2) * 3 + ctx, vals, 0.9, bottom=bottom, color=f"C{p + 2}",
-                        alpha=1.0 if ctx == 0 else 0.55, edgecolor="k", lw=0.5)
-            bottom += vals
-    axes[2].set_xticks([0, 1, 3, 4], ["stim 1\nctx 1", "stim 1\nctx 2", "stim 2\nctx 1", "stim 2\nctx 2"])
+            axes[2].bar(xpos[g] + (p - (C - 1) / 2) * width, pops[p][f"coupling_stimulus_{stim}"], width,
+                        color=f"C{p + 2}")
+        total = out["contexts"][ctx][f"coupling_stimulus_{stim}"]
+        axes[2].hlines(total, xpos[g] - 0.45, xpos[g] + 0.45, color="k", lw=2.0,
+                       label="all neurons" if g == 0 else None)
+    axes[2].legend(frameon=False, fontsize="x-small")
+    axes[2].set_xticks(xpos, ["stim 1\nctx 1", "stim 1\nctx 2", "stim 2\nctx 1", "stim 2\nctx 2"])
     axes[2].axhline(0, color="0.7", lw=0.8)
     axes[2].set_ylabel("coupling of the stimulus to κ")
     fig.tight_layout()
@@ -470,7 +474,7 @@ def section_gain_modulation(cfg: Config, report, results: dict, trained: dict) -
                   "Context-dependent decision, a network drawn from the fine-tuned two-population mixture. Left: the "
                   "latent flow dκ/dt against κ with the context cue on and no stimulus, per context. Middle: each "
                   "population's mean gain in each context. Right: the coupling of stimulus 1 and 2 to κ in each "
-                  "context (dark: context 1, light: context 2), stacked by population (colours as in the middle).")
+                  "context, per population (colours as in the middle) and in all (black bars: their sum).")
     report.text(f"Couplings to κ: stimulus 1 {c[0]['coupling_stimulus_1']:.3f} in context 1 against "
                 f"{c[1]['coupling_stimulus_1']:.3f} in context 2; stimulus 2 {c[0]['coupling_stimulus_2']:.3f} "
                 f"against {c[1]['coupling_stimulus_2']:.3f}. The relevant stimulus has the larger coupling in its "
