@@ -18,6 +18,7 @@ import re
 import shlex
 import subprocess
 import sys
+import types
 import zlib
 from pathlib import Path
 
@@ -57,10 +58,12 @@ def _run_blocks(page: Path, blocks: list[str], tmp_path: Path, monkeypatch) -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    namespace: dict = {"__name__": "__docs__"}
+    # a real module, so that classes defined on a page (dataclasses, Equinox modules) find theirs
+    module = types.ModuleType("docs_page")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
     try:
         for k, code in enumerate(blocks):
-            exec(compile(code, f"{_page_id(page)} (python block {k + 1})", "exec"), namespace)
+            exec(compile(code, f"{_page_id(page)} (python block {k + 1})", "exec"), module.__dict__)
     finally:
         plt.close("all")
 
