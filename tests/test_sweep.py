@@ -151,3 +151,18 @@ def test_bad_input(tmp_path):
     with pytest.raises(RunFolderError, match="is a file"):
         run(foreign / "notes.txt")
     assert (foreign / "notes.txt").read_text() == "mine"
+
+
+def test_cli_rank_one_sweep_matches_theory_and_resumes(tmp_path, capsys):
+    from lowrank_rnn.cli import main
+
+    args = ["sweep", "rank-one", "--out", str(tmp_path), "--g", "0.5", "--overlap", "0.5,3.5", "--N", "300",
+            "--replicates", "2", "--T", "30"]
+    assert main(args) == 0
+    rows = json.loads((tmp_path / "summary.json").read_text())["rows"]
+    low, high = rows
+    assert low["kappa_theory"] == 0 and abs(low["kappa_sim_mean"]) < 0.05      # homogeneous fixed point
+    # heterogeneous fixed point: N = 300 networks scatter about the mean-field kappa by O(1/sqrt(N))
+    assert abs(high["kappa_sim_mean"] - high["kappa_theory"]) < 0.25 and high["kappa_theory"] > 1.5
+    assert main(args) == 0
+    assert json.loads((tmp_path / "summary.json").read_text())["reused_chunks"] == 2

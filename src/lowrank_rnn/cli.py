@@ -9,6 +9,7 @@ Sub-commands::
     lowrank-rnn train --task NAME --out DIR --method es [--strategy openai_es|cma_es|pgpe --popsize --sigma]
     lowrank-rnn train --task NAME --out DIR --rule eprop|rflo|mdgl|modprop|tbptt(k)|...   # a learning rule
     lowrank-rnn evaluate DIR [--json]             # accuracy, loss and figures of a trained run
+    lowrank-rnn sweep rank-one --out DIR [--g 0.5,1.5 --overlap 0.5,2 --N 500 --replicates 4]   # resumable
     lowrank-rnn motifs [--n-e ... --chain ...] [--json]   # E–I motif predictions (Shao et al. 2025)
 """
 
@@ -57,6 +58,12 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep._cli import run
+
+    return run(args)
+
+
 def _cmd_motifs(args: argparse.Namespace) -> int:
     from .motifs._cli import run
 
@@ -91,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--ratios", default=None, help="comma-separated beta/alpha values (israely2025)")
     rp.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786 (sweeps)")
     rp.set_defaults(func=_cmd_reproduce)
+
+    from .sweep._cli import add_arguments as _sweep_arguments
+
+    sw = sub.add_parser("sweep", help="a built-in parameter sweep on Dask, stored in Zarr and resumable "
+                                      "(rank-one: simulations over g, overlap, N beside the mean-field theory)")
+    _sweep_arguments(sw)
+    sw.set_defaults(func=_cmd_sweep)
 
     mo = sub.add_parser("motifs", help="E–I network with connectivity motifs: predicted outliers, bulk, "
                                        "stability and population responses (Shao et al. 2025)")

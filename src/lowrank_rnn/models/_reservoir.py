@@ -25,6 +25,12 @@ class Loop(eqx.Module):
     readout: ``w``, shape (N, O); the channel must have O vectors.
     channel: the name of the input channel the readout is routed through.
     gain: the loop's strength (a scalar, traceable).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> Loop(jnp.zeros((10, 2)), channel="cerebellar", gain=0.5).channel
+    'cerebellar'
     """
 
     readout: jax.Array
