@@ -10,7 +10,9 @@ Issue 16, item 6. The closed loop ``x <- x + dt(-x + J tanh x + alpha V e_k + be
   (N, N) x (N, ratios) product), float32;
 * ``jax_single``: the same at one ratio (a matrix-vector product per step), float32;
 * ``numpy_loop``: the authors' formulation, a Python loop over steps of one network at one ratio in
-  float64 NumPy (their dtype), one matrix-vector product per step.
+  float64 NumPy (their dtype), one matrix-vector product per step, on one BLAS thread (their
+  130 CPU-hours are single-core hours; on this loaded machine multithreaded OpenBLAS matrix-vector
+  products were also 10x slower than single-threaded ones).
 
 The paths are timed in rounds (each path once per round, the order reversed every other round);
 the report gives each path's median throughput and the median and range of the same-round ratios
@@ -36,6 +38,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from lowrank_rnn.models import Loop, Reservoir
 
@@ -66,6 +69,11 @@ def _jax_path(res, w, n_steps: int):
 
 
 def _numpy_loop(J, V, U, w, beta, x0, n_steps: int):
+    with threadpool_limits(1):
+        return _numpy_steps(J, V, U, w, beta, x0, n_steps)
+
+
+def _numpy_steps(J, V, U, w, beta, x0, n_steps: int):
     x = x0.copy()
     z = w.T @ np.tanh(x)
     inp = ALPHA * V[:, 0]
@@ -81,7 +89,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--N", type=int, default=1000)
     ap.add_argument("--ratios", type=int, default=30, help="ratios per chunk (jax_chunk)")
     ap.add_argument("--steps", type=int, default=1000, help="steps per JAX call")
-    ap.add_argument("--numpy-steps", type=int, default=300, help="steps per NumPy call")
+    ap.add_argument("--numpy-steps", type=int, default=2000, help="steps per NumPy call")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=None)

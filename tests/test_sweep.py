@@ -132,6 +132,18 @@ def test_local_cluster_matches_synchronous(tmp_path):
     np.testing.assert_array_equal(sync["y"].values, local["y"].values)
 
 
+def test_scheduler_address(tmp_path):
+    import distributed
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster:
+        ds = run(tmp_path / "c.zarr", client=cluster.scheduler_address, chunk=1)
+        assert ds.attrs["computed_chunks"] == 5
+        with distributed.Client(cluster) as client:  # a Client object: left open for its owner
+            again = run(tmp_path / "d.zarr", client=client)
+            assert client.status == "running"
+    np.testing.assert_array_equal(ds["y"].values, again["y"].values)
+
+
 def test_bad_input(tmp_path):
     with pytest.raises(ArgumentError, match="reads the parameter 'n'"):
         run(tmp_path / "a.zarr", grid={"a": [1.0], "m": [1]})
