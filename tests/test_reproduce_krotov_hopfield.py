@@ -11,7 +11,7 @@ import struct
 import numpy as np
 import pytest
 
-from lowrank_rnn.cli import main
+from lowrank_rnn.cli import build_parser, main
 from lowrank_rnn.experiments import REPRODUCTIONS
 from lowrank_rnn.experiments import krotov_hopfield as kh
 
@@ -78,3 +78,25 @@ def test_classification_and_capacity(smoke_run):
     assert all(v["test"] > 0.5 for v in acc.values())
     c = res["capacity"]["120"]
     assert c["mean_overlap"][0] > 0.95 and c["mean_overlap"][1] < 0.7  # alpha 0.05 against 0.35
+
+
+def test_user_supplied_mnist_file(tmp_path):
+    from lowrank_rnn import ArgumentError, memory
+
+    x, y, xt, yt = memory.digits()
+    images = lambda a: np.rint(a * 255).astype(np.uint8).reshape(len(a), 8, 8)  # noqa: E731
+    path = tmp_path / "mnist.npz"
+    np.savez(path, x_train=images(x), y_train=y, x_test=images(xt), y_test=yt)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kh.Config, "make", classmethod(lambda cls, quick: SMOKE))
+        kh.run(tmp_path / "out", quick=True, only=("receptive_fields",), mnist=path)
+    args = build_parser().parse_args(["reproduce", "krotov_hopfield", "--out", "o", "--mnist", str(path)])
+    assert args.mnist == str(path)
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["data"] == "mnist"
+    assert (tmp_path / "out" / "receptive_fields_p2.png").is_file()
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x_train=images(x))
+    with pytest.raises(ArgumentError, match="mnist"):
+        kh.run(tmp_path / "out2", mnist=bad)
+    assert not (tmp_path / "out2").exists()  # refused before any work

@@ -44,7 +44,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from . import experiments
 
     module = experiments.get(args.name)
-    extra = {name: getattr(args, name) for name in ("networks", "ratios", "scheduler")
+    extra = {name: getattr(args, name) for name in ("networks", "ratios", "scheduler", "mnist")
              if getattr(args, name, None) is not None}
     if extra:  # options of some reproductions only (israely2025's sweep)
         import inspect
@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--networks", type=int, default=None, help="networks per parameter value (sweeps: israely2025)")
     rp.add_argument("--ratios", default=None, help="comma-separated beta/alpha values (israely2025)")
     rp.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786 (sweeps)")
+    rp.add_argument("--mnist", default=None, help="an .npz with x_train, y_train, x_test, y_test used instead "
+                    "of the 8x8 digits (krotov_hopfield)")
     rp.set_defaults(func=_cmd_reproduce)
 
     from .sweep._cli import add_arguments as _sweep_arguments
