@@ -196,7 +196,12 @@ def section_minibatch(cfg, data, report, results):
                     f"{fmt(v['winners_median_deviation_start'])} to {fmt(v['winners_median_deviation_end'])} "
                     f"({fmt(100 * v['winners_within_1pct'])}% within 1%)"
                     for v in out.values())
-        + ". Units that never win are not pulled to the sphere (their g is 0 or −Δ), as the equation says.")
+        + ". Units that never win are not pulled to the sphere (their g is 0 or −Δ), as the equation says."
+        + "".join(f" With p = {v['p']}, k = {v['k']} only {v['winners']} of {cfg.hidden} units win any training "
+                  "image: the anti-Hebbian term drives the others' fields negative, which lowers E further "
+                  "through −ΔQ_(k) (E measures the dynamics' progress, not the usefulness of the units; the "
+                  "readout on these units is correspondingly poor below)."
+                  for v in out.values() if v["winners"] < cfg.hidden // 4))
     report.table(["p", "k", "E start", "E end", "epochs with E rising", "winning units",
                   "median |‖W‖_p − 1| start (winners)", "… end (winners)", "winners within 1% (%)",
                   "winners within 10% (%)", "median |‖W‖_p − 1| end (others)"], rows)
