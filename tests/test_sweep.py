@@ -178,3 +178,15 @@ def test_cli_rank_one_sweep_matches_theory_and_resumes(tmp_path, capsys):
     assert abs(high["kappa_sim_mean"] - high["kappa_theory"]) < 0.25 and high["kappa_theory"] > 1.5
     assert main(args) == 0
     assert json.loads((tmp_path / "summary.json").read_text())["reused_chunks"] == 2
+
+
+def test_cli_says_an_interrupted_sweep_resumes():
+    import argparse
+
+    from lowrank_rnn.cli import _interrupted
+
+    for args in (argparse.Namespace(command="sweep", out="runs/s"),
+                 argparse.Namespace(command="reproduce", name="israely2025", out="runs/i")):
+        assert "run the same command again" in _interrupted(args, KeyboardInterrupt())
+    assert _interrupted(argparse.Namespace(command="reproduce", name="shao2024", out="x"),
+                        KeyboardInterrupt()) == "lowrank-rnn: interrupted"

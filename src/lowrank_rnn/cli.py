@@ -139,6 +139,9 @@ def _check_backend() -> None:
 def _interrupted(args: argparse.Namespace, err: KeyboardInterrupt) -> str:
     """The line printed when a command is interrupted: for ``train``, whether and how it resumes."""
     what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+    if args.command == "sweep" or (args.command == "reproduce" and args.name == "israely2025"):
+        return (f"lowrank-rnn: {what}; the finished chunks are kept in the sweep's store under {args.out}: run the "
+                "same command again to compute only the missing ones")
     if args.command != "train":
         return f"lowrank-rnn: {what}"
     out = Path(args.out)
