@@ -260,9 +260,12 @@ def _section_spectrum(report, results, cfg, ds) -> None:
     ax.set_ylabel("|eigenvalue|")
     ax.legend(fontsize=7)
     ax = axes[1]
-    for i in (0, len(ratios) - 1):
-        ax.scatter(out[i, :, :].real.ravel(), out[i, :, :].imag.ravel(), s=8, label=f"largest 4, β/α = {ratios[i]:.3g}")
-        ax.scatter(pred[i].real.ravel(), pred[i].imag.ravel(), marker="x", s=25, label=f"β wᵀU, β/α = {ratios[i]:.3g}")
+    for i, (size, face) in zip((0, len(ratios) - 1), ((40, "none"), (8, None))):
+        # the same networks at both ends: hollow circles for the first, so neither hides the other
+        ax.scatter(out[i, :, :].real.ravel(), out[i, :, :].imag.ravel(), s=size, facecolors=face,
+                   edgecolors=f"C{2 * (i > 0)}", label=f"largest 4, β/α = {ratios[i]:.3g}")
+        ax.scatter(pred[i].real.ravel(), pred[i].imag.ravel(), marker="x", s=25, color=f"C{1 + 2 * (i > 0)}",
+                   label=f"β wᵀU, β/α = {ratios[i]:.3g}")
     t = np.linspace(0, 2 * np.pi, 200)
     ax.plot(G * np.cos(t), G * np.sin(t), "k--", lw=0.8)
     ax.set_aspect("equal")
