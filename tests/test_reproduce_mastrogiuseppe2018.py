@@ -3,7 +3,7 @@
 The quick run (small networks, one or two seeds) is executed once for the whole module; the tests
 check that every figure and section is there and that the numbers carry the paper's physics, with
 tolerances sized for the quick run's N (the reason is stated at each assertion). Published numbers:
-Mastrogiuseppe & Ostojic 2018 and the authors' code constants (shared/reference/lowrank_theory.md).
+Mastrogiuseppe & Ostojic 2018 and the constants of the authors' public code.
 """
 
 import json

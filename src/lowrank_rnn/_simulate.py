@@ -422,13 +422,11 @@ def _dense_connectivity(network: Network) -> jax.Array | None:
     the rows it reads at once (its kernel reads 8 rows at a time). NumPy asks the kernel for huge
     pages for arrays of 4 MB and more (``madvise(MADV_HUGEPAGE)``, effective where transparent
     huge pages are in "madvise" or "always" mode), which is likely part of why its ``sgemv``
-    streamed J faster: the same compiled XLA loop took 8-17 % less time a step with J in huge
-    pages on one core, 5-13 % with two threads. Here J is formed by NumPy (``m @ n.T``, then
+    streamed J faster; the same compiled XLA loop is faster with J in huge pages. Here J is formed by NumPy (``m @ n.T``, then
     ``/ N``, float32; it can differ from :meth:`Network.connectivity` in the last bit of some
     entries) in a reusable buffer aligned to 2 MB and handed to XLA without a copy
-    (``jax.device_put`` of an aligned host array on the CPU aliases it). At N = 4000 and 16000,
-    batch 1, a dense step took 10-13 % less time, and forming J at N = 16000 half the time
-    (benchmarks/README.md, "Simulation throughput"). Where huge pages or the alias are not
+    (``jax.device_put`` of an aligned host array on the CPU aliases it). The dense path's timings
+    are in benchmarks/README.md, "Simulation throughput". Where huge pages or the alias are not
     granted, the run is the same, only not faster.
     """
     N = network.N

@@ -1,12 +1,11 @@
-"""``tanh`` for the library: on the CPU in float32, the same values as ``jnp.tanh``, about twice as fast.
+"""``tanh`` for the library: on the CPU in float32, the same values as ``jnp.tanh``, computed faster.
 
 XLA:CPU evaluates float32 ``tanh`` with a rational approximation (odd degree-13 numerator over an
 even degree-6 denominator in x, ``x`` itself where ``|x| < 0.0004``, ``sign(x)`` where
 ``|x| >= 7.9988117``). Written as ordinary multiply-adds, two selects and a division, the same
-arithmetic fuses with the operations around it and vectorizes, while XLA's own ``tanh`` took 2.2x
-longer on this machine (1000 steps of ``tanh`` on 4000 x 32 entries: 60 against 27 ms; JAX 0.10.2,
-2-core AMD EPYC). A low-rank simulation step is mostly ``tanh`` (about 80 % of the step at
-N = 4000, batch 32): its median time per 1000 steps went from 57 to 45 ms (benchmarks/README.md).
+arithmetic fuses with the operations around it and vectorizes, where XLA's own ``tanh`` is a
+separate, slower kernel. A low-rank simulation step is mostly ``tanh``, so this sets the speed of
+``simulate`` (measured in benchmarks/README.md, "Simulation throughput").
 
 :func:`tanh` gives **bit-for-bit** the values of ``jnp.tanh`` on the CPU for every float32 input
 (checked over all 2^32 bit patterns with JAX 0.10.2; ``tests/test_tanh.py`` checks a dense sample

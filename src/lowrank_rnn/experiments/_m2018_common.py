@@ -102,8 +102,8 @@ class Config:
 def single_threaded_blas():
     """Return a context limiting BLAS/LAPACK to one thread (a no-op without threadpoolctl).
 
-    Dense eigenvalue problems of a few hundred neurons run ~5-20x faster in CPU time on one
-    OpenBLAS thread than on several, whose spin-waiting also competes with JAX's own threads.
+    Dense eigenvalue problems of a few hundred neurons take much less CPU time on one OpenBLAS
+    thread than on several, whose spin-waiting also competes with JAX's own threads.
     """
     try:
         from threadpoolctl import threadpool_limits
@@ -148,8 +148,8 @@ def theory_in_background(chains: list[list[tuple[str, Callable]]], workers: int 
     Theory and simulation are independent until a section puts them side by side, and both spend
     most of their time in XLA (compiling and running, outside the GIL), so on two cores the theory
     of later sections is solved while earlier sections simulate. One worker by default: with two,
-    the three busy threads oversubscribe two cores and cost more CPU time than they save (measured
-    on the cold quick run: 47.7 s wall with one worker, 52-65 s with two, 55-74 s without). The results are those computed
+    the three busy threads oversubscribe two cores and cost more CPU time than they save (the cold
+    quick run took longer with two workers, and longer still without the thread). The results are those computed
     in line: same functions and arguments, and JAX's float64 switch is per thread.
     """
     futures = {name: Future() for chain in chains for name, _ in chain}

@@ -16,9 +16,8 @@ Each result sets the mean-field theory of :mod:`lowrank_rnn.theory` (a function 
 7. rank two at g = 0: ring attractor and limit cycle, flow fields and trajectories.
 
 The default run uses N >= 2000 and several seeds and takes a few minutes on 2 CPU cores; ``quick``
-uses small networks, one or two seeds and coarse grids, and makes the same figures and tables.
-Measured on a quiet 2-core machine (2026-11-23): ``--quick`` 52.7 s from an empty compilation cache
-(most of it compiling the mean-field solvers), the default run 158 s (first session's code).
+uses small networks, one or two seeds and coarse grids, and makes the same figures and tables
+in about a minute, most of it compiling the mean-field solvers.
 """
 
 from __future__ import annotations
