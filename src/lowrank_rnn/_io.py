@@ -333,6 +333,15 @@ def load(path: str | os.PathLike) -> Any:
     Raises FileNotFoundError for a missing file and :class:`~lowrank_rnn.FileFormatError` naming the
     file and what is wrong for one that is not a lowrank-rnn file, is damaged, or holds values the
     class refuses. Nothing is unpickled.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from lowrank_rnn import Ensemble, load, save
+    >>> ens = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0)
+    >>> path = save(ens, pathlib.Path(tempfile.mkdtemp()) / "ens.npz")
+    >>> load(path).overlap
+    array([[2.2]])
     """
     if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
         raise ArgumentTypeError(f"path must be a file path, got {type(path).__name__}")

@@ -34,6 +34,13 @@ class SpectrumPrediction:
 
     ``outliers`` lists all R eigenvalues of the overlap matrix, sorted by decreasing real part;
     ``visible`` marks those outside the bulk disk, which are the ones that show up in J.
+
+    Examples
+    --------
+    >>> from lowrank_rnn import Ensemble
+    >>> pred = predict(Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0, g=0.5))
+    >>> pred.bulk_radius, pred.outliers.real, pred.visible
+    (0.5, array([2.2]), array([ True]))
     """
 
     bulk_radius: float
@@ -101,7 +108,13 @@ def eigenvalues(network: Network) -> np.ndarray:
 
 
 def match_outliers(numerical: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """Return, for each predicted outlier, the nearest numerical eigenvalue (each used once)."""
+    """Return, for each predicted outlier, the nearest numerical eigenvalue (each used once).
+
+    Examples
+    --------
+    >>> match_outliers([0.1, 2.3, -1.0], [2.2, 0.0])
+    array([2.3+0.j, 0.1+0.j])
+    """
     numerical = np.asarray(numerical, dtype=complex)
     free = np.ones(len(numerical), bool)
     out = []
@@ -122,6 +135,13 @@ def outlier_std(ensemble: Ensemble, N: int) -> float:
     variance is ``Var(n m) / N + g^2 E[n^2] E[m^2] / (N lambda^2)``, with, for Gaussian loadings,
     ``Var(n m) = s_nn s_mm + s_nm^2 + M_n^2 s_mm + M_m^2 s_nn + 2 M_m M_n s_nm``.
     Only rank one with a single Gaussian is supported.
+
+    Examples
+    --------
+    >>> from lowrank_rnn import Ensemble
+    >>> ens = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0, g=0.5)
+    >>> round(outlier_std(ens, 1000), 3)        # shrinks as 1 / sqrt(N)
+    0.082
     """
     if not isinstance(ensemble, Ensemble) or ensemble.rank != 1 or ensemble.n_populations != 1:
         raise ArgumentError("outlier_std supports rank-one, single-population ensembles only")
@@ -137,7 +157,19 @@ def outlier_std(ensemble: Ensemble, N: int) -> float:
 
 def plot(obj: Ensemble | Network, network: Network | None = None, *, ax=None, numerical=None):
     """Draw the predicted bulk disk and outliers of ``obj``, and the numerical eigenvalues of
-    ``network`` (defaults to ``obj`` when it is a Network). Returns the matplotlib Axes."""
+    ``network`` (defaults to ``obj`` when it is a Network). Returns the matplotlib Axes.
+
+    ``numerical`` passes eigenvalues already computed (from :func:`eigenvalues`) instead.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from lowrank_rnn import Ensemble
+    >>> ens = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0, g=0.5)
+    >>> ax = plot(ens, ens.sample(200, key=jax.random.key(0)))
+    >>> len(ax.collections) > 0           # the numerical eigenvalues
+    True
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
