@@ -132,6 +132,20 @@ def test_docstring_extension_reads_house_style():
     assert ext.rewrite("a [phi'](0, K^2) and `[f](a, b)`") == "a \\[phi'\\](0, K^2) and `[f](a, b)`"
 
 
+def test_every_reproduction_has_its_page():
+    """``lowrank-rnn reproduce NAME`` has docs/papers/NAME.md in the nav, with the figures of its quick run."""
+    from lowrank_rnn.experiments import REPRODUCTIONS
+
+    nav = (ROOT / "mkdocs.yml").read_text()
+    for name in REPRODUCTIONS:
+        page = DOCS / "papers" / f"{name}.md"
+        assert page.exists() and f"papers/{name}.md" in nav, (
+            f"reproduction {name!r} has no page: write docs/papers/{name}.md (see the others), run "
+            f"`python docs/make_figures.py {name}` and add the page to mkdocs.yml's nav")
+        assert f'--8<-- "docs/papers/{name}/report.md"' in page.read_text()
+        assert list((DOCS / "papers" / name).glob("*.png")), f"no figures in docs/papers/{name}/"
+
+
 def _public_modules() -> list[str]:
     """``lowrank_rnn``, its public modules and sub-packages, and their public sub-packages."""
     import lowrank_rnn
