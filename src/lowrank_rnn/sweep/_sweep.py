@@ -15,14 +15,12 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import math
 import numbers
 import os
 import re
 import secrets
 import shutil
 import time
-import traceback
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
