@@ -135,3 +135,14 @@ def test_episode_protocol_matches_a_numpy_loop():
     np.testing.assert_allclose(cross, cross_np, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(rates, C_np, atol=1e-4)
     np.testing.assert_allclose(z, C_np @ w, atol=1e-5)
+
+
+def test_sample_statistics():
+    res = Reservoir.sample(400, g=1.75, channels={"cortical": 8, "cerebellar": 2},
+                           scales={"cerebellar": 1 / np.sqrt(2)}, key=jax.random.key(0))
+    # 160 000 entries: the standard deviation is estimated to ~0.2 %
+    assert float(np.std(res.bulk)) * np.sqrt(400) == pytest.approx(1.75, rel=0.01)
+    assert float(np.std(res.channels["cerebellar"])) == pytest.approx(1 / np.sqrt(2), rel=0.05)
+    assert res.channels["cortical"].shape == (400, 8) and res.g == 1.75
+    with pytest.raises(ArgumentError, match="scales: 'motor'"):
+        Reservoir.sample(10, g=1.0, channels={"a": 1}, scales={"motor": 1.0}, key=jax.random.key(0))
