@@ -64,7 +64,8 @@ def _activation(currents, k, delta):
     """g: 1 for the most-driven unit, -delta for the k-th, 0 otherwise (per sample), shape of ``currents``."""
     idx = jax.lax.top_k(currents, k)[1]
     hidden = currents.shape[-1]
-    return jax.nn.one_hot(idx[:, 0], hidden) - delta * jax.nn.one_hot(idx[:, k - 1], hidden)
+    dt = currents.dtype  # one_hot's default is float64 under JAX_ENABLE_X64
+    return (jax.nn.one_hot(idx[:, 0], hidden, dtype=dt) - delta * jax.nn.one_hot(idx[:, k - 1], hidden, dtype=dt)).astype(dt)
 
 
 def _drift(w, v, p, k, delta):
@@ -218,7 +219,7 @@ def _epoch(w, data, key, lr, p, delta, *, k, n_batches, batch):
     def step(w, v):
         ds = _drift(w, v, p, k, delta)
         scale = jnp.maximum(jnp.max(jnp.abs(ds)), _PRECISION)
-        return w + lr * ds / scale, None
+        return (w + lr * ds / scale).astype(w.dtype), None
 
     return jax.lax.scan(step, w, batches)[0]
 
