@@ -190,3 +190,55 @@ def test_cli_says_an_interrupted_sweep_resumes():
         assert "run the same command again" in _interrupted(args, KeyboardInterrupt())
     assert _interrupted(argparse.Namespace(command="reproduce", name="shao2024", out="x"),
                         KeyboardInterrupt()) == "lowrank-rnn: interrupted"
+
+
+SLOW_FN = '''
+import time
+import jax
+import jax.numpy as jnp
+
+
+def slow(params, key):
+    jax.debug.callback(lambda: time.sleep(0.2))  # a chunk takes a while, so the kill lands mid-sweep
+    return {"y": params["a"] * jax.random.normal(key)}
+'''
+
+RUN_SLOW = '''
+import sys
+import jax
+import lowrank_rnn as lr
+from slowfn import slow
+lr.sweep(slow, {"a": [1.0, 2.0]}, replicates=8, key=jax.random.key(0), store=sys.argv[1], chunk={"a": 1, "replicate": 1},
+         client="synchronous", progress=False)
+'''
+
+
+def test_killed_sweep_loses_only_the_chunk_in_flight(tmp_path):
+    """SIGKILL a sweep in another process; the next call computes only the chunks without a marker."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "slowfn.py").write_text(SLOW_FN)
+    (tmp_path / "run_slow.py").write_text(RUN_SLOW)
+    store = tmp_path / "s.zarr"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "run_slow.py"), str(store)], env=env)
+    markers = store / _sweep.MARKERS
+    while proc.poll() is None and not (markers.is_dir() and len(list(markers.glob("*.json"))) >= 3):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list(markers.glob("*.json")))
+    assert 3 <= done < 16, done
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from slowfn import slow
+    finally:
+        sys.path.remove(str(tmp_path))
+    kw = dict(replicates=8, key=jax.random.key(0), chunk={"a": 1, "replicate": 1}, client="synchronous", progress=False)
+    ds = lr.sweep(slow, {"a": [1.0, 2.0]}, store=store, **kw)
+    assert (ds.attrs["reused_chunks"], ds.attrs["computed_chunks"]) == (done, 16 - done)
+    fresh = lr.sweep(slow, {"a": [1.0, 2.0]}, store=tmp_path / "fresh.zarr", **kw)
+    np.testing.assert_array_equal(ds["y"].values, fresh["y"].values)
