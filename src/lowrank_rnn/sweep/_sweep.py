@@ -477,7 +477,9 @@ def sweep(fn: Callable, grid: Mapping[str, Any], *, replicates: int, key: jax.Ar
     the same arguments and store computes only the chunks that are missing (or failed). The store
     keeps a fingerprint of ``fn`` (a hash of its traced JAX program and constants), the grid, the
     number of replicates, the key and the outputs; a call whose fingerprint differs is refused
-    instead of mixing results.
+    instead of mixing results (another version of JAX may trace the same ``fn`` into a different
+    program, and then counts as a different ``fn``). Two processes sweeping into one store at once
+    are not locked out: they compute the same chunks twice and write the same values.
 
     Parameters
     ----------
