@@ -110,6 +110,10 @@ def run(out_dir, *, quick: bool = False, networks: int | None = None, ratios=Non
     ratios: the beta/alpha values (default: 30 from 0.5 to 1.5, as published); a list or
         "0.5,1.0,1.5".
     scheduler: the address of a Dask scheduler to run the chunks on (default: a local cluster).
+
+    The sweep's store is ``out_dir/sweep-<hash>.zarr``, the hash of N, the repetitions, the
+    networks and the ratios: the same command again resumes it (computing only the networks not yet
+    stored); other ``networks`` or ``ratios`` start another store.
     """
     networks, ratios, scheduler = _check(networks, ratios, scheduler)
     report = start_report(out_dir, TITLE, only=None, allowed=(), what="sections")
