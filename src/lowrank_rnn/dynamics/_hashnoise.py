@@ -59,6 +59,12 @@ def log_normal_float(q: jax.Array) -> jax.Array:
     Absolute error below ``6e-7 + 1.2e-7 |ln q|`` (the fit, plus float32 rounding of the result),
     so below 1e-6 on [2^-22, 1], where the noise generator uses it. There it replaces XLA's ``log``,
     whose handling of every special case made it the costliest step of the transform.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> round(float(log_normal_float(jnp.float32(0.5))), 6)        # ln 0.5
+    -0.693147
     """
     bits = jax.lax.bitcast_convert_type(q, jnp.int32)
     e = ((bits >> 23) - 127).astype(jnp.float32)
@@ -75,6 +81,12 @@ def erfinv(v: jax.Array) -> jax.Array:
 
     ``w = -ln((1 - v)(1 + v))`` by :func:`log_normal_float`; on the generator's grid of ``v``
     (all 2^23 values) the absolute error against SciPy's float64 ``erfinv`` is below 1e-6.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> round(float(erfinv(jnp.float32(0.5))), 5)                  # scipy.special.erfinv(0.5)
+    0.47694
     """
     w = -log_normal_float((1.0 - v) * (1.0 + v))
     wc = w - 2.5
@@ -95,6 +107,13 @@ def element_index(shape: tuple[int, ...], trial_axis: int | None = None) -> jax.
     ``trial_axis=1`` gives an ``(N, B)`` array (one trial per column) the same numbers as its
     transpose: element ``(i, b)`` is ``b N + i``, so a trial draws the same normals in either layout,
     whatever the number of trials beside it.
+
+    Examples
+    --------
+    >>> element_index((2, 3)).tolist()
+    [[0, 1, 2], [3, 4, 5]]
+    >>> element_index((3, 2), trial_axis=1).tolist()
+    [[0, 3], [1, 4], [2, 5]]
     """
     if trial_axis != 1 or len(shape) != 2:
         return jax.lax.iota(jnp.uint32, int(np.prod(shape))).reshape(shape)
@@ -106,7 +125,19 @@ def element_index(shape: tuple[int, ...], trial_axis: int | None = None) -> jax.
 def normal_from_words(k0: jax.Array, k1: jax.Array, shape: tuple[int, ...],
                       trial_axis: int | None = None) -> jax.Array:
     """Return float32 standard normals of ``shape`` from the two uint32 key words ``k0, k1``
-    (element indices by :func:`element_index`)."""
+    (element indices by :func:`element_index`).
+
+    ``z = sqrt(2) erfinv(v)`` with ``v`` the top 23 bits of a double hash of the index and the words,
+    mapped to (-1, 1).
+
+    Examples
+    --------
+    >>> import jax
+    >>> k0, k1 = key_words(jax.random.key(0))
+    >>> z = normal_from_words(k0, k1, (100_000,))
+    >>> round(float(z.mean()), 2), round(float(z.std()), 2)
+    (0.0, 1.0)
+    """
     i = element_index(shape, trial_axis)
     u = _lowbias32(_lowbias32(i ^ k0) ^ k1)
     # (u >> 9) + 0.5 is exact in float32; v lies in [-1 + 2^-23, 1 - 2^-23]
@@ -124,6 +155,12 @@ def key_words(key: jax.Array) -> jax.Array:
     A few scalar integer operations instead of a Threefry evaluation: inside a compiled training
     epoch each Threefry call is a loop of its own, and they made a quarter of its compile time.
     Keys with other than two data words (e.g. ``"rbg"``) go through Threefry bits as before.
+
+    Examples
+    --------
+    >>> import jax
+    >>> key_words(jax.random.key(0)).shape, key_words(jax.random.key(0)).dtype
+    ((2,), dtype('uint32'))
     """
     data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
     data = jnp.ravel(data)
@@ -135,7 +172,14 @@ def key_words(key: jax.Array) -> jax.Array:
 
 
 def lowbias32_host(x) -> np.ndarray:
-    """Return :func:`_lowbias32` of the uint32 array ``x``, computed by NumPy on the host."""
+    """Return the lowbias32 hash (Wellons' integer hash: xor-shifts and two multiplications) of the
+    uint32 array ``x``, computed by NumPy on the host; the same numbers as the compiled hash.
+
+    Examples
+    --------
+    >>> lowbias32_host([0, 1]).dtype, lowbias32_host(0).tolist() == [0]
+    (dtype('uint32'), True)
+    """
     x = np.array(x, dtype=np.uint32, ndmin=1)
     x ^= x >> np.uint32(16)
     x *= np.uint32(0x7FEB352D)
@@ -151,6 +195,12 @@ def host_words(seed, *tags) -> np.ndarray:
 
     Used to derive a training epoch's shuffling order and noise seeds without any compiled
     random-number code (see :func:`lowrank_rnn.training.train`).
+
+    Examples
+    --------
+    >>> w = host_words([1, 2], 7)               # seed words (1, 2), tag 7 (an epoch)
+    >>> w.dtype, bool(w == host_words([1, 2], 7)), bool(w != host_words([1, 2], 8))
+    (dtype('uint32'), True, True)
     """
     h = np.full((), 0x9E3779B9, np.uint32)
     for w in [*np.ravel(np.asarray(seed, np.uint32)), *tags]:
@@ -164,7 +214,14 @@ _GOLDEN = 0x9E3779B9
 def step_words(key: jax.Array, n_steps: int) -> jax.Array:
     """Return ``(n_steps, 2)`` uint32 words seeding the draws of successive steps from one key:
     ``(k0 + t * 0x9E3779B9, k1)`` with ``(k0, k1) = key_words(key)`` (the double hash decorrelates
-    the steps)."""
+    the steps).
+
+    Examples
+    --------
+    >>> import jax
+    >>> step_words(jax.random.key(0), 5).shape
+    (5, 2)
+    """
     k = key_words(key)
     t = jnp.arange(n_steps, dtype=jnp.uint32)
     return jnp.stack([k[0] + t * jnp.uint32(_GOLDEN), jnp.broadcast_to(k[1], (n_steps,))], axis=1)
@@ -204,7 +261,15 @@ def simulation_words(key_words_: jax.Array, t) -> tuple[jax.Array, jax.Array]:
     """Return the two uint32 words of step ``t`` of :func:`quantile_normal_from_words`: both
     hashed from the key's words and the step, ``a_t = H(k0 ^ H(t ^ c0))``,
     ``b_t = H(k1 ^ H(a_t ^ c1))`` (a few scalar operations per step). As neither word is a fixed
-    offset of another step's, no two steps' draws are related by a shift of the element index."""
+    offset of another step's, no two steps' draws are related by a shift of the element index.
+
+    Examples
+    --------
+    >>> import jax
+    >>> a, b = simulation_words(key_words(jax.random.key(0)), 3)
+    >>> a.dtype, b.dtype
+    (dtype('uint32'), dtype('uint32'))
+    """
     t = jnp.asarray(t).astype(jnp.uint32)
     a = _lowbias32(key_words_[0] ^ _lowbias32(t ^ jnp.uint32(_MIX[0])))
     b = _lowbias32(key_words_[1] ^ _lowbias32(a ^ jnp.uint32(_MIX[1])))
@@ -224,8 +289,16 @@ def quantile_normal_from_words(w0: jax.Array, w1: jax.Array, shape: tuple[int, .
     depend on its index and its units only, not on the number of trials.
 
     One table read (256 KB, held in the CPU's cache) replaces the inverse-error-function transform
-    of :func:`normal_from_words`, several times cheaper inside a simulation step
-    (benchmarks/README.md, "Simulation throughput").
+    of :func:`normal_from_words`, cheaper inside a simulation step (benchmarks/README.md,
+    "Simulation noise and the diffrax loop").
+
+    Examples
+    --------
+    >>> import jax
+    >>> w0, w1 = simulation_words(key_words(jax.random.key(0)), 0)
+    >>> z = quantile_normal_from_words(w0, w1, (4, 50_000))
+    >>> round(float(z.std()), 2), bool(abs(z).max() <= 4.33)
+    (1.0, True)
     """
     idx = element_index(shape, trial_axis)
     u = _lowbias32(_lowbias32(idx ^ w0) ^ w1)
@@ -235,7 +308,19 @@ def quantile_normal_from_words(w0: jax.Array, w1: jax.Array, shape: tuple[int, .
 
 class NoiseSource:
     """How :func:`~lowrank_rnn.models.run_trials` draws the noise of each step: ``per_step(key, T)``
-    gives what the scan carries per step, ``draw(item, shape)`` the standard normals of one step."""
+    gives what the scan carries per step, ``draw(item, shape)`` the standard normals of one step.
+
+    ``"hash"``: :func:`normal_from_words` at :func:`step_words` (the default of training);
+    ``"threefry"``: ``jax.random.normal`` with one split key per step.
+
+    Examples
+    --------
+    >>> import jax
+    >>> source = NoiseSource("hash")
+    >>> items = source.per_step(jax.random.key(0), 10)       # one item per step
+    >>> source.draw(items[0], (3, 4)).shape
+    (3, 4)
+    """
 
     def __init__(self, name: str):
         if name not in ("hash", "threefry"):
