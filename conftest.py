@@ -27,7 +27,8 @@ def _doctest_globals(doctest_namespace):
 
 # Docstring examples that solve mean-field equations from scratch (each compiles its own solver):
 # they run with the slow tests (``-m slow``), like the full-size reproductions.
-_SLOW_EXAMPLES = {"stationary_states", "chaotic_states", "critical_g_B", "critical_g_C", "phase_diagram"}
+_SLOW_EXAMPLES = {"stationary_states", "chaotic_states", "critical_g_B", "critical_g_C", "phase_diagram",
+                  "StationaryState", "ChaoticState", "PhaseDiagram", "plot_phase_diagram"}
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -65,6 +65,14 @@ class ChaoticState:
         part < 1. A heuristic (there is no complete linear theory of chaotic mean-field states): it
         marks the kappa = 0 chaotic state unstable where chaotic states with kappa != 0 branch off
         (g < g_B in Mastrogiuseppe & Ostojic 2018, Fig. 1).
+
+    Examples
+    --------
+    >>> from lowrank_rnn import Ensemble
+    >>> ens = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0, g=2.0)
+    >>> state = chaotic_states(ens)[-1]         # between g_C = 1.796 and g_B = 2.136: kappa > 0
+    >>> bool(state.kappa[0] > 0 and state.delta0 > state.delta_inf)   # temporal variance > 0
+    True
     """
 
     kappa: np.ndarray

@@ -185,7 +185,17 @@ def _jacobian(p: Statistics, kappa: np.ndarray) -> np.ndarray:
 class FlowField(NamedTuple):
     """The rank-two latent flow on a regular grid (arrays of shape ``(n, n)``, ``indexing="xy"``:
     row i has ``kappa_2 = K2[i, 0]``, column j has ``kappa_1 = K1[0, j]``), ready for
-    ``ax.streamplot(K1, K2, dK1, dK2)``."""
+    ``ax.streamplot(K1, K2, dK1, dK2)``.
+
+    Examples
+    --------
+    >>> from lowrank_rnn import Ensemble
+    >>> ens = Ensemble.from_directions({"m1": {"x1": 1}, "m2": {"x2": 1},
+    ...                                 "n1": {"x1": 1.2}, "n2": {"x2": 1.6}})
+    >>> ff = flow_field(ens, lim=2.0, n=5)      # dK1, dK2: d kappa / dt; speed: its norm
+    >>> ff.K1.shape, ff.K1[0].tolist()
+    ((5, 5), [-2.0, -1.0, 0.0, 1.0, 2.0])
+    """
 
     K1: np.ndarray
     K2: np.ndarray
@@ -274,6 +284,15 @@ class FixedPoint:
     radius: on a continuum, its radius ``|kappa|`` when the manifold is a circle or sphere (m
         loadings of equal variance and uncorrelated), otherwise ``None`` (an ellipse
         ``kappa^T s_mm kappa = Delta*``); ``None`` for isolated points.
+
+    Examples
+    --------
+    >>> from lowrank_rnn import Ensemble
+    >>> ens = Ensemble.from_directions({"m1": {"x1": 1}, "m2": {"x2": 1},
+    ...                                 "n1": {"x1": 1.2}, "n2": {"x2": 1.6}})
+    >>> origin = [fp for fp in latent_fixed_points(ens) if not fp.kappa.any()][0]
+    >>> origin.kind, origin.eigenvalues.real.round(2)     # -1 + the overlaps 1.2 and 1.6
+    ('unstable node', array([0.6, 0.2]))
     """
 
     kappa: np.ndarray
@@ -496,6 +515,15 @@ class LimitCycle:
     t: the sample times, ``t[j] = j * period / T``.
     amplitude: half the peak-to-peak excursion of each latent over the orbit, shape ``(2,)``.
     center: the time average of the orbit, shape ``(2,)``.
+
+    Examples
+    --------
+    >>> from lowrank_rnn import Ensemble
+    >>> ens = Ensemble.from_directions({"m1": {"x1": 1}, "m2": {"x2": 1},
+    ...                                 "n1": {"x1": 1.6, "x2": 0.8}, "n2": {"x1": -0.8, "x2": 1.6}})
+    >>> cyc = limit_cycle(ens)                 # overlap eigenvalues 1.6 +- 0.8i: a cycle
+    >>> cyc.orbit.shape, bool(abs(cyc.center).max() < 1e-3)
+    ((200, 2), True)
     """
 
     period: float

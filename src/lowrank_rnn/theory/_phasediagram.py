@@ -236,6 +236,12 @@ class PhaseDiagram:
     static_delta0: (n_g,) Delta0 of the kappa = 0 fixed point with the largest variance (0 for
         g <= 1, the static solution of the random network for g > 1).
     chaos_delta0: (n_g,) Delta0 of the homogeneous chaotic state (NaN for g <= 1).
+
+    Examples
+    --------
+    >>> pd = phase_diagram([0.5, 2.6], [0.5, 2.2])
+    >>> [[REGIONS[r] for r in row] for row in pd.region]
+    [['homogeneous stationary', 'heterogeneous stationary'], ['homogeneous chaotic', 'homogeneous chaotic']]
     """
 
     g: np.ndarray
@@ -557,6 +563,14 @@ def plot_phase_diagram(diagram: PhaseDiagram | None = None, *, ax=None, curves: 
     With no ``diagram``, computes the authors' Fig. 1 family (M_m = 1.1, Sigma_m = 1) on
     g in [0.02, 3.5] by overlap in [0.02, 4] (Mastrogiuseppe & Ostojic 2018, Fig. 1). The boundary
     curves are root-found by :func:`critical_g_C` and :func:`critical_g_B`, not read off the grid.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> ax = plot_phase_diagram(phase_diagram([0.5, 1.5, 2.5], [0.5, 1.5, 2.5]), curves=False)
+    >>> ax.get_xlabel()
+    'random strength $g$'
     """
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap

@@ -128,6 +128,14 @@ class StationaryState:
         bulk_radius`` stand out of the finite-N spectrum: see :attr:`visible_outliers`.
     stable: ``bulk_radius < 1`` and every outlier has real part < 1 (linear stability of
         ``dx/dt = -x + J phi(x)``, whose Jacobian is ``-1 + J diag(phi'(x*))``).
+
+    Examples
+    --------
+    >>> from lowrank_rnn import Ensemble
+    >>> ens = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0, g=0.5)
+    >>> state = stationary_states(ens)[-1]       # the positive one of the two symmetric states
+    >>> round(float(state.kappa[0]), 3), state.stable, round(state.bulk_radius, 3)
+    (1.225, True, 0.244)
     """
 
     kappa: np.ndarray
