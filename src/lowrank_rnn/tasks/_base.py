@@ -42,6 +42,15 @@ class Trials(eqx.Module):
     A ``Trials`` is a pytree: it passes through ``jax.jit`` and ``jax.vmap``, and ``trials[idx]``
     selects trials (an int, slice or index array) from every array at once, e.g. to split a batch
     into training and validation sets.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from lowrank_rnn.tasks import get_task
+    >>> trials = get_task("rdm").sample(jax.random.key(0), 10)
+    >>> train, val = trials[:8], trials[8:]
+    >>> train.batch_size, val.inputs.shape
+    (8, (2, 51, 1))
     """
 
     inputs: jax.Array
@@ -152,7 +161,15 @@ def window(t: jax.Array, start, stop) -> jax.Array:
 
 
 def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
-    """Return the mask-weighted mean over time, ``sum_t m x / max(sum_t m, 1)``: ``(B, T, O) -> (B, O)``."""
+    """Return the mask-weighted mean over time, ``sum_t m x / max(sum_t m, 1)``: ``(B, T, O) -> (B, O)``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> x = jnp.arange(4.0).reshape(1, 4, 1)                      # one trial, 4 steps, one output
+    >>> masked_mean(x, jnp.array([0.0, 0.0, 1.0, 1.0]).reshape(1, 4, 1))   # mean of steps 2, 3
+    Array([[2.5]], dtype=float32)
+    """
     return jnp.sum(x * mask, axis=1) / jnp.maximum(jnp.sum(mask, axis=1), 1.0)
 
 
@@ -166,6 +183,13 @@ def mse_loss(outputs: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Arr
     summed over masked steps, divided by the number of masked steps. Trials with no masked entry
     (possible in :class:`FlipFlop`) are left out of the average over trials, where the published
     formula would divide 0 by 0.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> z, y = jnp.ones((2, 3, 1)), jnp.zeros((2, 3, 1))
+    >>> float(mse_loss(z, y, jnp.ones((2, 3, 1))))
+    1.0
     """
     sq = mask * (outputs - targets) ** 2
     n = jnp.sum(mask, axis=(1, 2))
@@ -237,7 +261,15 @@ class AbstractTask(eqx.Module):
     - ``psychometric`` and ``plot_psychometric``.
 
     Every task takes ``dt`` (ms), ``tau`` (ms) and ``input_noise`` (standard deviation of the white
-    noise added to the inputs on every step, as in the published code).
+    noise added to the inputs on every step, as in the published code). A complete example of a new
+    task is in the documentation's how-to guide "Write a task".
+
+    Examples
+    --------
+    >>> from lowrank_rnn.tasks import get_task
+    >>> task = get_task("romo")
+    >>> isinstance(task, AbstractTask), task.alpha, task.n_steps, list(task.epochs)[:3]
+    (True, 0.2, 70, ['fixation', 'stimulus1', 'delay_max'])
     """
 
     name: ClassVar[str] = ""

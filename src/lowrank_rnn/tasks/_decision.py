@@ -149,6 +149,16 @@ class ContextDependentDecision(_AbstractCuedDecision):
 
     Conditions: ``coherence_1``, ``coherence_2``, ``context`` (0: channel 1 relevant, 1: channel 2
     relevant), ``choice``. Dubreuil, Valente et al. 2022 (code ``mante.py``); Mante et al. 2013.
+
+    Examples
+    --------
+    >>> import jax
+    >>> task = ContextDependentDecision()
+    >>> trials = task.sample(jax.random.key(0), 8)
+    >>> trials.inputs.shape, trials.targets.shape, sorted(trials.conditions)
+    ((8, 68, 4), (8, 68, 1), ['choice', 'coherence_1', 'coherence_2', 'context'])
+    >>> task.accuracy(trials.targets, trials)          # the targets themselves
+    1.0
     """
 
     name = "mante"
@@ -226,6 +236,16 @@ class MultisensoryDecision(_AbstractCuedDecision):
 
     Conditions: ``coherence_visual``, ``coherence_auditory`` (0 when absent), ``context``,
     ``choice``. Dubreuil, Valente et al. 2022 (code ``raposo.py``); Raposo et al. 2014.
+
+    Examples
+    --------
+    >>> import jax
+    >>> task = MultisensoryDecision()
+    >>> trials = task.sample(jax.random.key(0), 8)
+    >>> trials.inputs.shape, trials.targets.shape, sorted(trials.conditions)
+    ((8, 68, 4), (8, 68, 1), ['choice', 'coherence_auditory', 'coherence_visual', 'context'])
+    >>> task.accuracy(trials.targets, trials)          # the targets themselves
+    1.0
     """
 
     name = "raposo"

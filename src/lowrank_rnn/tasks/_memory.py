@@ -75,6 +75,16 @@ class ParametricWorkingMemory(_AbstractTwoStimulusTask):
 
     Conditions: ``f1``, ``f2`` (Hz), ``delay`` (ms), ``decision_onset`` (step), ``choice``
     (sign of f1 - f2). Dubreuil, Valente et al. 2022 (code ``romo.py``); Romo et al. 1999.
+
+    Examples
+    --------
+    >>> import jax
+    >>> task = ParametricWorkingMemory()
+    >>> trials = task.sample(jax.random.key(0), 8)
+    >>> trials.inputs.shape, trials.targets.shape, sorted(trials.conditions)
+    ((8, 70, 1), (8, 70, 1), ['choice', 'decision_onset', 'delay', 'f1', 'f2'])
+    >>> task.accuracy(trials.targets, trials)          # the targets themselves
+    1.0
     """
 
     name = "romo"
@@ -184,6 +194,16 @@ class DelayedMatchToSample(_AbstractTwoStimulusTask):
 
     Conditions: ``sample_1``, ``sample_2`` (0 = A, 1 = B), ``match`` (+1 / -1), ``delay`` (ms),
     ``decision_onset`` (step). Dubreuil, Valente et al. 2022 (code ``dms.py``).
+
+    Examples
+    --------
+    >>> import jax
+    >>> task = DelayedMatchToSample()
+    >>> trials = task.sample(jax.random.key(0), 8)
+    >>> trials.inputs.shape, trials.targets.shape, sorted(trials.conditions)
+    ((8, 255, 2), (8, 255, 1), ['decision_onset', 'delay', 'match', 'sample_1', 'sample_2'])
+    >>> task.accuracy(trials.targets, trials)          # the targets themselves
+    1.0
     """
 
     name = "dms"

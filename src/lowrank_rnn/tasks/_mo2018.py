@@ -33,6 +33,16 @@ class GoNogo(AbstractTask):
     Accuracy: the response is Go when the output averaged over the response window is above the
     midpoint ``(go_target + nogo_target) / 2``; a trial is correct when that matches the stimulus.
     Conditions: ``go`` (1 Go, 0 Nogo). Mastrogiuseppe & Ostojic 2018, Fig. 3.
+
+    Examples
+    --------
+    >>> import jax
+    >>> task = GoNogo()
+    >>> trials = task.sample(jax.random.key(0), 8)
+    >>> trials.inputs.shape, trials.targets.shape, sorted(trials.conditions)
+    ((8, 75, 2), (8, 75, 1), ['go'])
+    >>> task.accuracy(trials.targets, trials)          # the targets themselves
+    1.0
     """
 
     name = "gonogo"
@@ -135,6 +145,16 @@ class Detection(AbstractStimulusDecision):
 
     Accuracy: sign of the output averaged over the decision window equals the target's.
     Conditions: ``strength`` (c), ``choice`` (the target sign). Mastrogiuseppe & Ostojic 2018, Fig. 4.
+
+    Examples
+    --------
+    >>> import jax
+    >>> task = Detection()
+    >>> trials = task.sample(jax.random.key(0), 8)
+    >>> trials.inputs.shape, trials.targets.shape, sorted(trials.conditions)
+    ((8, 180, 1), (8, 180, 1), ['choice', 'strength'])
+    >>> task.accuracy(trials.targets, trials)          # the targets themselves
+    1.0
     """
 
     name = "detection"

@@ -58,6 +58,27 @@ def from_neurogym(env, n_trials: int, key, **make_kwargs) -> Trials:
 
     Molano-Mazon et al. 2022, "NeuroGym: an open resource for developing and sharing neuroscience
     tasks".
+
+    Examples
+    --------
+    Any object with NeuroGym's interface works; here a two-step "report the cue" environment:
+
+    >>> import types
+    >>> import jax
+    >>> import numpy as np
+    >>> class Cue:
+    ...     dt = 100
+    ...     observation_space = types.SimpleNamespace(shape=(1,))
+    ...     action_space = types.SimpleNamespace(n=2)
+    ...     def seed(self, seed):
+    ...         self.rng = np.random.default_rng(seed)
+    ...     def new_trial(self):
+    ...         self.trial = {"cue": int(self.rng.integers(2))}
+    ...         self.ob = np.array([[self.trial["cue"]], [0.0]])
+    ...         self.gt = np.array([0, self.trial["cue"]])
+    >>> trials = from_neurogym(Cue(), 4, jax.random.key(0))
+    >>> trials.inputs.shape, trials.targets.shape, sorted(trials.conditions)
+    ((4, 2, 1), (4, 2, 2), ['cue', 'n_steps'])
     """
     if isinstance(env, str):
         env = _make_env(env, make_kwargs)

@@ -31,6 +31,16 @@ class FlipFlop(AbstractTask):
     Accuracy: per trial, the fraction of masked (step, bit) entries where the sign of the output
     equals the target, averaged over trials that have at least one masked entry.
     Conditions: ``n_pulses`` (pulses in the trial, all bits).
+
+    Examples
+    --------
+    >>> import jax
+    >>> task = FlipFlop()
+    >>> trials = task.sample(jax.random.key(0), 8)
+    >>> trials.inputs.shape, trials.targets.shape, sorted(trials.conditions)
+    ((8, 100, 3), (8, 100, 3), ['n_pulses'])
+    >>> task.accuracy(trials.targets, trials)          # the targets themselves
+    1.0
     """
 
     name = "flipflop"
@@ -164,6 +174,16 @@ class DelayedXOR(AbstractTask):
 
     Conditions: ``cue_1``, ``cue_2`` (0/1), ``match`` (the label). Liu et al. 2022 (ModProp),
     code ``delayedXOR_task.py``.
+
+    Examples
+    --------
+    >>> import jax
+    >>> task = DelayedXOR()
+    >>> trials = task.sample(jax.random.key(0), 8)
+    >>> trials.inputs.shape, trials.targets.shape, sorted(trials.conditions)
+    ((8, 900, 2), (8, 900, 2), ['cue_1', 'cue_2', 'match'])
+    >>> task.accuracy(trials.targets, trials)          # the targets themselves
+    1.0
     """
 
     name = "delayed_xor"
