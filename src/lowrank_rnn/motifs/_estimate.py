@@ -112,12 +112,24 @@ def motif_statistics(W, population=None, *, populations=None) -> MotifStatistics
 
 def tau_from_alpha(alpha, p):
     """Return the correlation coefficient ``tau = alpha p / (1 - p)`` of a binary motif statistic
-    given as SONET excess frequency ``alpha`` (``P(A_1 = A_2 = 1) = p^2 (1 + alpha)``; Zhao et al. 2011)."""
+    given as SONET excess frequency ``alpha`` (``P(A_1 = A_2 = 1) = p^2 (1 + alpha)``; Zhao et al. 2011).
+
+    Examples
+    --------
+    >>> float(tau_from_alpha(0.6, 0.2))
+    0.15
+    """
     return np.asarray(alpha) * p / (1.0 - p)
 
 
 def alpha_from_tau(tau, p):
-    """Return the SONET excess frequency ``alpha = tau (1 - p) / p`` of a binary correlation ``tau``."""
+    """Return the SONET excess frequency ``alpha = tau (1 - p) / p`` of a binary correlation ``tau``.
+
+    Examples
+    --------
+    >>> round(float(alpha_from_tau(0.05, 0.2)), 6)       # inverse of tau_from_alpha
+    0.2
+    """
     return np.asarray(tau) * (1.0 - p) / p
 
 
@@ -132,6 +144,14 @@ def sonet_alphas(A) -> dict[str, float]:
 
     ``alpha_rec = N_rec / (N(N-1)/2 p^2) - 1``, ``alpha_con = N_con / (N(N-1)(N-2)/2 p^2) - 1`` (and
     div alike), ``alpha_chain = N_chain / (N(N-1)(N-2) p^2) - 1``.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from lowrank_rnn.motifs import sonet
+    >>> A = sonet(400, 0.1, alpha_conv=0.3, alpha_div=0.3, alpha_chain=0.3, key=jax.random.key(0))
+    >>> {k: round(float(v), 2) for k, v in sonet_alphas(A).items()}
+    {'p': 0.1, 'alpha_recip': 0.04, 'alpha_conv': 0.32, 'alpha_div': 0.31, 'alpha_chain': 0.32}
     """
     A = finite_array("A", A, ndim=2)
     N = A.shape[0]

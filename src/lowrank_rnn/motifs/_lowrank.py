@@ -137,6 +137,15 @@ def low_rank_network(J, *, rank: int | None = None, bulk_radius: float | None = 
     counts two) or, with ``bulk_radius``, those of modulus above it. With ``population`` the
     network gets an input ``1_q`` and a readout ``(N/N_q) 1_q`` (population mean) per population.
     ``keep_bulk`` keeps ``J - J_R`` as the network's dense bulk (then ``J`` is exact). O(N^3).
+
+    Examples
+    --------
+    >>> import jax
+    >>> from lowrank_rnn.motifs import MotifEnsemble
+    >>> J = MotifEnsemble.ei(320, 80, 0.65, 1.65, g=0.3162, chain=0.06).sample(key=jax.random.key(0))
+    >>> net = low_rank_network(J, rank=2)          # the two outliers, as a rank-2 Network
+    >>> net.N, net.rank, np.round(np.sort(np.linalg.eigvals(net.overlap).real), 1).tolist()
+    (400, 2, [-2.1, 1.1])
     """
     import jax.numpy as jnp
     import scipy.linalg

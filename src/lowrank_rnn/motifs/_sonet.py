@@ -60,7 +60,14 @@ def sonet_latent_correlations(p, alpha_recip=0.0, alpha_conv=0.0, alpha_div=0.0,
     """Return the threshold ``theta`` and the correlations ``rho`` of the latent Gaussian G that give
     edge probability ``p`` and motif excesses ``alpha`` (Zhao et al. 2011): ``P(G > theta) = p`` and
     ``P(G_1 > theta, G_2 > theta) = p^2 (1 + alpha)`` for the two entries of each motif.
-    Raises ValueError naming the motif whose alpha lies outside the attainable range."""
+    Raises ValueError naming the motif whose alpha lies outside the attainable range.
+
+    Examples
+    --------
+    >>> out = sonet_latent_correlations(0.1, alpha_conv=0.3, alpha_div=0.3, alpha_chain=0.3)
+    >>> sorted(out)
+    ['chain', 'conv', 'div', 'recip', 'theta']
+    """
     p = real_scalar("p", p, low=0.0, high=1.0, low_open=True, high_open=True)
     theta = float(special.ndtri(1.0 - p))
     rho = {k: _latent_rho(f"alpha_{k}", real_scalar(f"alpha_{k}", a), p, theta)
@@ -171,6 +178,14 @@ def sonet_ei(n_e: int, n_i: int, p: float, J: float, inh_ratio: float, *, alpha_
     inhibitory ones, as Shao et al. (2025, Figs 3, 4, 10) do: motif statistics are imposed on A
     for the whole network and the E/I signs afterwards. Its Gaussian description is
     :meth:`MotifEnsemble.from_sparse` with ``c = p`` and adjacency-level ``tau = alpha p / (1 - p)``.
+
+    Examples
+    --------
+    >>> import jax
+    >>> W = sonet_ei(160, 40, 0.2, 0.01, 6.0, alpha_conv=0.3, alpha_div=0.3, alpha_chain=0.3,
+    ...             key=jax.random.key(0))
+    >>> W.shape, bool((W[:, :160] >= 0).all() and (W[:, 160:] <= 0).all())
+    ((200, 200), True)
     """
     n_e = positive_int("n_e", n_e)
     n_i = positive_int("n_i", n_i)

@@ -47,6 +47,13 @@ class MotifStatistics:
     ``couplings[..., p, q]`` the population-summed mean coupling ``N_q E[w_ij]``.
     ``pooled`` holds the four statistics averaged over blocks with weights equal to the number of
     motifs in each block (for one population: the plain statistics). Blocks without variance give NaN.
+
+    Examples
+    --------
+    >>> from lowrank_rnn.motifs import MotifEnsemble
+    >>> st = MotifEnsemble.ei(800, 200, 0.65, 1.65, g=0.2, chain=0.05).statistics()
+    >>> st.chain.shape, round(float(st.pooled["chain"]), 3), round(float(st.pooled["reciprocal"]), 3)
+    ((2, 2, 2), 0.05, 0.1)
     """
 
     sizes: tuple[int, ...]

@@ -68,6 +68,13 @@ def population_chain_matrix(ens: MotifEnsemble) -> np.ndarray:
 
     Acting on population-constant vectors, ``[Z^2]`` is ``Z~``; its row sum in the homogeneous case
     is ``S = N g^2 tau`` (Shao et al. 2025).
+
+    Examples
+    --------
+    >>> from lowrank_rnn.motifs import MotifEnsemble
+    >>> ens = MotifEnsemble.ei(800, 200, 0.65, 1.65, g=0.2, chain=0.05)
+    >>> np.round(population_chain_matrix(ens), 3).tolist()     # rows sum to S = N g^2 tau = 2
+    [[1.6, 0.4], [1.6, 0.4]]
     """
     return chain_matrix(ens) * np.asarray(ens.sizes, float)
 
@@ -79,6 +86,13 @@ def reciprocal_diagonal(ens: MotifEnsemble, *, residual_only: bool = False) -> n
     ``residual_only`` only the i.i.d. part counts (``kappa_pq c_pq c_qp`` in place of the full
     reciprocal statistic): the part that shifts outliers as ``d / mu``; the latent part is already in
     :func:`low_rank_operator`.
+
+    Examples
+    --------
+    >>> from lowrank_rnn.motifs import MotifEnsemble
+    >>> ens = MotifEnsemble.ei(800, 200, 0.65, 1.65, g=0.2, chain=0.05)
+    >>> np.round(reciprocal_diagonal(ens), 4).tolist()    # g^2 * reciprocal = 0.04 * 0.1
+    [0.004, 0.004]
     """
     ens = _check(ens)
     s, sT = ens.sigma, np.swapaxes(ens.sigma, -1, -2)
@@ -126,6 +140,14 @@ def low_rank_operator(ens: MotifEnsemble) -> np.ndarray:
     Basis ``(1_p, xi_p / sqrt(N))``; ``A_pr = sigma_pr a_pr N_r``, ``B_pr = sigma_pr b_pr rho_r N_r / N``
     (module docstring). ``det(lambda I - M_L) = (-1)^P det(lambda^2 I - lambda W0 - Z~)``
     (Shao et al. 2025's outlier equation), shape ``(..., 2P, 2P)``.
+
+    Examples
+    --------
+    >>> from lowrank_rnn.motifs import MotifEnsemble
+    >>> ens = MotifEnsemble.ei(800, 200, 0.65, 1.65, g=0.2, chain=0.05)
+    >>> M_L = low_rank_operator(ens)
+    >>> M_L.shape, np.round(np.sort(np.linalg.eigvals(M_L).real), 3).tolist()
+    ((4, 4), [-2.0, 0.0, 0.0, 1.0])
     """
     ens = _check(ens)
     n = np.asarray(ens.sizes, float)
@@ -174,6 +196,14 @@ class BulkEdge:
     highest point on the imaginary axis; ``radius``: the radius ``sqrt(rho(V))`` the bulk would
     have without reciprocal correlations. For a homogeneous residual of s.d. ``s`` and reciprocal
     correlation ``k`` the bulk is the ellipse with semi-axes ``s (1 + k)`` and ``s (1 - k)``.
+
+    Examples
+    --------
+    >>> from lowrank_rnn.motifs import MotifEnsemble
+    >>> ens = MotifEnsemble.ei(800, 200, 0.65, 1.65, g=0.2, chain=0.05)
+    >>> edge = outliers(ens).bulk
+    >>> round(float(edge.real), 3), round(float(edge.radius), 3)   # g sqrt(1 - 2 tau)
+    (0.19, 0.19)
     """
 
     real: np.ndarray
@@ -230,6 +260,14 @@ class OutlierPrediction:
     eigenvalues of ``M_L`` (the roots of ``det(lambda^2 - lambda W0 - Z~) = 0``, no shift), in the
     same order; ``visible`` marks the values outside the bulk (the others are not eigenvalues of
     sampled networks); ``bulk`` the :class:`BulkEdge`.
+
+    Examples
+    --------
+    >>> from lowrank_rnn.motifs import MotifEnsemble
+    >>> ens = MotifEnsemble.ei(800, 200, 0.65, 1.65, g=0.2, chain=0.05)
+    >>> pred = outliers(ens)
+    >>> np.round(pred.values.real, 3).tolist(), pred.visible.tolist()
+    ([1.0, 0.0, 0.0, -2.0], [True, False, False, True])
     """
 
     values: np.ndarray
@@ -329,7 +367,15 @@ def outliers(ens: MotifEnsemble, *, newton_steps: int = 40) -> OutlierPrediction
 
 def stability_margin(ens: MotifEnsemble) -> np.ndarray:
     """Return ``1 - max Re(lambda)`` over the predicted visible outliers and the bulk edge, ``(...)``;
-    the linear dynamics ``dx/dt = -x + J x`` are stable where it is positive."""
+    the linear dynamics ``dx/dt = -x + J x`` are stable where it is positive.
+
+    Examples
+    --------
+    >>> from lowrank_rnn.motifs import MotifEnsemble
+    >>> ens = MotifEnsemble.ei(800, 200, 0.65, 1.65, g=0.2, chain=0.04)
+    >>> round(float(stability_margin(ens)), 3)        # 1 - lambda_+, positive below tau_c = 0.05
+    0.14
+    """
     return 1.0 - outliers(ens).max_real
 
 
@@ -339,6 +385,14 @@ def is_stable(ens: MotifEnsemble, *, tol: float = 1e-9) -> np.ndarray:
     With chain motifs the binding constraint is the chain-induced outlier: in the homogeneous E–I
     case ``lambda_+ < 1``, i.e. ``S < 1 - lambda0`` (Shao et al. 2025). A margin below ``tol``
     counts as unstable (marginal).
+
+    Examples
+    --------
+    Stable below the critical chain strength ``tau_c = 0.05`` of these parameters, unstable above:
+
+    >>> from lowrank_rnn.motifs import MotifEnsemble
+    >>> [bool(is_stable(MotifEnsemble.ei(800, 200, 0.65, 1.65, g=0.2, chain=t))) for t in (0.04, 0.06)]
+    [True, False]
     """
     return stability_margin(ens) > tol
 
@@ -396,6 +450,14 @@ def paradoxical(ens: MotifEnsemble, *, excitatory: str = "E") -> np.ndarray:
     response is paradoxical exactly when ``W_eff,EE = J_E + N_E [Z^2]_EE > 1`` (Shao et al. 2025;
     the inhibition-stabilised criterion applied to the effective E -> E coupling). Unstable grid
     points give False.
+
+    Examples
+    --------
+    The sign of chi_II flips at ``tau* = 0.04375`` (:func:`paradoxical_chain_strength`):
+
+    >>> from lowrank_rnn.motifs import MotifEnsemble
+    >>> [bool(paradoxical(MotifEnsemble.ei(800, 200, 0.65, 1.65, g=0.1, chain=t))) for t in (0.03, 0.06)]
+    [False, True]
     """
     ens = _check(ens)
     if ens.n_populations != 2:
@@ -424,12 +486,24 @@ def homogeneous_outliers(lambda0, S) -> tuple[np.ndarray, np.ndarray]:
 
 def critical_chain_strength(N: int, g, lambda0):
     """Return ``tau_c = (1 - lambda0) / (N g^2)``: the homogeneous chain strength at which
-    ``lambda_+ = 1`` (Shao et al. 2025; 0.05 for N = 1000, g = 0.2, lambda0 = -1)."""
+    ``lambda_+ = 1`` (Shao et al. 2025; 0.05 for N = 1000, g = 0.2, lambda0 = -1).
+
+    Examples
+    --------
+    >>> round(float(critical_chain_strength(1000, 0.2, -1.0)), 6)
+    0.05
+    """
     return (1.0 - np.asarray(lambda0, float)) / (N * np.asarray(g, float) ** 2)
 
 
 def paradoxical_chain_strength(n_e: int, g, j_e):
     """Return ``tau* = (1 - J_E) / (N_E g^2)``: the homogeneous chain strength beyond which the
     inhibitory response to input into I is negative (``W_eff,EE = J_E + N_E g^2 tau > 1``;
-    Shao et al. 2025; 0.04375 for N_E = 800, g = 0.1, J_E = 0.65)."""
+    Shao et al. 2025; 0.04375 for N_E = 800, g = 0.1, J_E = 0.65).
+
+    Examples
+    --------
+    >>> round(float(paradoxical_chain_strength(800, 0.1, 0.65)), 6)
+    0.04375
+    """
     return (1.0 - np.asarray(j_e, float)) / (n_e * np.asarray(g, float) ** 2)
