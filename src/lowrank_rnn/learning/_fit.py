@@ -193,6 +193,11 @@ def drop_extremes(curves) -> np.ndarray:
     ``curves`` is ``(runs, points)``; the area is the sum over points (NaN-aware). With fewer than
     3 runs nothing is dropped. This is the averaging protocol of the ModProp paper
     (``plot_curves.py``: the best and the worst run are left out before the mean and s.d.).
+
+    Examples
+    --------
+    >>> drop_extremes([[1.0, 1.0], [0.1, 0.1], [0.5, 0.4], [0.6, 0.5]]).tolist()   # drops runs 0 and 1
+    [2, 3]
     """
     curves = np.asarray(curves, dtype=np.float64)
     if curves.ndim != 2:
@@ -224,6 +229,16 @@ def plot_learning_curves(results: dict, *, smooth: int = 15, ylabel: str = "vali
     (the ModProp paper's figures use 15 evaluation points; the first points average what exists).
     ``colors`` maps labels to matplotlib colours (default: the colour cycle in ``results``' order),
     so that several figures can give a rule the same colour.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> x = np.arange(5) * 20
+    >>> curves = np.linspace(0.7, 0.1, 5) + np.array([[0.0], [0.05], [0.1], [0.2]])   # 4 runs
+    >>> ax = plot_learning_curves({"BPTT": (x, curves)}, smooth=1)
+    >>> ax.get_ylabel()
+    'validation loss'
     """
     import matplotlib.pyplot as plt
 
@@ -256,7 +271,17 @@ def plot_alignment(results: dict, *, smooth: int = 1, title: str = "",
                    ylabel: str = "cosine similarity to the BPTT gradient", ax=None, colors: dict | None = None):
     """Return the Axes of each rule's cosine similarity to the BPTT gradient along training
     (mean +- s.d. over runs); ``results`` maps a label to ``(x, cosines (runs, points))``;
-    ``colors`` as in :func:`plot_learning_curves`."""
+    ``colors`` as in :func:`plot_learning_curves`.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> x = np.arange(5) * 20
+    >>> ax = plot_alignment({"e-prop": (x, np.full((3, 5), 0.5))})
+    >>> ax.get_ylabel()
+    'cosine similarity to the BPTT gradient'
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:

@@ -58,7 +58,14 @@ def _types_arg(name: str, cell_types) -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class CreditAssignment:
-    """Base class of the rules: a frozen, hashable description (a static argument under ``jit``)."""
+    """Base class of the rules: a frozen, hashable description (a static argument under ``jit``).
+
+    Examples
+    --------
+    >>> rule = credit_assignment("eprop")
+    >>> isinstance(rule, CreditAssignment), rule.spec(), rule.cut_recurrence
+    (True, 'eprop', True)
+    """
 
     name = "abstract"
     cut_recurrence = False     # the recurrent input's dependence on the previous activity is cut
@@ -71,14 +78,26 @@ class CreditAssignment:
 
 @dataclasses.dataclass(frozen=True)
 class BPTT(CreditAssignment):
-    """Backpropagation through time: the exact gradient."""
+    """Backpropagation through time: the exact gradient.
+
+    Examples
+    --------
+    >>> credit_assignment("bptt") == BPTT()
+    True
+    """
 
     name = "bptt"
 
 
 @dataclasses.dataclass(frozen=True)
 class TBPTT(CreditAssignment):
-    """Truncated BPTT: the state's gradient is cut every ``k`` steps (windows of k steps)."""
+    """Truncated BPTT: the state's gradient is cut every ``k`` steps (windows of k steps).
+
+    Examples
+    --------
+    >>> TBPTT(k=20).spec()
+    'tbptt(20)'
+    """
 
     k: int = 10
     name = "tbptt"
@@ -93,7 +112,13 @@ class TBPTT(CreditAssignment):
 
 @dataclasses.dataclass(frozen=True)
 class EProp(CreditAssignment):
-    """e-prop (Bellec et al. 2020): learning signal through ``W_out`` times the exact eligibility trace."""
+    """e-prop (Bellec et al. 2020): learning signal through ``W_out`` times the exact eligibility trace.
+
+    Examples
+    --------
+    >>> EProp().cut_recurrence, EProp().random_feedback
+    (True, False)
+    """
 
     name = "eprop"
     cut_recurrence = True
@@ -101,7 +126,13 @@ class EProp(CreditAssignment):
 
 @dataclasses.dataclass(frozen=True)
 class RFLO(CreditAssignment):
-    """Random-feedback local online learning (Murray 2019): e-prop's cut with a random feedback B."""
+    """Random-feedback local online learning (Murray 2019): e-prop's cut with a random feedback B.
+
+    Examples
+    --------
+    >>> RFLO().cut_recurrence, RFLO().random_feedback
+    (True, True)
+    """
 
     name = "rflo"
     cut_recurrence = True
@@ -111,7 +142,13 @@ class RFLO(CreditAssignment):
 @dataclasses.dataclass(frozen=True)
 class MDGL(CreditAssignment):
     """Multidigraph learning (Liu et al. 2021): e-prop plus one hop through ``W`` (``celltype=False``)
-    or through its cell-type block average (``celltype=True``; types from ``cell_types``)."""
+    or through its cell-type block average (``celltype=True``; types from ``cell_types``).
+
+    Examples
+    --------
+    >>> MDGL(celltype=True).spec(), credit_assignment("mdgl_celltype") == MDGL(celltype=True)
+    ('mdgl_celltype', True)
+    """
 
     celltype: bool = False
     cell_types: Any = None
@@ -140,6 +177,11 @@ class ModProp(CreditAssignment):
     before ``tf.gradients``, but in that TF1 graph the recurrent matrix has already been read (W_ab
     is computed from it), so the backward pass keeps the exact W and only ``phi' -> mu`` acts
     (checked on a small graph of the same pattern; ``benchmarks/README.md``, local learning rules).
+
+    Examples
+    --------
+    >>> ModProp().spec(), ModProp(0.5).spec(), ModProp(0.25, "unit").spec()
+    ('modprop', 'modprop(0.5)', 'modprop(0.25, unit)')
     """
 
     mu: Any = 0.25
@@ -164,7 +206,13 @@ class ModProp(CreditAssignment):
 
 @dataclasses.dataclass(frozen=True)
 class FeedbackAlignment(CreditAssignment):
-    """Feedback alignment on the readout (Lillicrap et al. 2016): BPTT with B in place of ``W_out``."""
+    """Feedback alignment on the readout (Lillicrap et al. 2016): BPTT with B in place of ``W_out``.
+
+    Examples
+    --------
+    >>> credit_assignment("fa") == FeedbackAlignment()
+    True
+    """
 
     name = "feedback_alignment"
     random_feedback = True
@@ -308,6 +356,14 @@ def block_average(model: RateRNN, cell_types=None) -> tuple[jax.Array, jax.Array
 
     ``W_ab[a, b] = mean_{i in a, j in b} W_eff_ij`` (ModProp's type-specific weights, Liu et al. 2022);
     O(N R) for a low-rank model without Dale's law. Types that no unit has are dropped.
+
+    Examples
+    --------
+    >>> import jax
+    >>> net = RateRNN(10, 1, 1, key=jax.random.key(0), n_excitatory=8)
+    >>> onehot, W_ab = block_average(net)            # E and I
+    >>> onehot.shape, W_ab.shape
+    ((10, 2), (2, 2))
     """
     types = _types_of(model, cell_types)
     _, types = np.unique(types, return_inverse=True)
@@ -478,7 +534,16 @@ def rule_gradient(model: RateRNN, loss_fn, inputs, rule="bptt", *, key: jax.Arra
 
 
 def cosine_similarity(a, b) -> jax.Array:
-    """Return ``<a, b> / (|a| |b|)`` over every array leaf of two pytrees of the same structure."""
+    """Return ``<a, b> / (|a| |b|)`` over every array leaf of two pytrees of the same structure.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> a = {"W": jnp.array([1.0, 0.0]), "b": jnp.array([0.0])}
+    >>> b = {"W": jnp.array([1.0, 1.0]), "b": jnp.array([0.0])}
+    >>> round(float(cosine_similarity(a, b)), 4)     # cos 45 degrees
+    0.7071
+    """
     la, lb = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
     dot = sum(jnp.vdot(x, y) for x, y in zip(la, lb))
     na = jnp.sqrt(sum(jnp.vdot(x, x) for x in la))
