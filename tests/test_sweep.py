@@ -242,3 +242,13 @@ def test_killed_sweep_loses_only_the_chunk_in_flight(tmp_path):
     assert (ds.attrs["reused_chunks"], ds.attrs["computed_chunks"]) == (done, 16 - done)
     fresh = lr.sweep(slow, {"a": [1.0, 2.0]}, store=tmp_path / "fresh.zarr", **kw)
     np.testing.assert_array_equal(ds["y"].values, fresh["y"].values)
+
+
+@pytest.mark.parametrize("option", [["--T", "-1"], ["--dt", "0"], ["--N", "0"], ["--g", "nan"], ["--replicates", "0"],
+                                    ["--overlap", "x"]])
+def test_cli_sweep_bad_values_give_one_line(tmp_path, capsys, option):
+    from lowrank_rnn.cli import main
+
+    with pytest.raises(SystemExit) as err:
+        main(["sweep", "rank-one", "--out", str(tmp_path / "o"), *option])
+    assert err.value.code == 2 and option[0] in capsys.readouterr().err

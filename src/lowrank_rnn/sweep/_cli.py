@@ -10,6 +10,7 @@ import json
 import jax
 import numpy as np
 
+from .._checks import positive_int, real_scalar
 from .._errors import ArgumentError
 from .._io import atomic_write_bytes, output_folder
 from ..theory import REGIONS, phase_diagram
@@ -17,13 +18,16 @@ from ._builtin import MEAN_M, rank_one_simulation
 from ._sweep import sweep
 
 
-def _values(name: str, text: str, kind=float) -> list:
+def _values(name: str, text: str, kind=float, *, low: float = 0.0) -> list:
     try:
         vals = [kind(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ArgumentError(f"--{name} must be comma-separated numbers, got {text!r}") from None
     if not vals:
         raise ArgumentError(f"--{name} is empty")
+    for v in vals:
+        if not np.isfinite(v) or v < low:
+            raise ArgumentError(f"--{name} values must be finite numbers >= {low:g}, got {v}")
     return vals
 
 
@@ -46,9 +50,14 @@ def run(args: argparse.Namespace) -> int:
     """Run the sweep, print a table of simulation against theory, write ``summary.json``."""
     g = _values("g", args.g)
     overlap = _values("overlap", args.overlap)
-    N = _values("N", args.N, int)
+    N = _values("N", args.N, int, low=2)
+    T = real_scalar("--T", args.T, low=0.0, low_open=True)
+    dt = real_scalar("--dt", args.dt, low=0.0, high=1.0, low_open=True)
+    if int(round(T / dt)) < 4:
+        raise ArgumentError(f"--T = {T:g} must hold at least 4 steps of --dt = {dt:g}")
+    positive_int("--replicates", args.replicates)
     out = output_folder(args.out)
-    fn = functools.partial(rank_one_simulation, T=args.T, dt=args.dt)
+    fn = functools.partial(rank_one_simulation, T=T, dt=dt)
     ds = sweep(fn, {"g": g, "overlap": overlap, "N": N}, replicates=args.replicates, key=jax.random.key(args.seed),
                store=out / "sweep.zarr", static=("N",), client=args.scheduler).load()
     pd = phase_diagram(np.asarray(g), np.asarray(overlap), mean_m=MEAN_M)
