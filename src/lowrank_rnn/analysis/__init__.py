@@ -16,6 +16,12 @@
   al. 2019, as used by Dubreuil, Valente et al. 2022);
 - :func:`participation_ratio`, :func:`ccgp`: dimensionality and cross-condition generalization of
   condition-averaged activity (Israely et al. 2025);
+- :func:`fixed_points`, :class:`FixedPoints`, :func:`plot_fixed_points`: fixed and slow points of any
+  network or trained model in its full state space, with their Jacobian's eigenvalues (Sussillo &
+  Barak 2013);
+- :func:`hessian_eigenvalues`, :func:`exact_loss`: the top eigenvalues of a loss's Hessian by
+  Hessian-vector products (Lanczos), and a task loss with exact derivatives for any trained model
+  (Liu et al. 2022, arXiv 2206.00823);
 - :func:`task_accuracy`: accuracy on fresh trials; :func:`plot_loadings`, :func:`plot_truncation`.
 
 Example
@@ -28,6 +34,8 @@ Example
 >>> acc = task_accuracy(new, get_task("rdm"), key=jax.random.key(2), n_trials=64)
 """
 
+from ._curvature import exact_loss as exact_loss
+from ._curvature import hessian_eigenvalues as hessian_eigenvalues
 from ._epairs import EPAIRSResult as EPAIRSResult
 from ._epairs import epairs as epairs
 from ._fit import MixtureFit as MixtureFit
@@ -38,6 +46,9 @@ from ._fit import resample as resample
 from ._fit import singular_values as singular_values
 from ._fit import task_accuracy as task_accuracy
 from ._fit import truncate as truncate
+from ._fixed_points import FixedPoints as FixedPoints
+from ._fixed_points import fixed_points as fixed_points
+from ._fixed_points import plot_fixed_points as plot_fixed_points
 from ._flow import latent_fixed_points as latent_fixed_points
 from ._flow import latent_flow_field as latent_flow_field
 from ._flow import plot_latent_flow as plot_latent_flow
@@ -52,4 +63,5 @@ from ._plots import plot_truncation as plot_truncation
 __all__ = ["Latents", "latents", "condition_means", "latent_flow_field", "latent_fixed_points", "plot_latent_flow",
            "truncate", "singular_values", "MixtureFit", "fit_mixture", "loadings", "resample", "task_accuracy",
            "plot_loadings", "plot_truncation", "epairs", "EPAIRSResult",
-           "fine_tune_mixture", "participation_ratio", "ccgp"]
+           "fine_tune_mixture", "participation_ratio", "ccgp",
+           "FixedPoints", "fixed_points", "plot_fixed_points", "hessian_eigenvalues", "exact_loss"]
