@@ -125,6 +125,15 @@ def singular_values(model, *, initial=None) -> np.ndarray:
 
     ``Delta W = U S V^T``; a few large ``S`` mean the learned change is effectively low-rank
     (Schuessler et al. 2020, NeurIPS; Dubreuil, Valente et al. 2022, Nat. Neurosci.).
+
+    Examples
+    --------
+    >>> import equinox as eqx, jax
+    >>> from lowrank_rnn.models import FullRankRNN
+    >>> w0 = FullRankRNN(50, 1, 1, key=jax.random.key(0))
+    >>> trained = eqx.tree_at(lambda m: m.W, w0, w0.W + 0.1)      # a rank-one change
+    >>> np.round(singular_values(trained, initial=w0)[:2], 3).tolist()   # 0.1 N = 5, then 0
+    [5.0, 0.0]
     """
     return np.linalg.svd(_learned_change(model, initial)[1], compute_uv=False)
 
@@ -145,6 +154,14 @@ class MixtureFit:
     noise, alpha, nonlinearity: of the fitted model, carried to resampled networks.
     N: the number of neurons fitted.
     history: None, or after :func:`fine_tune_mixture` the training history of the statistics.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from lowrank_rnn.models import LowRankRNN
+    >>> fit = fit_mixture(LowRankRNN(200, 1, 1, 1, key=jax.random.key(0)), 2)
+    >>> fit.ensemble.n_populations, fit.ensemble.names
+    (2, ('m1', 'n1', 'I1', 'w1'))
     """
 
     ensemble: Ensemble
@@ -169,6 +186,14 @@ def loadings(model) -> tuple[np.ndarray, tuple[str, ...]]:
 
     Row i is neuron i's point in "connectivity space", whose distribution (one Gaussian or a
     mixture) determines the dynamics as N -> infinity (Dubreuil, Valente et al. 2022, Nat. Neurosci.).
+
+    Examples
+    --------
+    >>> import jax
+    >>> from lowrank_rnn.models import LowRankRNN
+    >>> X, names = loadings(LowRankRNN(100, 2, 3, 1, key=jax.random.key(0)))
+    >>> X.shape, names
+    ((100, 8), ('m1', 'm2', 'n1', 'n2', 'I1', 'I2', 'I3', 'w1'))
     """
 
     m, n, I = _low_rank_parts(model)
@@ -237,6 +262,15 @@ def resample(fit: MixtureFit, N: int | None = None, *, key: jax.Array):
     on ``fit.ensemble`` (loadings ``mean_p + A_p z_i`` with ``A_p A_p^T`` the population covariance),
     with the fitted model's noise, alpha and nonlinearity; call ``.resample(key=...)`` on it for
     more draws of the same statistics (Dubreuil, Valente et al. 2022, Nat. Neurosci.).
+
+    Examples
+    --------
+    >>> import jax
+    >>> from lowrank_rnn.models import LowRankRNN
+    >>> fit = fit_mixture(LowRankRNN(200, 1, 1, 1, key=jax.random.key(0)), 1)
+    >>> new = resample(fit, 500, key=jax.random.key(1))
+    >>> type(new).__name__, new.N
+    ('MixtureLowRankRNN', 500)
     """
 
     if not isinstance(fit, MixtureFit):

@@ -188,6 +188,15 @@ def plot_latent_flow(model, ax=None, *, inputs=None, lim=None, n: int = 31, sour
 
     Speed as a background image, streamlines, fixed points (filled: stable; open: unstable or
     saddle), as in Dubreuil, Valente et al. 2022 (Nat. Neurosci.), from :func:`latent_flow_field`.
+
+    Examples
+    --------
+    >>> import jax, matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from lowrank_rnn.models import LowRankRNN
+    >>> ax = plot_latent_flow(LowRankRNN(200, 2, 1, 1, key=jax.random.key(0)), n=11)
+    >>> len(ax.collections) > 0          # the fixed points and the flow are drawn
+    True
     """
     import matplotlib.pyplot as plt
 

@@ -26,6 +26,16 @@ class Latents(NamedTuple):
     outputs: ``(B, T, O)``, the readouts of the same run.
     residual: the fraction of the states' squared norm outside span(m, I), over all trials and
         steps (0 for noiseless g = 0 dynamics started in the span; the noise lives there).
+
+    Examples
+    --------
+    >>> import jax
+    >>> from lowrank_rnn.models import LowRankRNN
+    >>> from lowrank_rnn.tasks import get_task
+    >>> trials = get_task("rdm").sample(jax.random.key(1), 4)
+    >>> lat = latents(LowRankRNN(100, 1, 1, 1, key=jax.random.key(0)), trials)
+    >>> lat.times.shape, lat.kappa.shape, lat.v.shape
+    ((52,), (4, 52, 1), (4, 52, 1))
     """
 
     times: np.ndarray
@@ -126,6 +136,13 @@ def condition_means(values: np.ndarray, conditions: dict, by: str) -> tuple[np.n
 
     ``values`` is ``(B, ...)`` (e.g. ``Latents.kappa``) and ``conditions[by]`` ``(B,)``: the
     condition-averaged latent trajectories of Dubreuil, Valente et al. 2022 (Nat. Neurosci.).
+
+    Examples
+    --------
+    >>> values = np.array([[1.0], [3.0], [10.0]])
+    >>> levels, means = condition_means(values, {"coherence": np.array([0.5, 0.5, -0.5])}, "coherence")
+    >>> levels.tolist(), means.tolist()
+    ([-0.5, 0.5], [[10.0], [2.0]])
     """
     if by not in conditions:
         raise ArgumentError(f"by must be one of the trial conditions {sorted(conditions)}, got {by!r}")

@@ -13,6 +13,16 @@ def plot_loadings(fit, pairs=None, *, axes=None, max_points: int = 2000, title: 
 
     ``pairs``: a list of (name, name) from ``fit.ensemble.names`` (default: (n_r, m_r) for each r,
     then (I_k, n_1) for each input, then (w_1, m_1)).
+
+    Examples
+    --------
+    >>> import jax, matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from lowrank_rnn.analysis import fit_mixture
+    >>> from lowrank_rnn.models import LowRankRNN
+    >>> axes = plot_loadings(fit_mixture(LowRankRNN(200, 1, 1, 1, key=jax.random.key(0)), 2))
+    >>> len(axes)
+    3
     """
     import matplotlib.pyplot as plt
 
@@ -46,7 +56,16 @@ def plot_loadings(fit, pairs=None, *, axes=None, max_points: int = 2000, title: 
 
 def plot_truncation(ranks, accuracies, ax=None, *, label=None, reference=None):
     """Return an Axes with accuracy against the rank r of the truncated learned change (and the
-    published medians ``reference``, a list of the same length, as open markers)."""
+    published medians ``reference``, a list of the same length, as open markers).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> ax = plot_truncation([1, 2, 3], [0.7, 0.95, 1.0], reference=[0.75, 0.9, 1.0])
+    >>> ax.get_xlabel()
+    'rank r of the truncated change'
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:

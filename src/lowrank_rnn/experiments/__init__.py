@@ -20,7 +20,16 @@ REPRODUCTIONS["krotov_hopfield"] = "krotov_hopfield"
 
 
 def get(name: str):
-    """Return the reproduction module registered under ``name``."""
+    """Return the reproduction module registered under ``name`` (a key of :data:`REPRODUCTIONS`).
+
+    Its ``run(out_dir, *, quick=False)`` writes the figures, ``report.md`` and ``results.json``
+    and returns the report's path, as ``lowrank-rnn reproduce NAME --out DIR`` does.
+
+    Examples
+    --------
+    >>> get("mastrogiuseppe2018").__name__
+    'lowrank_rnn.experiments.mastrogiuseppe2018'
+    """
     if name not in REPRODUCTIONS:
         raise ArgumentError(f"unknown reproduction {name!r}; available: {sorted(REPRODUCTIONS)}")
     return importlib.import_module(f"{__name__}.{REPRODUCTIONS[name]}")
