@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import pkgutil
 import re
 import shlex
@@ -164,6 +165,32 @@ def _public_names(module_name: str) -> list[str]:
     if names is None:
         names = [n for n, v in vars(module).items() if not n.startswith("_") and getattr(v, "__module__", "").startswith("lowrank_rnn")]
     return [f"{module_name}.{n}" for n in names]
+
+
+#: public objects still without a ``>>>`` example in their docstring; the list may only shrink
+WITHOUT_EXAMPLE = {
+    "lowrank_rnn.analysis.EPAIRSResult", "lowrank_rnn.memory.CapacityCurve", "lowrank_rnn.memory.KrotovHopfield",
+    "lowrank_rnn.memory.Readout", "lowrank_rnn.models.AbstractRNN", "lowrank_rnn.models.hyperparameters",
+    "lowrank_rnn.training.evaluate", "lowrank_rnn.training.load_run", "lowrank_rnn.training.plot_latents",
+    "lowrank_rnn.training.Recipe", "lowrank_rnn.training.build_model", "lowrank_rnn.training.train_recipe",
+    "lowrank_rnn.training.rate_model", "lowrank_rnn.training.train_rule",
+}
+
+
+def test_every_public_object_has_an_example():
+    """Every public class and function of the package and its sub-packages shows a ``>>>`` example
+    (the examples run with the suite, ``--doctest-modules``)."""
+    missing = set()
+    for module_name in _public_modules():
+        module = importlib.import_module(module_name)
+        for name in _public_names(module_name):
+            obj = getattr(module, name.rsplit(".", 1)[1], None)
+            if obj is None or inspect.ismodule(obj) or not callable(obj):
+                continue
+            if ">>>" not in (inspect.getdoc(obj) or ""):
+                missing.add(name)
+    assert not missing - WITHOUT_EXAMPLE, f"public objects without a >>> example: {sorted(missing - WITHOUT_EXAMPLE)}"
+    assert not WITHOUT_EXAMPLE - missing, f"these have examples now: remove them from WITHOUT_EXAMPLE: {sorted(WITHOUT_EXAMPLE - missing)}"
 
 
 def test_site_builds_strictly_with_every_public_name(tmp_path):

@@ -60,6 +60,15 @@ class Trajectory:
     rates: ``phi(x)``, ``(..., time, N)``.
     kappa: latents ``n_r^T phi(x) / N``, ``(..., time, R)``.
     readout: readouts ``w_o^T phi(x) / N``, ``(..., time, O)``.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from lowrank_rnn import Ensemble, simulate
+    >>> net = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0).sample(100, key=jax.random.key(0))
+    >>> traj = simulate(net, T=2.0, dt=0.1, batch=3, record=("kappa", "rates"))
+    >>> traj.batched, traj.t.shape, traj.kappa.shape, traj.rates.shape, traj.readout is None
+    (True, (21,), (3, 21, 1), (3, 21, 100), True)
     """
 
     t: np.ndarray
