@@ -17,6 +17,7 @@ REPRODUCTIONS["shao2024"] = "shao2024"
 REPRODUCTIONS["dubreuil2022"] = "dubreuil2022"
 REPRODUCTIONS["israely2025"] = "israely2025"
 REPRODUCTIONS["krotov_hopfield"] = "krotov_hopfield"
+REPRODUCTIONS["chen2023_sampler"] = "chen2023_sampler"
 
 
 def get(name: str):
