@@ -38,6 +38,14 @@ class EPAIRSResult:
     null_medians: ``(n_null,)`` the median angle of each null data set.
     null_std: the standard deviation of all null angles.
     k: the number of neighbours; dims: the dimensions kept after whitening.
+
+    Examples
+    --------
+    >>> import numpy as np, jax
+    >>> X = np.random.default_rng(0).normal(size=(100, 4))
+    >>> res = epairs(X, key=jax.random.key(0), n_null=20)
+    >>> res.angles.shape, res.null_medians.shape, res.significant
+    ((100,), (20,), False)
     """
 
     p_value: float
