@@ -53,6 +53,16 @@ class FixedPoints:
     center, pcs: the mean and the top two principal axes ``(2, N)`` of the simulated states the
         starts were sampled from (for :func:`plot_fixed_points`).
     trajectories: a few of those trajectories projected on ``pcs``, ``(n, T, 2)``.
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from lowrank_rnn import Network
+    >>> m = np.ones((100, 1))
+    >>> fps = fixed_points(Network(m=m, n=2 * m), key=jax.random.key(0), n_starts=8, iterations=200,
+    ...                    progress=False)
+    >>> fps.x.shape[1], bool(fps.fixed.all()), fps.project(fps.x).shape == (len(fps), 2)
+    (100, True, True)
     """
 
     x: np.ndarray
