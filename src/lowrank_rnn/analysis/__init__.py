@@ -22,6 +22,9 @@
 - :func:`hessian_eigenvalues`, :func:`exact_loss`: the top eigenvalues of a loss's Hessian by
   Hessian-vector products (Lanczos), and a task loss with exact derivatives for any trained model
   (Liu et al. 2022, arXiv 2206.00823);
+- :func:`laziness`, :class:`Laziness`, :func:`tangent_kernel`, :func:`kernel_alignment`,
+  :func:`effective_rank`: rich against lazy learning (weight change, representation and
+  tangent-kernel alignment, sign similarity; Liu et al. 2023, arXiv 2310.08513);
 - :func:`task_accuracy`: accuracy on fresh trials; :func:`plot_loadings`, :func:`plot_truncation`.
 
 Example
@@ -54,6 +57,11 @@ from ._flow import latent_flow_field as latent_flow_field
 from ._flow import plot_latent_flow as plot_latent_flow
 from ._geometry import ccgp as ccgp
 from ._geometry import participation_ratio as participation_ratio
+from ._laziness import Laziness as Laziness
+from ._laziness import effective_rank as effective_rank
+from ._laziness import kernel_alignment as kernel_alignment
+from ._laziness import laziness as laziness
+from ._laziness import tangent_kernel as tangent_kernel
 from ._latents import Latents as Latents
 from ._latents import condition_means as condition_means
 from ._latents import latents as latents
@@ -64,4 +72,5 @@ __all__ = ["Latents", "latents", "condition_means", "latent_flow_field", "latent
            "truncate", "singular_values", "MixtureFit", "fit_mixture", "loadings", "resample", "task_accuracy",
            "plot_loadings", "plot_truncation", "epairs", "EPAIRSResult",
            "fine_tune_mixture", "participation_ratio", "ccgp",
-           "FixedPoints", "fixed_points", "plot_fixed_points", "hessian_eigenvalues", "exact_loss"]
+           "FixedPoints", "fixed_points", "plot_fixed_points", "hessian_eigenvalues", "exact_loss",
+           "Laziness", "laziness", "effective_rank", "kernel_alignment", "tangent_kernel"]

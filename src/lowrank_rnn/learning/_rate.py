@@ -28,6 +28,25 @@ def _phi_prime(nonlinearity: str, x: jax.Array) -> jax.Array:
     return jnp.ones_like(x)
 
 
+def truncate_frobenius(W, rank: int | None):
+    """Return ``W`` truncated to its top ``rank`` singular components and rescaled to the Frobenius
+    norm of ``W`` (``W`` itself when ``rank`` is None): ``W_r = (|W|_F / |U_r S_r V_r^T|_F) U_r S_r V_r^T``
+    (Liu et al. 2023, arXiv 2310.08513).
+
+    >>> import numpy as np
+    >>> W = np.random.default_rng(0).normal(size=(50, 50))
+    >>> Wr = np.asarray(truncate_frobenius(W, 3))
+    >>> int(np.linalg.matrix_rank(Wr)), bool(np.isclose(np.linalg.norm(Wr), np.linalg.norm(W)))
+    (3, True)
+    """
+    if rank is None:
+        return W
+    W = jnp.asarray(W)
+    U, S, Vt = jnp.linalg.svd(W, full_matrices=False)
+    Wr = (U[:, :rank] * S[:rank]) @ Vt[:rank]
+    return Wr * (jnp.linalg.norm(W) / jnp.linalg.norm(Wr))
+
+
 def _mark(model, names: dict[str, bool]):
     filt = jax.tree_util.tree_map(lambda _: False, model)
     keys = [k for k, v in names.items() if getattr(model, k) is not None]
@@ -67,6 +86,11 @@ class RateRNN(AbstractRNN):
     alpha: dt / tau in (0, 1]; noise: sigma (>= 0); nonlinearity: ``"relu"`` (default) or ``"tanh"``
     (or ``"linear"``); form: ``"voltage"`` or ``"rate"``; g: initial spectral radius (full rank) or
     bulk scale; dale_readout: sign-constrain the readout too.
+    init_rank: None, or r in [1, N]: a full-rank model whose initial W is the drawn matrix truncated
+    to its top r singular components and rescaled to the drawn matrix's Frobenius norm (the
+    rank-controlled initialisation of Liu et al. 2023, arXiv 2310.08513: low r biases learning
+    towards the rich regime, r = N is the usual random initialisation). W stays a full trainable
+    (N, N) matrix.
 
     Example
     -------
@@ -96,7 +120,8 @@ class RateRNN(AbstractRNN):
                  rank: int | None = None, n_excitatory: int | None = None, alpha: float = 0.1,
                  noise: float = 0.0, nonlinearity: str = "relu", form: str = "voltage", g: float = 1.0,
                  dale_readout: bool = False, W=None, m=None, n=None, input_vectors=None, input_scales=None,
-                 readout_vectors=None, readout_scales=None, readout_bias=None, feedback=None, h0=None):
+                 readout_vectors=None, readout_scales=None, readout_bias=None, feedback=None, h0=None,
+                 init_rank: int | None = None):
         N, rank_, K, O, noise, alpha = check_hyper(N, 1 if rank is None else rank, n_inputs, n_outputs, noise,
                                                    alpha, nonlinearity)
         if form not in FORMS:
@@ -121,11 +146,20 @@ class RateRNN(AbstractRNN):
         if rank is None:
             if m is not None or n is not None:
                 raise ArgumentError("m and n are the loadings of a low-rank model: pass rank=R with them")
-            self.W = given_or_drawn("W", W, (N, N), lambda: self._init_W(ks[0], N, n_excitatory, g))
+            if init_rank is not None:
+                init_rank = positive_int("init_rank", init_rank)
+                if init_rank > N:
+                    raise ArgumentError(f"init_rank must be in [1, N] = [1, {N}], got {init_rank}")
+                if W is not None:
+                    raise ArgumentError("init_rank shapes the drawn W: pass either W or init_rank, not both")
+            self.W = given_or_drawn("W", W, (N, N), lambda: truncate_frobenius(
+                self._init_W(ks[0], N, n_excitatory, g), init_rank))
             self.m = self.n = None
         else:
             if W is not None:
                 raise ArgumentError("W is the weight matrix of a full-rank model: pass rank=None with it")
+            if init_rank is not None:
+                raise ArgumentError("init_rank applies to full-rank models (rank=None); a low-rank model has rank R")
             self.W = None
             self.m = given_or_drawn("m", m, (N, rank_), lambda: normal(ks[0], (N, rank_)))
             self.n = given_or_drawn("n", n, (N, rank_), lambda: g * normal(ks[1], (N, rank_)))
