@@ -25,6 +25,9 @@
 - :func:`laziness`, :class:`Laziness`, :func:`tangent_kernel`, :func:`kernel_alignment`,
   :func:`effective_rank`: rich against lazy learning (weight change, representation and
   tangent-kernel alignment, sign similarity; Liu et al. 2023, arXiv 2310.08513);
+- :func:`representation_geometry`: maximum local sensitivity, log volumetric ratio and local
+  dimensionality of a representation, and the first-layer bound tying them to sharpness (Chen,
+  Recanatesi & Shea-Brown 2023, arXiv 2310.01770);
 - :func:`task_accuracy`: accuracy on fresh trials; :func:`plot_loadings`, :func:`plot_truncation`.
 
 Example
@@ -56,6 +59,8 @@ from ._flow import latent_fixed_points as latent_fixed_points
 from ._flow import latent_flow_field as latent_flow_field
 from ._flow import plot_latent_flow as plot_latent_flow
 from ._geometry import ccgp as ccgp
+from ._geometry_local import RepresentationGeometry as RepresentationGeometry
+from ._geometry_local import representation_geometry as representation_geometry
 from ._geometry import participation_ratio as participation_ratio
 from ._laziness import Laziness as Laziness
 from ._laziness import effective_rank as effective_rank
@@ -73,4 +78,5 @@ __all__ = ["Latents", "latents", "condition_means", "latent_flow_field", "latent
            "plot_loadings", "plot_truncation", "epairs", "EPAIRSResult",
            "fine_tune_mixture", "participation_ratio", "ccgp",
            "FixedPoints", "fixed_points", "plot_fixed_points", "hessian_eigenvalues", "exact_loss",
-           "Laziness", "laziness", "effective_rank", "kernel_alignment", "tangent_kernel"]
+           "Laziness", "laziness", "effective_rank", "kernel_alignment", "tangent_kernel",
+           "RepresentationGeometry", "representation_geometry"]
