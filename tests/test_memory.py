@@ -157,3 +157,19 @@ def test_bad_input_names_the_argument():
         memory.classify(v, np.arange(9), key=key)
     with pytest.raises(ArgumentError, match="images"):
         memory.split(np.ones((4, 2, 2, 1)), np.arange(4))
+
+
+def test_odd_types_get_the_library_errors():
+    # found by fuzzing the public functions: these raised NumPy's ValueError / Python's TypeError
+    xi = _patterns(3, 16)
+    net = memory.Hopfield(xi)
+    with pytest.raises(ArgumentError, match="update"):
+        net.retrieve(xi, key=jax.random.key(0), update=np.zeros((2, 2)))
+    with pytest.raises(ArgumentTypeError, match="labels"):
+        memory.classify(np.ones((2, 3)), [[1.0], [2.0, 3.0]], key=jax.random.key(0))
+    with pytest.raises(ArgumentTypeError, match="curves"):
+        memory.plot_capacity(1.5)
+    with pytest.raises(ArgumentError, match="shape"):
+        memory.plot_receptive_fields(np.ones((2, 16)), shape="ab")
+    with pytest.raises(ArgumentError, match="loads"):
+        memory.capacity_curve(20, [1e300], key=jax.random.key(0))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import finite_array, positive_int, real_scalar
-from .._errors import ArgumentError
+from .._errors import ArgumentError, ArgumentTypeError
 
 
 def digits(*, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -47,7 +47,10 @@ def split(images, labels, *, test_fraction: float = 0.2, seed: int = 0):
         raise ArgumentError(f"images must hold at least 2 samples of at least 1 pixel, got shape {x.shape}")
     if x.min() < 0:
         raise ArgumentError("images must be non-negative pixel intensities")
-    y = np.asarray(labels)
+    try:
+        y = np.asarray(labels)
+    except (TypeError, ValueError):  # ragged nested lists
+        raise ArgumentTypeError("labels must be a 1-D array of integer classes") from None
     if y.ndim != 1 or y.shape[0] != x.shape[0] or y.dtype.kind not in "iu" or (y.size and y.min() < 0):
         raise ArgumentError(f"labels must be 1-D non-negative integers, one per image ({x.shape[0]}), "
                             f"got shape {y.shape} and dtype {y.dtype}")

@@ -187,7 +187,7 @@ class Hopfield:
         ((2, 64), True)
         """
         s, _ = self._states("cues", cues)
-        if update not in UPDATES:
+        if not isinstance(update, str) or update not in UPDATES:
             raise ArgumentError(f"update must be one of {UPDATES}, got {update!r}")
         key = prng_key("key", key)
         until_fixed = steps is None
@@ -263,7 +263,7 @@ def capacity_curve(n_units: int, loads, *, key, trials: int = 4, cues: int = 32,
     Parameters
     ----------
     n_units: N (>= 2).
-    loads: 1-D array of loads alpha > 0 (each gives at least one pattern).
+    loads: 1-D array of loads alpha in (0, 10] (each gives at least one pattern).
     key: ``jax.random`` key.
     trials: networks per load.
     cues: cues per network.
@@ -281,12 +281,12 @@ def capacity_curve(n_units: int, loads, *, key, trials: int = 4, cues: int = 32,
     """
     n_units = positive_int("n_units", n_units, low=2)
     loads = finite_array("loads", loads, ndim=1)
-    if loads.size == 0 or np.any(loads <= 0):
-        raise ArgumentError(f"loads must be a non-empty 1-D array of positive loads P/N, got {loads}")
+    if loads.size == 0 or np.any(loads <= 0) or np.any(loads > 10):
+        raise ArgumentError(f"loads must be a non-empty 1-D array of loads P/N in (0, 10], got {loads}")
     trials = positive_int("trials", trials)
     cues = positive_int("cues", cues)
     flip_fraction = real_scalar("flip_fraction", flip_fraction, low=0.0, high=0.5, high_open=True)
-    if update not in UPDATES:
+    if not isinstance(update, str) or update not in UPDATES:
         raise ArgumentError(f"update must be one of {UPDATES}, got {update!r}")
     if steps is not None:
         steps = positive_int("steps", steps)

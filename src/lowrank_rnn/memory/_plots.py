@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
-from .._checks import finite_array, positive_int
-from .._errors import ArgumentError
+from .._checks import finite_array, positive_int, real_scalar
+from .._errors import ArgumentError, ArgumentTypeError
 from ._hopfield import CapacityCurve
 
 
@@ -32,15 +33,19 @@ def plot_receptive_fields(weights, *, shape: tuple[int, int] | None = None, n: i
     w = finite_array("weights", weights, ndim=2)
     n = w.shape[0] if n is None else min(positive_int("n", n), w.shape[0])
     columns = positive_int("columns", columns)
-    if scale not in ("unit", "shared"):
+    if not isinstance(scale, str) or scale not in ("unit", "shared"):
         raise ArgumentError(f"scale must be 'unit' or 'shared', got {scale!r}")
     if shape is None:
         side = math.isqrt(w.shape[1])
         if side * side != w.shape[1]:
             raise ArgumentError(f"shape is needed: {w.shape[1]} inputs are not a square image")
         shape = (side, side)
-    if len(shape) != 2 or int(shape[0]) * int(shape[1]) != w.shape[1]:
-        raise ArgumentError(f"shape must be (height, width) with height*width = {w.shape[1]} inputs, got {shape}")
+    try:
+        shape = tuple(operator.index(d) for d in shape)
+    except TypeError:  # not a sequence, or not integers
+        shape = None
+    if shape is None or len(shape) != 2 or min(shape) < 1 or shape[0] * shape[1] != w.shape[1]:
+        raise ArgumentError(f"shape must be (height, width) with height*width = {w.shape[1]} inputs")
     rows = math.ceil(n / columns)
     cols = min(columns, n)
     fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols + 0.8, 1.1 * rows + 0.4), squeeze=False)
@@ -53,8 +58,8 @@ def plot_receptive_fields(weights, *, shape: tuple[int, int] | None = None, n: i
             im = ax.imshow(w[i].reshape(shape), cmap="bwr", vmin=-vmax, vmax=vmax)
     if scale == "shared":
         fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8)
-    if title:
-        fig.suptitle(title)
+    if title is not None:
+        fig.suptitle(str(title))
     return fig
 
 
@@ -72,8 +77,9 @@ def plot_capacity(curves, *, alpha_c: float = 0.138):
 
     if isinstance(curves, CapacityCurve):
         curves = [curves]
-    if not curves or not all(isinstance(c, CapacityCurve) for c in curves):
-        raise ArgumentError("curves must be a CapacityCurve or a non-empty list of them")
+    if not isinstance(curves, (list, tuple)) or not curves or not all(isinstance(c, CapacityCurve) for c in curves):
+        raise ArgumentTypeError("curves must be a CapacityCurve or a non-empty list of them")
+    alpha_c = real_scalar("alpha_c", alpha_c, low=0.0)
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for c in curves:
         m = c.overlaps.reshape(len(c.loads), -1)

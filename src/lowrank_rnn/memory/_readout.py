@@ -17,7 +17,10 @@ from ._krotov import _currents, check_data
 
 
 def _check_labels(labels, n: int) -> np.ndarray:
-    y = np.asarray(labels)
+    try:
+        y = np.asarray(labels)
+    except (TypeError, ValueError):  # ragged nested lists
+        raise ArgumentTypeError("labels must be a 1-D array of integer classes") from None
     if y.ndim != 1 or y.shape[0] != n:
         raise ArgumentError(f"labels must be 1-D with one label per sample ({n}), got shape {y.shape}")
     if y.dtype.kind not in "iu" or np.any(y < 0):
