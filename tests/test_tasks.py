@@ -113,6 +113,13 @@ def _expected(name, task, tr):
         label = (c["cue_1"] == c["cue_2"]).astype(int)
         y[np.arange(B), T - 1, label] = 1
         m[:, T - 1, :] = 1
+    elif name == "seqdigits":  # the image of the trial's index, one row per step; label at the end
+        from lowrank_rnn.tasks import digits
+
+        images, labels = digits("train")
+        sig[:] = images[c["index"]]
+        y[np.arange(B), T - 1, labels[c["index"]]] = 1
+        m[:, T - 1, :] = 1
     return sig, y, m, std
 
 
@@ -299,8 +306,8 @@ def test_accuracy_flipflop(sampled):
 @pytest.mark.parametrize("name", NAMES)
 def test_loss_is_the_published_masked_mse(sampled, name):
     task, tr, _ = sampled[name]
-    if name == "delayed_xor":
-        task = get_task("delayed_xor", loss_type="mse")
+    if name in ("delayed_xor", "seqdigits"):
+        task = get_task(name, loss_type="mse")
     y, m = np.asarray(tr.targets, np.float64), np.asarray(tr.mask, np.float64)
     assert float(task.loss(y, tr)) == 0.0
     assert float(task.loss(y + 0.5, tr)) == pytest.approx(0.25, rel=1e-6)

@@ -37,13 +37,16 @@ from ._decision import (ContextDependentDecision as ContextDependentDecision,
 from ._memory import (DelayedMatchToSample as DelayedMatchToSample,
                       ParametricWorkingMemory as ParametricWorkingMemory)
 from ._mo2018 import Detection as Detection, GoNogo as GoNogo
+from ._digits import SequentialDigits as SequentialDigits
+from ._digits import digits as digits
 from ._neurogym import from_neurogym as from_neurogym
 from ._sequence import DelayedXOR as DelayedXOR, FlipFlop as FlipFlop
 
 TASKS: dict[str, type[AbstractTask]] = {
     cls.name: cls
     for cls in (PerceptualDecision, ParametricWorkingMemory, ContextDependentDecision,
-                MultisensoryDecision, DelayedMatchToSample, GoNogo, Detection, FlipFlop, DelayedXOR)
+                MultisensoryDecision, DelayedMatchToSample, GoNogo, Detection, FlipFlop, DelayedXOR,
+                SequentialDigits)
 }
 
 
@@ -51,7 +54,7 @@ def get_task(name: str, **overrides) -> AbstractTask:
     """Return the task called ``name`` with its published defaults, changed by ``overrides``.
 
     ``name`` is one of ``rdm, romo, mante, raposo, dms, gonogo, detection, flipflop,
-    delayed_xor`` (the keys of :data:`TASKS`); ``overrides`` are constructor arguments of its
+    delayed_xor, seqdigits`` (the keys of :data:`TASKS`); ``overrides`` are constructor arguments of its
     class (timing in ms, ``dt``, ``tau``, ``input_noise``...). ``get_task(**task.config())``
     rebuilds a task.
 
@@ -68,4 +71,4 @@ def get_task(name: str, **overrides) -> AbstractTask:
 __all__ = ["AbstractTask", "Trials", "TASKS", "get_task", "from_neurogym", "masked_mean", "mse_loss",
            "PerceptualDecision", "ParametricWorkingMemory", "ContextDependentDecision",
            "MultisensoryDecision", "DelayedMatchToSample", "GoNogo", "Detection", "FlipFlop",
-           "DelayedXOR"]
+           "DelayedXOR", "SequentialDigits", "digits"]

@@ -86,6 +86,9 @@ RECIPES: dict[str, Recipe] = {
     "flipflop": Recipe("flipflop", rank=3, train_inputs=True, source="library default (rank = number of bits)"),
     "delayed_xor": Recipe("delayed_xor", rank=2, train_inputs=True,
                           source="library default (no published low-rank recipe)"),
+    "seqdigits": Recipe("seqdigits", rank=10, train_inputs=True,
+                        source="library default (no published low-rank recipe; the task stands in for the "
+                               "sequential MNIST of Liu et al. 2022, arXiv 2206.00823)"),
 }
 
 
