@@ -93,6 +93,14 @@ class AbstractRNN(eqx.Module):
     ``nonlinearity``. A model is the vector field ``F(x, u) = J phi(x) + I u`` (:meth:`drive`) of
     the library's integrator (:func:`lowrank_rnn.dynamics.integrate`); ``solver`` is the writing
     of its Euler step (:class:`lowrank_rnn.dynamics.Euler`).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from lowrank_rnn.models import LowRankRNN
+    >>> model = LowRankRNN(64, 1, 1, 1, key=jax.random.key(0))
+    >>> isinstance(model, AbstractRNN), model(jnp.zeros((10, 1))).shape    # (time, outputs)
+    (True, (10, 1))
     """
 
     alpha: float = eqx.field(static=True)

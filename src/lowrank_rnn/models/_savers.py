@@ -22,7 +22,15 @@ _ARRAYS = {
 
 
 def hyperparameters(model) -> dict:
-    """Return the JSON-able constructor arguments of a model (everything but its arrays)."""
+    """Return the JSON-able constructor arguments of a model (everything but its arrays).
+
+    Examples
+    --------
+    >>> import jax
+    >>> from lowrank_rnn.models import LowRankRNN
+    >>> sorted(hyperparameters(LowRankRNN(64, 1, 1, 1, key=jax.random.key(0))))
+    ['N', 'alpha', 'g', 'n_inputs', 'n_outputs', 'noise', 'nonlinearity', 'rank']
+    """
     if callable(getattr(model, "hyperparameters", None)):  # models that describe themselves (learning.RateRNN)
         return model.hyperparameters()
     common = {"N": model.N, "n_inputs": model.n_inputs, "n_outputs": model.n_outputs,

@@ -22,6 +22,16 @@ def load_run(run: str | Path):
     Raises :class:`~lowrank_rnn.RunFolderError` naming the file when the folder is not a training
     run (no ``config.json`` or ``model.npz``, a ``config.json`` without its task, a ``model.npz``
     that holds no trained network).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from lowrank_rnn.training import train_recipe
+    >>> run = tempfile.mkdtemp()
+    >>> _ = train_recipe("rdm", out=run, hidden=32, epochs=1, n_trials=64, progress=False)
+    >>> model, task, config = load_run(run)
+    >>> type(model).__name__, task.name, config["task"]["name"]
+    ('LowRankRNN', 'rdm', 'rdm')
     """
     run = Path(run)
     if not run.is_dir():
@@ -64,6 +74,16 @@ def plot_latents(kappa: np.ndarray, times: np.ndarray, conditions: dict, *, titl
     ``kappa`` is ``(B, T, R)``; trials are grouped by the condition with the most distinct values,
     at most 12 (e.g. the coherence), coloured along a diverging map. A rank >= 2 network also gets the
     (kappa_1, kappa_2) plane.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> t = np.arange(5.0)
+    >>> kappa = np.stack([np.outer([1.0, -1.0], t)] * 2)[..., None].reshape(4, 5, 1)
+    >>> fig = plot_latents(kappa, t, {"coherence": np.array([1.0, -1.0, 1.0, -1.0])})
+    >>> len(fig.axes)
+    1
     """
     import matplotlib.pyplot as plt
 
@@ -108,6 +128,16 @@ def evaluate(run: str | Path, *, n_trials: int = 1000, seed: int = 12345, figure
     ``latents.png`` (kappa(t) averaged per condition); and it writes ``evaluation.json``.
     The summary holds ``accuracy``, ``loss``, ``train_seconds`` (the training loop's wall time,
     compilation included; None if the run was interrupted), the epochs trained and the paths.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from lowrank_rnn.training import train_recipe
+    >>> run = tempfile.mkdtemp()
+    >>> _ = train_recipe("rdm", out=run, hidden=32, epochs=1, n_trials=64, progress=False)
+    >>> summary = evaluate(run, n_trials=50, figures=False)
+    >>> sorted(k for k in summary if k in ("accuracy", "loss"))
+    ['accuracy', 'loss']
     """
     run = Path(run)
     n_trials = positive_int("n_trials", n_trials)

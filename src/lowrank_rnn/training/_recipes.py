@@ -1,8 +1,8 @@
 """The published training recipe of each task, and the command line's way of running one.
 
 Numbers from the training scripts of Dubreuil, Valente et al. 2022 (Nat. Neurosci.; repository
-``adrian-valente/populations_paper_code``, ``training_scripts/``), as digested in the project's
-reference notes (§5.1 "Training recipes"). All use 1000 trials with 20 % held out, batch 32, Adam.
+``adrian-valente/populations_paper_code``, ``training_scripts/``). All use 1000 trials with 20 % held
+out, batch 32, Adam.
 Their network noise ``noise_std`` is per step with no ``sqrt(alpha)``; the model receives
 ``sigma = noise_std / sqrt(alpha)`` (:func:`~lowrank_rnn.models.noise_from_published`).
 
@@ -47,6 +47,12 @@ class Recipe:
         as a dict of ``epochs``, ``lr`` (a function of N allowed as ``"lr_over_sqrt_n"``),
         ``noise_std`` and ``task_overrides``; None for none.
     source: where the numbers come from.
+
+    Examples
+    --------
+    >>> r = RECIPES["rdm"]
+    >>> r.task, r.rank, r.hidden
+    ('rdm', 1, 512)
     """
 
     task: str
@@ -101,7 +107,16 @@ def get_recipe(name: str) -> Recipe:
 
 def build_model(task, *, rank: int, hidden: int, noise: float, key: jax.Array) -> LowRankRNN:
     """Return a freshly initialised :class:`LowRankRNN` for ``task`` (alpha = dt / tau, sizes of the
-    task's inputs and outputs, network noise ``noise`` in the library's convention)."""
+    task's inputs and outputs, network noise ``noise`` in the library's convention).
+
+    Examples
+    --------
+    >>> import jax
+    >>> from lowrank_rnn.tasks import get_task
+    >>> model = build_model(get_task("mante"), rank=1, hidden=64, noise=0.1, key=jax.random.key(0))
+    >>> model.N, model.rank, model.alpha
+    (64, 1, 0.2)
+    """
     return LowRankRNN(hidden, rank, task.n_inputs, task.n_outputs, key=key, noise=noise,
                       alpha=task.dt / task.tau)
 
@@ -148,6 +163,12 @@ def train_recipe(name: str, *, out: str | Path | None = None, seed: int = 0, ran
     pre-training stage keeps backpropagation (and its 1000 trials). ``n_trials`` trials are drawn for
     the final stage (20 % held out).
     ``out`` is held for the whole recipe (:func:`~lowrank_rnn.training.train`'s run folder).
+
+    Examples
+    --------
+    >>> model, history = train_recipe("rdm", hidden=32, epochs=2, n_trials=64, progress=False)
+    >>> model.N, len(history["train_loss"])
+    (32, 2)
     """
     recipe = get_recipe(name)
     ov = check_overrides(rank=rank, hidden=hidden, noise=noise, epochs=epochs, lr=lr, batch=batch)
@@ -190,6 +211,14 @@ def rate_model(task, *, key: jax.Array, hidden: int | None = None, noise: float 
     Delayed XOR gets the ModProp architecture (Liu et al. 2022, ``delayedXOR_task.py``): 120 units,
     ``int(0.8 N) + 1 = 97`` excitatory, sign-constrained readout. Other tasks: ``hidden`` units
     (default 128), the same 80 % excitatory split.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from lowrank_rnn.tasks import get_task
+    >>> net = rate_model(get_task("delayed_xor"), key=jax.random.key(0))
+    >>> net.N, net.n_excitatory
+    (120, 97)
     """
     N = hidden if hidden is not None else (120 if task.name == "delayed_xor" else 128)
     n_exc = min(int(0.8 * N) + 1, N - 1)
@@ -216,6 +245,12 @@ def train_rule(task_name: str, rule, *, out: str | Path | None = None, seed: int
     readout; not scales, biases or the initial state) to the loss being minimised, as the gradient term
     ``l2 W`` ahead of Adam; default 5e-4 for delayed XOR (the ModProp paper's), 0 otherwise. The run
     folder is the one ``lowrank-rnn evaluate`` reads; ``rule_recipe.json`` there records the optimizer.
+
+    Examples
+    --------
+    >>> model, history = train_rule("delayed_xor", "eprop", hidden=20, epochs=1, n_trials=64, progress=False)
+    >>> type(model).__name__, len(history["train_loss"])
+    ('RateRNN', 1)
     """
     rule = credit_assignment(rule)
     l2 = (5e-4 if task_name == "delayed_xor" else 0.0) if l2 is None else real_scalar("l2", l2, low=0.0)
