@@ -1,10 +1,12 @@
 """Make the figures and reports shown on the reproduction pages of the documentation site.
 
 Runs the quick form of each reproduction (``lowrank-rnn reproduce NAME --quick``) and copies what it
-wrote into ``docs/papers/NAME/``: the PNG figures, and ``report.md`` with its title left out and its headings moved
-one level down, its image links made relative to ``docs/papers/NAME.md`` (which includes the report)
-and its section of wall-clock timings left out (they depend on the machine). Nothing on a paper
-page is pasted by hand: rerun this script after a change to a reproduction and commit the result.
+wrote into ``docs/papers/NAME/``: the PNG figures, and ``report.md`` with its title left out, its
+headings moved one level down, its image links made relative to ``docs/papers/NAME.md`` (which
+includes the report), its section of wall-clock timings left out (they depend on the machine), and
+the papers' Gaussian averages ``[phi'](0, Delta)`` escaped so that Markdown does not read them as
+links. Nothing on a paper page is pasted by hand: rerun this script after a change to a
+reproduction and commit the result.
 
 Usage, from the repository root::
 
@@ -24,6 +26,16 @@ from pathlib import Path
 PAPERS = Path(__file__).resolve().parent / "papers"
 
 
+_BRACKET_CALL = re.compile(r"(?<![!\\])\[([^\]\n]*)\]\(([^)\n]*,[^)\n]*)\)")
+
+
+def escape_gaussian_averages(text: str) -> str:
+    """Escape the papers' Gaussian averages ``[phi'](0, Delta)`` outside code, which Markdown reads as links."""
+    parts = text.split("`")
+    parts[::2] = [_BRACKET_CALL.sub(r"\\[\1\\](\2)", p) for p in parts[::2]]
+    return "`".join(parts)
+
+
 def page_report(report: str, name: str) -> str:
     """Return ``report`` (a reproduction's report.md) as included in the page ``papers/<name>.md``."""
     out, skip = [], False
@@ -38,6 +50,7 @@ def page_report(report: str, name: str) -> str:
         if not skip:
             out.append(line)
     text = "\n".join(out).strip() + "\n"
+    text = escape_gaussian_averages(text)
     # ![a.png](a.png) -> ![a.png](name/a.png): the page that includes the report sits beside the folder
     return re.sub(r"(!\[[^\]]*\]\()(?!https?:|/)([^)]+\))", rf"\g<1>{name}/\g<2>", text)
 
