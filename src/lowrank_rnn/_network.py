@@ -55,12 +55,17 @@ def _as_loading(name: str, value: Any, N: int | None, dtype) -> jax.Array:
 
 
 class Network(eqx.Module):
-    """A low-rank network instance: ``J = bulk + (1/N) m n^T``, inputs and readouts.
+    r"""A low-rank network instance: ``J = bulk + (1/N) m n^T``, inputs and readouts.
 
-    The dynamics (Mastrogiuseppe & Ostojic 2018, eq. 1, time in units of tau) are
+    The dynamics (Mastrogiuseppe & Ostojic 2018, eq. 1, time in units of $\tau$) are
 
-        dx/dt = -x + J phi(x) + inputs @ u(t),
-        kappa_r = n_r^T phi(x) / N,    z_o = readouts_o^T phi(x) / N.
+    $$
+    \frac{dx}{dt} = -x + J\,\phi(x) + \sum_k u_k(t)\, I_k, \qquad
+    J = g\chi + \frac{1}{N}\sum_r m_r n_r^\top,
+    $$
+
+    with latents $\kappa_r = n_r^\top \phi(x) / N$ and readouts $z_o = w_o^\top \phi(x) / N$
+    (``inputs`` holds the $I_k$, ``readouts`` the $w_o$, ``bulk`` the random part $g\chi$).
 
     Attributes
     ----------

@@ -189,10 +189,17 @@ def simulate(network: Network, *, T: float, dt: float, x0=None, inputs=None, noi
              batch: int | None = None, record_every: int = 1, method: str = "auto",
              solver: Euler | Diffrax | None = None, max_steps: int | None = MAX_STEPS,
              progress: bool | None = None) -> Trajectory:
-    """Return the trajectory of ``network`` integrated by Euler–Maruyama from 0 to ``T``.
+    r"""Return the trajectory of ``network`` integrated by Euler–Maruyama from 0 to ``T``.
 
-    Integrates ``dx = (-x + J phi(x) + inputs @ u(t)) dt + noise dW`` (time in units of tau) with
-    the update ``x <- x + dt(-x + J phi(x) + I) + noise sqrt(dt) xi``, by the library's integrator
+    Integrates $dx = (-x + J\phi(x) + \sum_k u_k(t) I_k)\,dt + \sigma\, dW$ (time in units of
+    $\tau$, $\sigma$ = ``noise``) with the update
+
+    $$
+    x \leftarrow x + \Delta t\,\big(-x + J\phi(x) + I(t)\big) + \sigma\sqrt{\Delta t}\;\xi,
+    \qquad \xi \sim \mathcal{N}(0, 1),
+    $$
+
+    by the library's integrator
     (:func:`lowrank_rnn.dynamics.integrate`). The whole run is one ``jax.lax.scan`` under
     ``jax.jit`` over the trials' states together, held as an (N, batch) matrix, so that a dense or
     bulk step is one matrix-matrix product. With no bulk (g = 0) the recurrent input is
