@@ -1,10 +1,15 @@
-"""Eigenvalue spectra of low-rank networks: predictions beside numerics.
+r"""Eigenvalue spectra of low-rank networks: predictions beside numerics.
 
-For ``J = g chi + (1/N) sum_r m_r n_r^T`` with chi independent of the loadings, the spectrum is,
-as N grows, a disk of radius ``g`` (the circular law for ``g chi``) plus R outliers at the
-eigenvalues of the R x R overlap matrix ``O_rs = n_r^T m_s / N -> E[n_r m_s]`` wherever they lie
-outside the disk (Mastrogiuseppe & Ostojic 2018, Neuron 99:609, Fig. 1; Rajan & Abbott 2006;
-Tao 2013 for outliers of perturbed i.i.d. matrices).
+For $J = g\chi + \frac{1}{N}\sum_r m_r n_r^\top$ with $\chi$ independent of the loadings, the
+spectrum is, as $N$ grows, a disk of radius $g$ (the circular law for $g\chi$) plus $R$ outliers at
+the eigenvalues of the $R \times R$ overlap matrix
+
+$$
+O_{rs} = \frac{n_r^\top m_s}{N} \;\to\; \langle n_r m_s \rangle
+$$
+
+wherever they lie outside the disk (Mastrogiuseppe & Ostojic 2018, Neuron 99:609, Fig. 1; Rajan &
+Abbott 2006; Tao 2013 for outliers of perturbed i.i.d. matrices).
 
 - :func:`predict` gives the bulk radius and outliers of an :class:`~lowrank_rnn.Ensemble` (from its
   statistics, the N -> infinity limit) or of a :class:`~lowrank_rnn.Network` (from its own overlap
