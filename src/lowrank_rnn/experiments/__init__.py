@@ -15,6 +15,7 @@ REPRODUCTIONS: dict[str, str] = {}
 REPRODUCTIONS["mastrogiuseppe2018"] = "mastrogiuseppe2018"
 REPRODUCTIONS["shao2024"] = "shao2024"
 REPRODUCTIONS["dubreuil2022"] = "dubreuil2022"
+REPRODUCTIONS["liu2022_curvature"] = "liu2022_curvature"
 REPRODUCTIONS["israely2025"] = "israely2025"
 REPRODUCTIONS["krotov_hopfield"] = "krotov_hopfield"
 REPRODUCTIONS["chen2023_sampler"] = "chen2023_sampler"
