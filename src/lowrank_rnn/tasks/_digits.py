@@ -11,6 +11,7 @@ import numpy as np
 
 from .._errors import ArgumentError
 from ._base import AbstractTask, Trials, _check_common, _check_outputs, _new_axes, masked_mean
+from ._sequence import masked_cross_entropy
 
 SPLITS = ("train", "test")
 _LOSSES = ("cross_entropy", "mse")
@@ -95,9 +96,7 @@ class SequentialDigits(AbstractTask):
         out = _check_outputs(outputs, trials)
         if self.loss_type == "mse":
             return super().loss(out, trials)
-        m = trials.mask[..., 0]
-        ce = -jnp.sum(trials.targets * jax.nn.log_softmax(out, axis=-1), axis=-1)
-        return jnp.mean(jnp.sum(m * ce, axis=1) / jnp.maximum(jnp.sum(m, axis=1), 1.0))
+        return masked_cross_entropy(out, trials)
 
     def _predictions(self, outputs, trials):
         return jnp.argmax(masked_mean(outputs, trials.mask), axis=-1)

@@ -18,6 +18,14 @@ from ._base import (AbstractTask, Trials, _check_common, _check_outputs, _is_pos
                     masked_mean, mse_loss, randint)
 
 
+def masked_cross_entropy(out: jax.Array, trials: Trials) -> jax.Array:
+    """Return ``(1/B) sum_b sum_t m_bt [-sum_o y_bto log softmax(z_bt)_o] / max(sum_t m_bt, 1)``, the
+    softmax cross-entropy of one-hot targets at the masked steps (``m_bt``: the mask of output 0)."""
+    m = trials.mask[..., 0]
+    ce = -jnp.sum(trials.targets * jax.nn.log_softmax(out, axis=-1), axis=-1)
+    return jnp.mean(jnp.sum(m * ce, axis=1) / jnp.maximum(jnp.sum(m, axis=1), 1.0))
+
+
 class FlipFlop(AbstractTask):
     """K-bit flip-flop ("flipflop"): each output holds the sign of the last pulse on its input.
 
@@ -241,9 +249,7 @@ class DelayedXOR(AbstractTask):
         out = _check_outputs(outputs, trials)
         if self.loss_type == "mse":
             return mse_loss(out, trials.targets, trials.mask)
-        m = trials.mask[..., 0]
-        ce = -jnp.sum(trials.targets * jax.nn.log_softmax(out, axis=-1), axis=-1)
-        return jnp.mean(jnp.sum(m * ce, axis=1) / jnp.maximum(jnp.sum(m, axis=1), 1.0))
+        return masked_cross_entropy(out, trials)
 
     def _predictions(self, outputs, trials):
         return jnp.argmax(masked_mean(outputs, trials.mask), axis=-1)
