@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from tqdm.auto import tqdm
 
 from ..analysis import hessian_eigenvalues, representation_geometry
 from ..tasks import digits
@@ -129,8 +130,9 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
     Xt = jnp.asarray(images_t.reshape(len(images_t), -1))
     Y = jax.nn.one_hot(jnp.asarray(labels), 10)
     t_start = time.perf_counter()
+    grid = [(lr, b) for lr in cfg.lrs for b in cfg.batches]
     runs = [_run_one(cfg, lr, b, X, Y, jnp.asarray(labels), Xt, jnp.asarray(labels_t))
-            for lr in cfg.lrs for b in cfg.batches]
+            for lr, b in tqdm(grid, desc="chen2023_flatness", unit="run", leave=False)]
     report.text(
         f"Run: {'quick' if cfg.quick else 'default'}: a {X.shape[1]}-{cfg.hidden}-10 tanh network, squared loss on "
         f"one-hot labels, plain SGD for {cfg.steps} steps at learning rates {cfg.lrs} and batch sizes "

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..analysis import exact_loss, hessian_eigenvalues
 from ..learning import RateRNN, fit
@@ -93,6 +94,7 @@ def _section_training(cfg, report, results, tasks):
     per = cfg.iterations // cfg.segments
     curves: dict = {}
     finals: dict = {}
+    bar = tqdm(total=len(RULES) * cfg.segments, desc="liu2022_curvature", unit="segment", leave=False)
     for rule in RULES:
         models = [RateRNN(cfg.hidden, train.n_inputs, train.n_outputs, key=_key("init", s), alpha=1.0,
                           nonlinearity="relu", g=1.0) for s in range(cfg.seeds)]
@@ -100,9 +102,11 @@ def _section_training(cfg, report, results, tasks):
         for seg in range(cfg.segments):
             models = _train(models, train, rule, cfg, per, cfg.lr, seg)
             rows.append([_measure(m, train, test, cfg, s) for s, m in enumerate(models)])
+            bar.update()
         curves[rule] = {k: np.array([[r[s][k] for s in range(cfg.seeds)] for r in rows])
                         for k in ("top_hessian_eigenvalue", "generalization_gap", "train_loss", "test_loss")}
         finals[rule] = models
+    bar.close()
     its = np.arange(cfg.segments + 1) * per
     results["iterations"] = its.tolist()
     results["rules"] = {rule: {"top_hessian_eigenvalue": curves[rule]["top_hessian_eigenvalue"][-1].tolist(),

@@ -29,6 +29,7 @@ import equinox as eqx
 import jax
 import numpy as np
 import optax
+from tqdm.auto import tqdm
 
 from ..analysis import effective_rank, laziness
 from ..learning import RateRNN
@@ -111,6 +112,7 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
     results: dict = {"quick": cfg.quick, "config": dataclasses.asdict(cfg), "tasks": {}, "aligned": {},
                      "timings_s": {}}
     raw: dict = {}
+    bar = tqdm(total=len(tasks) * cfg.seeds * (len(cfg.ranks) + 1), desc="liu2023_richlazy", unit="net", leave=False)
     for name, task in tasks.items():
         t0 = time.perf_counter()
         runs = {r: [] for r in cfg.ranks}
@@ -120,6 +122,7 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
                 m0 = _model(task, cfg, seed, r)
                 mT, loss = _fit(m0, task, cfg, seed)
                 runs[r].append(_measure(m0, mT, task, cfg, seed, loss))
+                bar.update()
                 if r == max(cfg.ranks):
                     full_change[seed] = np.asarray(mT.W - m0.W)
         # the exception: rank one along the task-relevant direction a full-rank network learnt
@@ -132,6 +135,7 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
             m0 = _model(task, cfg, seed, W=np.array(u @ v.T / cfg.hidden, dtype=np.float32))
             mT, loss = _fit(m0, task, cfg, seed)
             aligned.append(_measure(m0, mT, task, cfg, seed, loss))
+            bar.update()
         raw[name] = runs
         entry = {"ranks": list(cfg.ranks)}
         for key in (*MEASURES, "final_loss", "effective_rank_before", "effective_rank_after"):
@@ -142,6 +146,7 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
         results["aligned"][name]["random_rank_one"] = {k: float(np.mean([x[k] for x in random1]))
                                                        for k in (*MEASURES, "final_loss")}
         results["timings_s"][name] = round(time.perf_counter() - t0, 2)
+    bar.close()
 
     import matplotlib.pyplot as plt
 
