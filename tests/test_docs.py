@@ -168,9 +168,7 @@ def _public_names(module_name: str) -> list[str]:
 
 
 #: public objects still without a ``>>>`` example in their docstring; the list may only shrink
-WITHOUT_EXAMPLE = {
-    "lowrank_rnn.memory.CapacityCurve", "lowrank_rnn.memory.KrotovHopfield", "lowrank_rnn.memory.Readout",
-}
+WITHOUT_EXAMPLE: set[str] = set()
 
 
 def test_every_public_object_has_an_example():

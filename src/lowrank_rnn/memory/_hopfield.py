@@ -231,6 +231,14 @@ class CapacityCurve:
     loads: alpha = P / N actually used (P rounded to an integer), shape (L,).
     overlaps: final overlap with the cued pattern, shape (L, trials, cues).
     flip_fraction: fraction of units flipped in each cue.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from lowrank_rnn import memory
+    >>> c = memory.capacity_curve(60, [0.05], key=jax.random.key(0), trials=1, cues=4, progress=False)
+    >>> c.overlaps.shape, c.loads.shape
+    ((1, 1, 4), (1,))
     """
 
     n_units: int

@@ -195,6 +195,15 @@ class KrotovHopfield:
     energy: :func:`lyapunov` on the monitored samples before training and after each epoch, (epochs + 1,).
     norms: each unit's p-norm at the same times, (epochs + 1, hidden).
     learning_rates: the step size of each epoch, (epochs,), annealed linearly to zero.
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from lowrank_rnn import memory
+    >>> x = np.random.default_rng(0).random((64, 12))
+    >>> res = memory.krotov_hopfield(x, hidden=6, epochs=5, batch_size=16, key=jax.random.key(0), progress=False)
+    >>> res.weights.shape, res.energy.shape, res.norms.shape
+    ((6, 12), (6,), (6, 6))
     """
 
     weights: np.ndarray

@@ -59,6 +59,15 @@ class Readout:
         ``mean``/``scale`` the feature standardisation).
     p, power: the hidden units' current exponent and rectified power (``"hidden"`` only).
     losses: training cross-entropy per epoch.
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from lowrank_rnn import memory
+    >>> x = np.random.default_rng(0).random((40, 5)); y = (x[:, 0] > 0.5).astype(int)
+    >>> r = memory.classify(x, y, key=jax.random.key(0), epochs=5, progress=False)
+    >>> r.kind, len(r.losses), r.predict(x).shape
+    ('pixels', 5, (40,))
     """
 
     kind: str
