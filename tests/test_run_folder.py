@@ -39,9 +39,16 @@ def _env(cache, **extra):
     return env
 
 
+def _default_sigint():
+    """In the child: SIGINT back to its default, so Python installs its Ctrl-C handler even when the
+    test runner was started as a background job (which starts children with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(cache, *args, **env):
     return subprocess.Popen([sys.executable, "-m", "lowrank_rnn.cli", *args], env=_env(cache, **env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
 
 
 def _one_line(stderr: str) -> str:
