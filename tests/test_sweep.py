@@ -15,18 +15,6 @@ from lowrank_rnn.sweep import _sweep
 GRID = {"a": [0.5, 1.0, 2.0], "n": [1, 2]}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _no_cache_writes_from_worker_threads():
-    """No persistent-cache writes during these tests: two LocalCluster worker threads compiling at
-    once and both writing JAX's compilation cache crashed the interpreter (a segmentation fault in
-    jax's compilation_cache.put_executable_and_time, seen once in a fresh-clone CI run). Reads stay on."""
-    old = jax.config.jax_persistent_cache_min_compile_time_secs
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1e9)
-    yield
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", old)
-
-
-
 def fn(params, key):
     x = jax.random.normal(key, (4,))
     return {"y": params["a"] * jnp.sum(x) + params["n"], "v": params["a"] * x}

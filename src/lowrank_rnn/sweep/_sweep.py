@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 import time
 import warnings
 from collections import OrderedDict
@@ -264,6 +265,10 @@ def _trace(fn, names, values, static, key) -> tuple[tuple, str]:
 # ---------------------------------------------------------------------------------------------- workers
 _COMPILED: OrderedDict = OrderedDict()
 _COMPILED_MAX = 16
+# One chunk computes at a time per process: the worker threads of a LocalCluster compiling at once
+# both wrote JAX's persistent compilation cache and crashed the interpreter (a segmentation fault in
+# compilation_cache.put_executable_and_time). Each chunk's XLA program already uses every core.
+_RUN_LOCK = threading.Lock()
 
 
 def _compiled(plan: _Plan, combo: dict[str, Any]):
@@ -317,7 +322,8 @@ def _compute_chunk(plan: _Plan, index: tuple[int, ...]) -> dict[str, np.ndarray]
     else:
         base = jax.random.wrap_key_data(jnp.asarray(plan.key_data), impl=plan.key_impl)
     keys = jax.vmap(lambda r: jax.random.fold_in(base, r))(jnp.asarray(reps, jnp.uint32))
-    out = jax.device_get(_compiled(plan, combo)(points, keys))
+    with _RUN_LOCK:
+        out = jax.device_get(_compiled(plan, combo)(points, keys))
     grid_shape = tuple(len(a) for a in axes)
     result = {}
     for name, shape, dtype in plan.outputs:
