@@ -1,0 +1,12 @@
+"""Inferring connectivity from activity: ground-truth spiking networks, Granger causality, AUROC.
+
+After Lu, Tabassum, Kulkarni, Mi, Kutz, Shea-Brown & Lim 2023, "Attention for causal relationship
+discovery from biological neural dynamics" (NeurIPS 2023 workshop on causal representation
+learning, arXiv 2311.06928). :func:`izhikevich_network` simulates random networks of Izhikevich
+neurons whose true connectivity ``M`` is known (``M[i, j] != 0`` means $j \\to i$).
+"""
+
+from ._izhikevich import IzhikevichActivity as IzhikevichActivity
+from ._izhikevich import izhikevich_network as izhikevich_network
+
+__all__ = ["izhikevich_network", "IzhikevichActivity"]
