@@ -107,3 +107,117 @@ def test_izhikevich_bad_types():
         causal.izhikevich_network(4, 1, 0.5, key=0)
     with pytest.raises(ArgumentTypeError, match="n_exc"):
         causal.izhikevich_network(4.5, 1, 0.5, key=jax.random.key(0))
+
+
+# ---------------------------------------------------------------- granger
+
+#: a VAR(2) on 5 variables: (target, source, lag, coefficient) of each cross-influence
+_EDGES = [(1, 0, 1, 0.4), (2, 1, 1, 0.35), (0, 3, 1, -0.4), (3, 4, 2, 0.4)]
+
+
+def _var_process(T=4000, seed=0):
+    rng = np.random.default_rng(seed)
+    n = 5
+    A = np.zeros((2, n, n))
+    A[0] += 0.3 * np.eye(n)
+    for i, j, lag, coef in _EDGES:
+        A[lag - 1, i, j] = coef
+    x = np.zeros((T + 100, n))
+    noise = rng.normal(size=x.shape)
+    for t in range(2, len(x)):
+        x[t] = A[0] @ x[t - 1] + A[1] @ x[t - 2] + noise[t] + 0.5
+    truth = np.zeros((n, n), bool)
+    for i, j, _, _ in _EDGES:
+        truth[i, j] = True
+    return x[100:], truth
+
+
+def _direct_F(x, order):
+    """F[i, j] and the F-test p-values from separate least-squares fits of every full and reduced model."""
+    import scipy.stats
+
+    T, n = x.shape
+    lagged = {(lag, j): x[order - lag:T - lag, j] for lag in range(1, order + 1) for j in range(n)}
+    y = x[order:]
+    full_cols = [np.ones(T - order)] + [lagged[lag, j] for lag in range(1, order + 1) for j in range(n)]
+    Z = np.column_stack(full_cols)
+    rss = ((y - Z @ np.linalg.lstsq(Z, y, rcond=None)[0]) ** 2).sum(axis=0)
+    F, p = np.zeros((n, n)), np.full((n, n), np.nan)
+    for j in range(n):
+        cols = [np.ones(T - order)] + [lagged[lag, k] for lag in range(1, order + 1) for k in range(n) if k != j]
+        Zr = np.column_stack(cols)
+        rss_r = ((y - Zr @ np.linalg.lstsq(Zr, y, rcond=None)[0]) ** 2).sum(axis=0)
+        for i in range(n):
+            if i != j:
+                F[i, j] = np.log(rss_r[i] / rss[i])
+                dof = len(y) - Z.shape[1]
+                p[i, j] = scipy.stats.f.sf((rss_r[i] - rss[i]) / order / (rss[i] / dof), order, dof)
+    return F, p
+
+
+def test_granger_matches_direct_least_squares():
+    x, _ = _var_process(T=1500)
+    res = causal.granger(x, order=3)
+    F, p = _direct_F(x, 3)
+    np.testing.assert_allclose(res.F, F, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(res.pvalues, p, rtol=1e-6, atol=1e-14)
+    assert res.order == 3 and res.criterion is None and res.information is None
+
+
+def test_granger_finds_exactly_the_true_edges():
+    x, truth = _var_process()
+    for criterion in ("aic", "bic"):
+        res = causal.granger(x, criterion=criterion, max_order=6)
+        assert res.order >= 2  # an edge acts at lag 2
+        np.testing.assert_array_equal(res.significant(0.01), truth)
+        assert res.F[truth].min() > 10 * res.F[~truth].max()
+    assert causal.granger(x, criterion="bic", max_order=6).order == 2
+
+
+def test_granger_fdr_adjustment():
+    import scipy.stats
+
+    x, _ = _var_process(T=800, seed=3)
+    res = causal.granger(x, order=2)
+    off = ~np.eye(5, dtype=bool)
+    np.testing.assert_allclose(res.qvalues[off], scipy.stats.false_discovery_control(res.pvalues[off]), rtol=1e-12)
+    assert np.isnan(res.pvalues.diagonal()).all() and np.isnan(res.qvalues.diagonal()).all()
+    assert (res.F.diagonal() == 0).all() and not res.significant(1.0).diagonal().any()
+
+
+def test_granger_information_criteria():
+    x, _ = _var_process(T=200)
+    aic = causal.granger(x, criterion="aic", max_order=10).information
+    bic = causal.granger(x, criterion="bic", max_order=10).information
+    # M = 190 observations, k = 25 q lag coefficients: the corrected AIC needs M > k + 1 (q <= 7)
+    assert np.isfinite(aic[:7]).all() and np.isnan(aic[7:]).all()
+    assert np.isfinite(bic).all()
+    assert len(aic) == len(bic) == 10
+
+
+def test_granger_bad_input():
+    x, _ = _var_process(T=300)
+    bad = x.copy()
+    bad[5, 2] = np.nan
+    with pytest.raises(ArgumentError, match="non-finite"):
+        causal.granger(bad)
+    with pytest.raises(ArgumentError, match="time steps"):
+        causal.granger(x[:20], order=4)  # 4 * 6 + 2 = 26 steps needed
+    with pytest.raises(ArgumentError, match="time steps"):
+        causal.granger(x[:7])
+    const = x.copy()
+    const[:, 1] = 2.0
+    with pytest.raises(ArgumentError, match="column 1 is constant"):
+        causal.granger(const)
+    with pytest.raises(ArgumentError, match="collinear"):
+        causal.granger(np.column_stack([x, x[:, 0] + 2 * x[:, 1]]), order=1)
+    with pytest.raises(ArgumentError, match="criterion"):
+        causal.granger(x, criterion="hqic")
+    with pytest.raises(ArgumentError, match="2-D"):
+        causal.granger(x[:, 0])
+    with pytest.raises(ArgumentError, match="at least 2 columns"):
+        causal.granger(x[:, :1])
+    with pytest.raises(ArgumentError, match="order"):
+        causal.granger(x, order=0)
+    with pytest.raises(ArgumentTypeError, match="max_order"):
+        causal.granger(x, max_order=2.5)

@@ -3,14 +3,17 @@
 After Lu, Tabassum, Kulkarni, Mi, Kutz, Shea-Brown & Lim 2023, "Attention for causal relationship
 discovery from biological neural dynamics" (NeurIPS 2023 workshop on causal representation
 learning, arXiv 2311.06928). :func:`izhikevich_network` simulates random networks of Izhikevich
-neurons whose true connectivity ``M`` is known (``M[i, j] != 0`` means $j \\to i$).
+neurons whose true connectivity ``M`` is known (``M[i, j] != 0`` means $j \\to i$); :func:`granger`
+estimates pairwise-conditional Granger causality from their activity, the classical baseline.
 :class:`Causalformer` forecasts the next step of every neuron with a transformer whose decoder's
 global cross-attention reads out which neurons' pasts drive which.
 """
 
 from ._former import Causalformer as Causalformer
 from ._former import DecoderTrace as DecoderTrace
+from ._granger import GrangerResult as GrangerResult
+from ._granger import granger as granger
 from ._izhikevich import IzhikevichActivity as IzhikevichActivity
 from ._izhikevich import izhikevich_network as izhikevich_network
 
-__all__ = ["izhikevich_network", "IzhikevichActivity", "Causalformer", "DecoderTrace"]
+__all__ = ["izhikevich_network", "IzhikevichActivity", "granger", "GrangerResult", "Causalformer", "DecoderTrace"]
