@@ -221,3 +221,53 @@ def test_granger_bad_input():
         causal.granger(x, order=0)
     with pytest.raises(ArgumentTypeError, match="max_order"):
         causal.granger(x, max_order=2.5)
+
+
+# ---------------------------------------------------------------- auroc
+
+
+def test_auroc_matches_sklearn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        n = int(rng.integers(3, 9))
+        M = rng.choice([-5.0, 0.0, 0.0, 5.0], size=(n, n))
+        S = rng.integers(0, 4, size=(n, n)).astype(float)  # many ties
+        if trial % 2:
+            S = rng.normal(size=(n, n))
+        for diag in (True, False):
+            keep = np.ones((n, n), bool) if diag else ~np.eye(n, dtype=bool)
+            y = np.abs(M[keep]) > 0
+            if y.all() or not y.any():
+                continue
+            assert causal.auroc(M, S, include_diagonal=diag) == pytest.approx(roc_auc_score(y, S[keep]), abs=1e-12)
+
+
+def test_auroc_extremes_and_diagonal():
+    M = np.array([[0, 1, 0], [1, 0, 1], [0, 0, 0]], float)
+    assert causal.auroc(M, M) == 1.0 and causal.auroc(M, -M) == 0.0
+    assert causal.auroc(M, np.zeros_like(M)) == 0.5  # all tied
+    # the diagonal of a score with no self-connections in M counts as negatives
+    S = np.where(M != 0, 1.0, 0.5)
+    np.fill_diagonal(S, 2.0)
+    assert causal.auroc(M, S, include_diagonal=False) == 1.0
+    # with it: each connection beats the 3 off-diagonal negatives and loses to the 3 diagonal ones
+    assert causal.auroc(M, S) == 0.5
+
+
+def test_auroc_degenerate_and_bad_input():
+    with pytest.raises(ArgumentError, match="no connection"):
+        causal.auroc(np.zeros((3, 3)), np.ones((3, 3)))
+    full = np.ones((3, 3)) - np.eye(3)
+    with pytest.raises(ArgumentError, match="only connections"):
+        causal.auroc(full, np.ones((3, 3)), include_diagonal=False)
+    assert causal.auroc(full, full) == 1.0  # the diagonal supplies the negatives
+    with pytest.raises(ArgumentError, match="square"):
+        causal.auroc(np.ones((2, 3)), np.ones((2, 3)))
+    with pytest.raises(ArgumentError, match="shape of M"):
+        causal.auroc(full, np.ones((4, 4)))
+    with pytest.raises(ArgumentError, match="non-finite"):
+        causal.auroc(full, np.full((3, 3), np.nan))
+    with pytest.raises(ArgumentTypeError, match="include_diagonal"):
+        causal.auroc(full, full, include_diagonal="no")

@@ -4,11 +4,13 @@ After Lu, Tabassum, Kulkarni, Mi, Kutz, Shea-Brown & Lim 2023, "Attention for ca
 discovery from biological neural dynamics" (NeurIPS 2023 workshop on causal representation
 learning, arXiv 2311.06928). :func:`izhikevich_network` simulates random networks of Izhikevich
 neurons whose true connectivity ``M`` is known (``M[i, j] != 0`` means $j \\to i$); :func:`granger`
-estimates pairwise-conditional Granger causality from their activity, the classical baseline.
+estimates pairwise-conditional Granger causality from their activity, the classical baseline, and
+:func:`auroc` scores any such estimate against ``M``.
 :class:`Causalformer` forecasts the next step of every neuron with a transformer whose decoder's
 global cross-attention reads out which neurons' pasts drive which.
 """
 
+from ._auroc import auroc as auroc
 from ._former import Causalformer as Causalformer
 from ._former import DecoderTrace as DecoderTrace
 from ._granger import GrangerResult as GrangerResult
@@ -16,4 +18,4 @@ from ._granger import granger as granger
 from ._izhikevich import IzhikevichActivity as IzhikevichActivity
 from ._izhikevich import izhikevich_network as izhikevich_network
 
-__all__ = ["izhikevich_network", "IzhikevichActivity", "granger", "GrangerResult", "Causalformer", "DecoderTrace"]
+__all__ = ["izhikevich_network", "IzhikevichActivity", "granger", "GrangerResult", "auroc", "Causalformer", "DecoderTrace"]
