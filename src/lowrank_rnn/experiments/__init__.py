@@ -21,6 +21,7 @@ REPRODUCTIONS["liu2023_richlazy"] = "liu2023_richlazy"
 REPRODUCTIONS["israely2025"] = "israely2025"
 REPRODUCTIONS["krotov_hopfield"] = "krotov_hopfield"
 REPRODUCTIONS["chen2023_sampler"] = "chen2023_sampler"
+REPRODUCTIONS["lu2023"] = "lu2023"
 
 
 def get(name: str):

@@ -1,0 +1,78 @@
+"""`lowrank-rnn reproduce lu2023`: the AUROC table, figure and report, on a tiny run.
+
+The smoke run shrinks everything (N = 5, two connection probabilities, 2 networks of 600 steps,
+VAR orders up to 3) so that it takes seconds; it checks the pipeline, the schema of
+``results.json`` and the claim-by-claim table. The `--quick` run is `slow`.
+"""
+
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from lowrank_rnn import ArgumentError
+from lowrank_rnn.cli import main
+from lowrank_rnn.experiments import REPRODUCTIONS
+from lowrank_rnn.experiments import lu2023
+
+KEYS = {"N", "p", "method", "auroc_mean", "auroc_sd", "r2_mean", "n_networks"}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lu2023")
+    cfg = lu2023.Config(quick=True, sizes=((4, 1),), ps=(0.2, 0.8), networks=2, steps=600, max_order=3,
+                        attention_seeds=1)
+    lu2023.run(out, config=cfg)
+    return out, json.loads((out / "results.json").read_text())
+
+
+def test_registered():
+    assert REPRODUCTIONS["lu2023"] == "lu2023"
+
+
+def test_table_schema_and_values(smoke_run):
+    _, res = smoke_run
+    table = res["table"]
+    assert {(r["N"], r["p"], r["method"]) for r in table} == {
+        (5, p, m) for p in (0.2, 0.8) for m in ("granger_aic", "granger_bic")}
+    for r in table:
+        assert set(r) == KEYS
+        assert 0 <= r["auroc_mean"] <= 1 and r["auroc_sd"] >= 0 and r["n_networks"] == 2
+        assert r["r2_mean"] is None  # Granger rows have no forecaster R^2
+    assert all(1 <= o["order_min"] <= o["order_max"] <= 3 for o in res["orders"])
+    assert res["attention_run"] is False
+
+
+def test_figure_and_report(smoke_run):
+    out, res = smoke_run
+    data = (out / "auroc_vs_N.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width > 500 and height > 300
+    text = (out / "report.md").read_text()
+    assert "](auroc_vs_N.png)" in text and "Attention is not run yet" in text
+    verdicts = {v["claim"]: v["verdict"] for v in res["verdicts"]}
+    assert verdicts["N = 40: Granger (AIC) falls with density"] == "not measured"
+    assert len(verdicts) == 5
+
+
+def test_published_means_cover_the_grid():
+    for N, row in lu2023.PUBLISHED.items():
+        for method in lu2023.METHODS:
+            assert len(row[method]) == 4 and all(0.5 < x < 1 for x in row[method])
+    assert np.isclose(lu2023.PUBLISHED[40]["granger_aic"][0], 0.881)
+
+
+def test_bad_networks_is_refused(tmp_path):
+    with pytest.raises(ArgumentError, match="networks"):
+        lu2023.run(tmp_path, networks=0)
+
+
+@pytest.mark.slow
+def test_quick_run_from_the_command_line(tmp_path):
+    assert main(["reproduce", "lu2023", "--out", str(tmp_path), "--quick"]) == 0
+    res = json.loads((tmp_path / "results.json").read_text())
+    aic = [r for r in res["table"] if r["method"] == "granger_aic"]
+    assert len(aic) == 8 and min(r["auroc_mean"] for r in aic) > 0.85  # N <= 10: Granger works well
