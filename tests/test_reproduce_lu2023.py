@@ -23,7 +23,7 @@ KEYS = {"N", "p", "method", "auroc_mean", "auroc_sd", "r2_mean", "n_networks"}
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("lu2023")
     cfg = lu2023.Config(quick=True, sizes=((4, 1),), ps=(0.2, 0.8), networks=2, steps=600, max_order=3,
-                        attention_seeds=1)
+                        attention_seeds=1, rate_N=8, rate_networks=1, rate_samples=600, rate_intervals=(0.1,))
     lu2023.run(out, config=cfg)
     return out, json.loads((out / "results.json").read_text())
 
@@ -56,6 +56,17 @@ def test_figure_and_report(smoke_run):
     verdicts = {v["claim"]: v["verdict"] for v in res["verdicts"]}
     assert verdicts["N = 40: Granger (AIC) falls with density"] == "not measured"
     assert len(verdicts) == 5
+    assert "rate networks" in text
+
+
+def test_rate_networks(smoke_run):
+    _, res = smoke_run
+    rate = res["rate_networks"]
+    assert len(rate) == 3  # random, rank one, both; one network, one sampling interval
+    for r in rate:
+        assert -1 <= r["granger_spearman"] <= 1 and 0 <= r["granger_auroc_strong"] <= 1
+    random = rate[0]
+    assert random["overlap"] == 0.0  # no structured part
 
 
 def test_published_means_cover_the_grid():
