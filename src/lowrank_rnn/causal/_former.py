@@ -21,23 +21,49 @@ break constraint 1.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import io
+import json
 import math
+from pathlib import Path
 from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
 
-from .._checks import positive_int, prng_key, real_scalar
+from .._checks import finite_array, positive_int, prng_key, real_scalar
+from .._errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    DivergenceError,
+    FileFormatError,
+    RunFolderError,
+)
+from .._io import atomic_write_bytes, output_folder
 
 #: steps per unit of the value–time embedding's time input (the authors feed step / 1000)
 TIME_SCALE = 1000.0
 
 
-def _dropout(x: jax.Array, rate: float, key: jax.Array | None) -> jax.Array:
+def _keep_masks(key: jax.Array | None, rate: float, shapes: list[tuple[int, ...]]) -> list:
+    """Dropout keep-masks of the given shapes from one uniform draw (one PRNG call compiles faster
+    than one per mask), or ``None`` for each when not training."""
     if key is None or rate == 0.0:
+        return [None] * len(shapes)
+    sizes = [math.prod(sh) for sh in shapes]
+    u = jax.random.uniform(key, (sum(sizes),))
+    offsets = np.cumsum([0] + sizes)
+    return [(u[a:b] >= rate).reshape(sh) for a, b, sh in zip(offsets[:-1], offsets[1:], shapes)]
+
+
+def _dropout(x: jax.Array, rate: float, keep: jax.Array | None) -> jax.Array:
+    if keep is None:
         return x
-    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
     return jnp.where(keep, x / (1.0 - rate), 0.0)
 
 
@@ -86,10 +112,9 @@ class _FeedForward(eqx.Module):
         self.outer = _Dense(d_ff, d_model, key=k2)
         self.dropout = dropout
 
-    def __call__(self, x: jax.Array, key: jax.Array | None) -> jax.Array:
-        k1, k2 = (None, None) if key is None else tuple(jax.random.split(key))
-        h = _dropout(jax.nn.gelu(self.inner(x), approximate=False), self.dropout, k1)
-        return _dropout(self.outer(h), self.dropout, k2)
+    def __call__(self, x: jax.Array, keep_inner: jax.Array | None, keep_outer: jax.Array | None) -> jax.Array:
+        h = _dropout(jax.nn.gelu(self.inner(x), approximate=False), self.dropout, keep_inner)
+        return _dropout(self.outer(h), self.dropout, keep_outer)
 
 
 class _Attention(eqx.Module):
@@ -281,15 +306,17 @@ class Causalformer(eqx.Module):
         L = self.seq_len
         positions = jnp.arange(L, dtype=y.dtype)
         tokens = self._embed(y.T, positions, t0 + positions)
-        k_emb, k_ff = (None, None) if key is None else tuple(jax.random.split(key))
-        tokens = _dropout(tokens, self.dropout, k_emb)
+        d_ff = self.encoder_ff.inner.weight.shape[1]
+        keep_emb, keep_inner, keep_outer = _keep_masks(key, self.dropout, [tokens.shape, (*tokens.shape[:2], d_ff),
+                                                                  tokens.shape])
+        tokens = _dropout(tokens, self.dropout, keep_emb)
 
         def local(x):
             xn = self.encoder_norm_attention(x)
             return x + self.encoder_attention(xn, xn)[0]
 
         h = jax.vmap(local)(tokens)
-        h = h + self.encoder_ff(self.encoder_norm_ff(h), k_ff)
+        h = h + self.encoder_ff(self.encoder_norm_ff(h), keep_inner, keep_outer)
         return self.encoder_norm_out(h)
 
     def decode(self, encoded: jax.Array, t0=0.0, *, key: jax.Array | None = None) -> DecoderTrace:
@@ -312,15 +339,16 @@ class Causalformer(eqx.Module):
         dtype = encoded.dtype
         position = jnp.full((1,), L, dtype)
         queries = self._embed(jnp.zeros((n, 1), dtype), position, t0 + position)[:, 0]   # (n, d)
-        k_emb, k_ff = (None, None) if key is None else tuple(jax.random.split(key))
-        q = _dropout(queries, self.dropout, k_emb)
+        d_ff = self.decoder_ff.inner.weight.shape[1]
+        keep_emb, keep_inner, keep_outer = _keep_masks(key, self.dropout, [queries.shape, (n, d_ff), queries.shape])
+        q = _dropout(queries, self.dropout, keep_emb)
         qn = self.decoder_norm_local(q)
         local = jax.vmap(lambda qi, ei: self.decoder_local(qi[None], ei)[0][0])(qn, encoded)
         q = q + local
         after_local = q
         out, weights = self.decoder_global(self.decoder_norm_global(q), encoded.reshape(n * L, -1))
         q = q + out
-        q = q + self.decoder_ff(self.decoder_norm_ff(q), k_ff)
+        q = q + self.decoder_ff(self.decoder_norm_ff(q), keep_inner, keep_outer)
         prediction = self.head(self.decoder_norm_out(q))[:, 0]
         return DecoderTrace(after_local, weights, prediction)
 
@@ -333,3 +361,482 @@ class Causalformer(eqx.Module):
     def _forecast(self, y: jax.Array, t0: jax.Array, key: jax.Array | None) -> jax.Array:
         k_enc, k_dec = (None, None) if key is None else tuple(jax.random.split(key))
         return self._decode(self._encode(y, t0, k_enc), t0, k_dec).prediction
+
+
+# ------------------------------------------------------------------------------------- training
+
+#: fractions of the windows, in time order, for training, validation and test
+SPLIT = (0.6, 0.2, 0.2)
+#: windows evaluated at once (vmapped) when predicting or reading attention
+_CHUNK = 64
+#: relative improvement of the validation loss that resets the plateau counter (as PyTorch's
+#: ReduceLROnPlateau default)
+_PLATEAU_THRESHOLD = 1e-4
+
+
+def _split(n_windows: int) -> tuple[int, int, int]:
+    n_train = int(SPLIT[0] * n_windows)
+    n_val = int(SPLIT[1] * n_windows)
+    return n_train, n_val, n_windows - n_train - n_val
+
+
+def _part_starts(n_windows: int, part: str) -> np.ndarray:
+    n_train, n_val, _ = _split(n_windows)
+    bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, n_windows),
+              "all": (0, n_windows)}
+    lo, hi = bounds[part]
+    return np.arange(lo, hi, dtype=np.int32)
+
+
+def _windows(X: jax.Array, starts: jax.Array, seq_len: int) -> tuple[jax.Array, jax.Array]:
+    """Windows ``(B, L, n)`` starting at ``starts`` and the step after each, ``(B, n)``."""
+    return X[starts[:, None] + jnp.arange(seq_len)], X[starts + seq_len]
+
+
+def _models_of(models, name: str) -> list[Causalformer]:
+    """``models`` (one Causalformer or a non-empty sequence of equal-shaped ones) as a list."""
+    seq = [models] if isinstance(models, Causalformer) else models
+    if not isinstance(seq, (list, tuple)) or not seq or not all(isinstance(m, Causalformer) for m in seq):
+        raise ArgumentTypeError(f"{name} must be a Causalformer or a non-empty list of Causalformers, "
+                                f"got {type(models).__name__}")
+    first = jax.tree_util.tree_structure(seq[0])
+    shapes = [np.shape(a) for a in jax.tree_util.tree_leaves(seq[0])]
+    for k, m in enumerate(seq[1:], 1):
+        if (jax.tree_util.tree_structure(m) != first
+                or [np.shape(a) for a in jax.tree_util.tree_leaves(m)] != shapes):
+            raise ArgumentError(f"{name}: model {k} differs in size or settings from model 0; "
+                                "an ensemble needs models built with the same arguments")
+    return list(seq)
+
+
+def _check_data(X, model: Causalformer) -> np.ndarray:
+    X = finite_array("X", X, ndim=2, dtype=np.float32)
+    if X.shape[1] != model.n_neurons:
+        raise ArgumentError(f"X must have shape (time, n_neurons) with n_neurons = {model.n_neurons} "
+                            f"columns (the model's), got shape {X.shape}")
+    need = model.seq_len + 5
+    if X.shape[0] < need:
+        raise ArgumentError(f"X must hold at least seq_len + 5 = {need} time steps (windows of "
+                            f"{model.seq_len} steps and their next step, at least 5 windows to split "
+                            f"60/20/20), got {X.shape[0]}")
+    return X
+
+
+def _stack(models: list[Causalformer]):
+    params = [eqx.partition(m, eqx.is_inexact_array)[0] for m in models]
+    static = eqx.partition(models[0], eqx.is_inexact_array)[1]
+    return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *params), static
+
+
+def _unstack(params, static, count: int) -> list[Causalformer]:
+    return [eqx.combine(jax.tree_util.tree_map(lambda a, k=k: a[k], params), static) for k in range(count)]
+
+
+@eqx.filter_jit
+def _evaluate_chunk(params, static, X: jax.Array, starts: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Forecasts ``(models, chunk, n)`` of the stacked models for the windows at ``starts``, and
+    their global cross-attention summed over heads and over each (target, source) block,
+    ``(models, chunk, n, n)``."""
+    def one_model(p):
+        model = eqx.combine(p, static)
+        n, L = model.n_neurons, model.seq_len
+
+        def one(y, t0):
+            trace = model._decode(model._encode(y, t0, None), t0, None)
+            return trace.prediction, trace.global_attention.sum(0).reshape(n, n, L).sum(-1)
+
+        y, _ = _windows(X, starts, L)
+        return jax.vmap(one)(y, starts.astype(jnp.float32))
+
+    return jax.vmap(one_model)(params)
+
+
+def _evaluate(params, static, X: jax.Array, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Forecasts ``(models, windows, n)`` for the windows at ``starts`` and the attention sums
+    averaged over them, ``(models, n, n)``; chunks of one compiled size whatever the count."""
+    preds, total = [], 0.0
+    for lo in range(0, len(starts), _CHUNK):
+        chunk = starts[lo: lo + _CHUNK]
+        padded = np.concatenate([chunk, np.full(_CHUNK - len(chunk), chunk[-1], chunk.dtype)])
+        pred, attention = _evaluate_chunk(params, static, X, jnp.asarray(padded))
+        preds.append(np.asarray(pred)[:, : len(chunk)])
+        total = total + np.asarray(attention, np.float64)[:, : len(chunk)].sum(axis=1)
+    return np.concatenate(preds, axis=1), total / len(starts)
+
+
+@eqx.filter_jit
+def _epoch(params, static, opt_state, lr_scale, keys, X, n_train: int, batch_size: int, lr: jax.Array,
+           weight_decay: jax.Array):
+    """One epoch of every stacked model: shuffled minibatches of the training windows (a
+    ``lax.scan``), AdamW with the step scaled by ``lr_scale``; returns the mean training loss.
+    ``lr`` and ``weight_decay`` are arrays, so other values reuse the compiled epoch."""
+    optimizer = optax.adamw(lr, weight_decay=weight_decay)
+    n_batches = n_train // batch_size
+
+    def one_model(p, state, scale, key):
+        k_perm, k_drop = jax.random.split(key)
+        order = jax.random.permutation(k_perm, n_train)[: n_batches * batch_size].reshape(n_batches, batch_size)
+
+        def step(carry, xs):
+            p, state = carry
+            starts, k = xs
+            y, target = _windows(X, starts, static.seq_len)
+
+            def loss_fn(p):
+                model = eqx.combine(p, static)
+                pred = jax.vmap(model._forecast)(y, starts.astype(jnp.float32), jax.random.split(k, batch_size))
+                return jnp.mean((pred - target) ** 2)
+
+            loss, grads = jax.value_and_grad(loss_fn)(p)
+            updates, state = optimizer.update(grads, state, p)
+            updates = jax.tree_util.tree_map(lambda u: scale * u, updates)
+            return (optax.apply_updates(p, updates), state), loss
+
+        (p, state), losses = jax.lax.scan(step, (p, state), (order, jax.random.split(k_drop, n_batches)))
+        return p, state, jnp.mean(losses)
+
+    return jax.vmap(one_model)(params, opt_state, lr_scale, keys)
+
+
+@jax.jit
+def _keep_best(best, params, improved):
+    return jax.tree_util.tree_map(
+        lambda b, p: jnp.where(improved.reshape((-1,) + (1,) * (p.ndim - 1)), p, b), best, params)
+
+
+def _r2(pred: np.ndarray, target: np.ndarray) -> float:
+    """Coefficient of determination averaged over neurons (scikit-learn's ``uniform_average``)."""
+    ss_res = np.sum((target - pred) ** 2, axis=0)
+    ss_tot = np.sum((target - target.mean(axis=0)) ** 2, axis=0)
+    return float(np.mean(1.0 - ss_res / np.where(ss_tot > 0, ss_tot, np.nan)))
+
+
+@dataclasses.dataclass(frozen=True)
+class CausalformerFit:
+    """What :func:`fit` returns.
+
+    Attributes
+    ----------
+    model: the trained :class:`Causalformer`, at the epoch of lowest validation loss.
+    history: per epoch, ``"train_loss"`` (mean over minibatches), ``"val_loss"`` and
+        ``"learning_rate"`` (lists of floats).
+    test_r2: $R^2$ of the forecasts on the test windows, averaged over neurons.
+    best_epoch: the epoch (from 1) whose weights ``model`` holds.
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from lowrank_rnn import causal
+    >>> X = np.random.default_rng(0).normal(size=(800, 4))
+    >>> model = causal.Causalformer(4, seq_len=4, d_model=16, n_heads=2, d_qk=4, d_v=4, key=jax.random.key(0))
+    >>> result = causal.fit(model, X, key=jax.random.key(1), epochs=2, progress=False)
+    >>> len(result.history["val_loss"]), result.best_epoch in (1, 2)
+    (2, True)
+    """
+
+    model: Causalformer
+    history: dict
+    test_r2: float
+    best_epoch: int
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleFit:
+    """What :func:`fit_ensemble` returns: one entry per model, in the order given.
+
+    Attributes
+    ----------
+    models: the trained models (each at its epoch of lowest validation loss).
+    histories: each model's history (as :attr:`CausalformerFit.history`).
+    test_r2: each model's test $R^2$, ``(models,)``.
+    best_epochs: each model's best epoch, ``(models,)``.
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from lowrank_rnn import causal
+    >>> X = np.random.default_rng(0).normal(size=(800, 4))
+    >>> models = [causal.Causalformer(4, seq_len=4, d_model=16, n_heads=2, d_qk=4, d_v=4, key=k)
+    ...           for k in jax.random.split(jax.random.key(0), 2)]
+    >>> fits = causal.fit_ensemble(models, X, key=jax.random.key(1), epochs=1, progress=False)
+    >>> len(fits.models), fits.test_r2.shape
+    (2, (2,))
+    """
+
+    models: list
+    histories: list
+    test_r2: np.ndarray
+    best_epochs: np.ndarray
+
+
+def _digest(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(np.asarray(a, np.float32)).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _write_checkpoint(folder: Path, config: dict, arrays, state: dict) -> None:
+    leaves = [np.asarray(a) for a in jax.tree_util.tree_leaves(arrays)]
+    buf = io.BytesIO()
+    np.savez(buf, *leaves)
+    # the arrays first, then the JSON that points at them: a reader never sees a state newer than its arrays
+    atomic_write_bytes(folder / "causalformer_checkpoint.npz", buf.getvalue())
+    meta = {"config": config, "n_leaves": len(leaves), **state}
+    atomic_write_bytes(folder / "causalformer_checkpoint.json", json.dumps(meta, indent=1).encode())
+
+
+def _read_checkpoint(folder: Path, config: dict, arrays):
+    meta_path, arr_path = folder / "causalformer_checkpoint.json", folder / "causalformer_checkpoint.npz"
+    if not meta_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        with np.load(arr_path, allow_pickle=False) as z:
+            leaves = [z[f"arr_{i}"] for i in range(int(meta["n_leaves"]))]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FileFormatError(f"{meta_path}: damaged Causalformer checkpoint ({exc}); remove it to start afresh") from None
+    if meta.get("config") != config:
+        raise RunFolderError(f"checkpoint: {folder} holds a checkpoint of a different run (models, data, key or "
+                             "training settings differ); use another folder")
+    template = jax.tree_util.tree_leaves(arrays)
+    if len(leaves) != len(template) or any(np.shape(a) != np.shape(b) for a, b in zip(leaves, template)):
+        raise FileFormatError(f"{arr_path}: arrays do not match the models and optimizer")
+    restored = [jnp.asarray(a, dtype=jnp.asarray(b).dtype) for a, b in zip(leaves, template)]
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(arrays), restored), meta
+
+
+def _train(models: list[Causalformer], X: np.ndarray, *, key, epochs, batch_size, lr, weight_decay, patience,
+           lr_patience, lr_factor, progress, checkpoint):
+    """Fit the stacked ``models`` on the same data; return (models, histories, test R², best epochs)."""
+    count, L = len(models), models[0].seq_len
+    n_windows = X.shape[0] - L
+    n_train = _split(n_windows)[0]
+    bs = min(batch_size, n_train)
+    params, static = _stack(models)
+    opt_state = jax.vmap(optax.adamw(lr, weight_decay=weight_decay).init)(params)
+    keys = jax.random.split(key, count)
+    Xj = jnp.asarray(X)
+    val_starts, test_starts = _part_starts(n_windows, "val"), _part_starts(n_windows, "test")
+    val_target, test_target = X[val_starts + L], X[test_starts + L]
+
+    best = params
+    lr_scale = np.ones(count)
+    best_val = np.full(count, np.inf)
+    plateau_best = np.full(count, np.inf)
+    since_best = np.zeros(count, int)
+    since_plateau = np.zeros(count, int)
+    best_epoch = np.zeros(count, int)
+    stopped = np.zeros(count, bool)
+    histories = [{"train_loss": [], "val_loss": [], "learning_rate": []} for _ in range(count)]
+    start = 0
+    config = None
+    if checkpoint is not None:
+        key_words = np.asarray(jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+                               else key).ravel().tolist()
+        config = {"models": count, "n_neurons": models[0].n_neurons, "seq_len": L, "d_model": models[0].d_model,
+                  "n_heads": models[0].n_heads, "dropout": models[0].dropout,
+                  "initial_weights_sha256": _digest(*jax.tree_util.tree_leaves(params)),
+                  "data_shape": list(X.shape), "data_sha256": _digest(X), "key": [int(w) for w in key_words],
+                  "epochs": epochs, "batch_size": bs, "lr": lr, "weight_decay": weight_decay,
+                  "patience": patience, "lr_patience": lr_patience, "lr_factor": lr_factor}
+        saved = _read_checkpoint(checkpoint, config, (params, opt_state, best))
+        if saved is not None:
+            (params, opt_state, best), meta = saved
+            start, histories = int(meta["epoch"]), meta["histories"]
+            lr_scale, best_val, plateau_best = (np.asarray(meta[k], float) for k in ("lr_scale", "best_val",
+                                                                                      "plateau_best"))
+            since_best, since_plateau, best_epoch = (np.asarray(meta[k], int) for k in ("since_best", "since_plateau",
+                                                                                         "best_epoch"))
+            stopped = np.asarray(meta["stopped"], bool)
+
+    bar = tqdm(total=epochs, initial=start, desc="Causalformer", unit="epoch", leave=False) if progress else None
+    try:
+        for epoch in range(start + 1, epochs + 1):
+            if stopped.all():
+                break
+            epoch_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, epoch)
+            params, opt_state, train_loss = _epoch(params, static, opt_state, jnp.asarray(lr_scale, jnp.float32),
+                                                   epoch_keys, Xj, n_train, bs, jnp.float32(lr),
+                                                   jnp.float32(weight_decay))
+            train_loss = np.asarray(train_loss, float)
+            with np.errstate(over="ignore", invalid="ignore"):   # a diverging run is reported below
+                val_loss = np.mean((_evaluate(params, static, Xj, val_starts)[0] - val_target) ** 2, axis=(1, 2))
+            bad = ~stopped & ~(np.isfinite(train_loss) & np.isfinite(val_loss))
+            if bad.any():
+                k = int(np.argmax(bad))
+                which = f"model {k}: " if count > 1 else ""
+                raise DivergenceError(f"Causalformer fit diverged at epoch {epoch} ({which}training loss "
+                                      f"{train_loss[k]}, validation loss {val_loss[k]}); lower lr", time=epoch)
+            active = ~stopped
+            for k in np.flatnonzero(active):
+                histories[k]["train_loss"].append(float(train_loss[k]))
+                histories[k]["val_loss"].append(float(val_loss[k]))
+                histories[k]["learning_rate"].append(float(lr * lr_scale[k]))
+            improved = active & (val_loss < best_val)
+            best_val = np.where(improved, val_loss, best_val)
+            best_epoch = np.where(improved, epoch, best_epoch)
+            since_best = np.where(improved, 0, since_best + active)
+            best = _keep_best(best, params, jnp.asarray(improved))
+            # learning rate halved (lr_factor) after more than lr_patience epochs without improvement
+            better = active & (val_loss < plateau_best * (1.0 - _PLATEAU_THRESHOLD))
+            plateau_best = np.where(better, val_loss, plateau_best)
+            since_plateau = np.where(better, 0, since_plateau + active)
+            cut = since_plateau > lr_patience
+            lr_scale = np.where(cut, lr_scale * lr_factor, lr_scale)
+            since_plateau = np.where(cut, 0, since_plateau)
+            stopped = stopped | (since_best >= patience)
+            if checkpoint is not None:
+                _write_checkpoint(checkpoint, config, (params, opt_state, best), {
+                    "epoch": epoch, "histories": histories, "lr_scale": lr_scale.tolist(),
+                    "best_val": best_val.tolist(), "plateau_best": plateau_best.tolist(),
+                    "since_best": since_best.tolist(), "since_plateau": since_plateau.tolist(),
+                    "best_epoch": best_epoch.tolist(), "stopped": stopped.tolist()})
+            if bar is not None:
+                bar.set_postfix(train=f"{np.mean(train_loss):.4g}", val=f"{np.mean(val_loss):.4g}",
+                                lr=f"{lr * np.max(lr_scale):.2g}")
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    pred = _evaluate(best, static, Xj, test_starts)[0]
+    r2 = np.array([_r2(pred[k], test_target) for k in range(count)])
+    return _unstack(best, static, count), histories, r2, best_epoch
+
+
+def _fit_arguments(X, model, key, epochs, batch_size, lr, weight_decay, patience, lr_patience, lr_factor,
+                   progress, checkpoint) -> dict:
+    X = _check_data(X, model)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise ArgumentTypeError(f"progress must be True or False, got {type(progress).__name__}")
+    return dict(X=X, key=prng_key("key", key), epochs=positive_int("epochs", epochs),
+                batch_size=positive_int("batch_size", batch_size),
+                lr=real_scalar("lr", lr, low=0.0, low_open=True),
+                weight_decay=real_scalar("weight_decay", weight_decay, low=0.0),
+                patience=positive_int("patience", patience), lr_patience=positive_int("lr_patience", lr_patience, low=0),
+                lr_factor=real_scalar("lr_factor", lr_factor, low=0.0, high=1.0, low_open=True),
+                progress=bool(progress),
+                checkpoint=None if checkpoint is None else output_folder(checkpoint, name="checkpoint"))
+
+
+def fit(model: Causalformer, X, *, key, epochs: int = 200, batch_size: int = 16, lr: float = 5e-4,
+        weight_decay: float = 1e-3, patience: int = 10, lr_patience: int = 3, lr_factor: float = 0.5,
+        progress: bool = True, checkpoint=None) -> CausalformerFit:
+    """Return the :class:`CausalformerFit` of ``model`` trained to forecast the next step of ``X``.
+
+    The schedule of Lu et al. 2023 (arXiv 2311.06928). ``X`` ``(time, n)`` is cut into windows
+    ``X[s : s + L]`` with target ``X[s + L]`` (stride 1); the first 60 % of the windows train, the
+    next 20 % validate and the last 20 % test, in time order. Each epoch shuffles the training
+    windows into minibatches of ``batch_size`` (the remainder is left out of that epoch) and
+    minimises the mean squared error of the forecast,
+    $\\frac{1}{Bn}\\sum_{b,i} (\\hat y_{b,i} - y_{b,i})^2$, with AdamW (learning rate ``lr``,
+    decoupled weight decay ``weight_decay``; dropout on). The learning rate is multiplied by
+    ``lr_factor`` once the validation loss has not improved (by a relative $10^{-4}$) for more than
+    ``lr_patience`` epochs, and training stops once it has not improved for ``patience`` epochs or
+    after ``epochs``. The returned model holds the weights of the best validation epoch. One epoch
+    is one compiled ``lax.scan`` over the minibatches; the shuffle and dropout of epoch $e$ come
+    from ``jax.random.fold_in(key, e)``, so a run resumed from ``checkpoint`` equals an
+    uninterrupted one.
+
+    Parameters
+    ----------
+    model: the :class:`Causalformer` to train (its ``n_neurons`` must equal ``X.shape[1]``).
+    X: the signals, ``(time, n)``, finite, at least ``seq_len + 5`` steps (z-scored per neuron, as
+        the paper's input, is advisable).
+    key: ``jax.random`` key of the shuffles and dropout.
+    progress: show a progress bar over epochs.
+    checkpoint: optional folder; the state is written there (atomically) after every epoch, and a
+        matching checkpoint found there is resumed.
+
+    Returns
+    -------
+    :class:`CausalformerFit`. A non-finite loss raises :class:`~lowrank_rnn.DivergenceError`.
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from lowrank_rnn import causal
+    >>> X = np.random.default_rng(0).normal(size=(800, 4))
+    >>> model = causal.Causalformer(4, seq_len=4, d_model=16, n_heads=2, d_qk=4, d_v=4, key=jax.random.key(0))
+    >>> result = causal.fit(model, X, key=jax.random.key(1), epochs=3, progress=False)
+    >>> len(result.history["train_loss"]), isinstance(result.model, causal.Causalformer)
+    (3, True)
+    """
+    if not isinstance(model, Causalformer):
+        raise ArgumentTypeError(f"model must be a Causalformer, got {type(model).__name__}")
+    args = _fit_arguments(X, model, key, epochs, batch_size, lr, weight_decay, patience, lr_patience, lr_factor,
+                          progress, checkpoint)
+    models, histories, r2, best_epochs = _train([model], args.pop("X"), **args)
+    return CausalformerFit(models[0], histories[0], float(r2[0]), int(best_epochs[0]))
+
+
+def fit_ensemble(models, X, *, key, epochs: int = 200, batch_size: int = 16, lr: float = 5e-4,
+                 weight_decay: float = 1e-3, patience: int = 10, lr_patience: int = 3, lr_factor: float = 0.5,
+                 progress: bool = True, checkpoint=None) -> EnsembleFit:
+    """Return the :class:`EnsembleFit` of several ``models`` (e.g. initialisation seeds) trained
+    together on ``X``, each exactly as :func:`fit` would, in one ``vmap``.
+
+    Each model keeps its own learning-rate schedule and early stopping (a stopped model's best
+    weights no longer change); model $k$ draws its shuffles and dropout from
+    ``jax.random.split(key, len(models))[k]``. Lu et al. 2023 (arXiv 2311.06928) average the
+    attention scores of ten initialisation seeds: pass the result's ``models`` to
+    :func:`attention_scores`.
+
+    Parameters
+    ----------
+    models: a list of :class:`Causalformer` built with the same arguments (different keys).
+    X, key, epochs, batch_size, lr, weight_decay, patience, lr_patience, lr_factor, progress,
+    checkpoint: as in :func:`fit`.
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from lowrank_rnn import causal
+    >>> X = np.random.default_rng(0).normal(size=(800, 4))
+    >>> models = [causal.Causalformer(4, seq_len=4, d_model=16, n_heads=2, d_qk=4, d_v=4, key=k)
+    ...           for k in jax.random.split(jax.random.key(0), 2)]
+    >>> fits = causal.fit_ensemble(models, X, key=jax.random.key(1), epochs=2, progress=False)
+    >>> causal.attention_scores(fits.models, X).shape
+    (4, 4)
+    """
+    models = _models_of(models, "models")
+    args = _fit_arguments(X, models[0], key, epochs, batch_size, lr, weight_decay, patience, lr_patience,
+                          lr_factor, progress, checkpoint)
+    trained, histories, r2, best_epochs = _train(models, args.pop("X"), **args)
+    return EnsembleFit(trained, histories, r2, np.asarray(best_epochs))
+
+
+def attention_scores(model, X, *, part: str = "test") -> np.ndarray:
+    """Return the causal scores $S$ ``(n, n)`` read from the decoder's global cross-attention;
+    $S_{ij}$ scores the influence of neuron $j$ on neuron $i$.
+
+    The readout of Lu et al. 2023 (arXiv 2311.06928): for each window of ``part`` of ``X`` (the
+    windows and the 60/20/20 time-ordered split of :func:`fit`; ``"train"``, ``"val"``,
+    ``"test"`` or ``"all"``), the global cross-attention weights $A_{h,i,(j,l)}$ (head $h$, query
+    of neuron $i$, encoded token $l$ of neuron $j$) are summed over heads and over the block of
+    neuron $j$'s $L$ tokens, then averaged over windows:
+    $\\tilde S_{ij} = \\langle \\sum_{h,l} A_{h,i,(j,l)} \\rangle$. Rows are normalised,
+    $S_{ij} = \\tilde S_{ij} / \\sum_k \\tilde S_{ik}$, and the diagonal is set to 0. Given a list
+    of models (initialisation seeds, e.g. :attr:`EnsembleFit.models`), $S$ is the mean of their
+    row-normalised scores, as the authors average ten seeds.
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from lowrank_rnn import causal
+    >>> X = np.random.default_rng(0).normal(size=(800, 4))
+    >>> model = causal.Causalformer(4, seq_len=4, d_model=16, n_heads=2, d_qk=4, d_v=4, key=jax.random.key(0))
+    >>> S = causal.attention_scores(model, X)
+    >>> S.shape, float(np.trace(S))
+    ((4, 4), 0.0)
+    """
+    models = _models_of(model, "model")
+    if part not in ("train", "val", "test", "all"):
+        raise ArgumentError(f"part must be 'train', 'val', 'test' or 'all', got {part!r}")
+    X = _check_data(X, models[0])
+    params, static = _stack(models)
+    starts = _part_starts(X.shape[0] - models[0].seq_len, part)
+    raw = _evaluate(params, static, jnp.asarray(X), starts)[1]
+    S = (raw / raw.sum(axis=-1, keepdims=True)).mean(axis=0)
+    np.fill_diagonal(S, 0.0)
+    return S
