@@ -47,6 +47,9 @@ def test_quick_run_agrees_and_writes_json(bench, tmp_path, capsys):
         noisy = c["paired_noisy_over_lowrank"]
         assert noisy["rounds"] == len(noisy["ratios"]) >= 2
         np.testing.assert_allclose(noisy["ratios"], np.divide(c["noisy"]["times"], c["lowrank"]["times"])[:noisy["rounds"]])
+        noisy_cpu = c["paired_noisy_over_lowrank_cpu"]  # the same ratio in CPU time, paired the same way
+        r = noisy_cpu["rounds"]
+        np.testing.assert_allclose(noisy_cpu["ratios"], np.divide(c["noisy"]["cpu_times"][:r], c["lowrank"]["cpu_times"][:r]))
         # diffrax's Euler solver runs the same update: the same latents up to float32 rounding
         assert c["max_abs_dkappa_diffrax"] < 1e-4 and c["paired_diffrax_over_lowrank"]["rounds"] >= 2
         assert list(c["dense"]["runs"]) == (["1", "10"] if c["scaled"] else ["60"])

@@ -193,7 +193,7 @@ class Truncated:
 
 @dataclasses.dataclass(frozen=True)
 class QuantileSource:
-    """The generator of ``simulate``'s noise: 16-bit quantiles of N(0, 1) read at a double hash of
+    """The generator of ``simulate``'s noise: 16-bit quantiles of N(0, 1) read at a keyed hash of
     the element index, with both words of each step hashed from the key and the step
     (:func:`~lowrank_rnn.dynamics.quantile_normal_from_words`).
 
