@@ -265,9 +265,10 @@ def _trace(fn, names, values, static, key) -> tuple[tuple, str]:
 # ---------------------------------------------------------------------------------------------- workers
 _COMPILED: OrderedDict = OrderedDict()
 _COMPILED_MAX = 16
-# One chunk computes at a time per process: the worker threads of a LocalCluster compiling at once
-# both wrote JAX's persistent compilation cache and crashed the interpreter (a segmentation fault in
-# compilation_cache.put_executable_and_time). Each chunk's XLA program already uses every core.
+# One chunk computes at a time per process (all of its JAX calls, compilation included): each
+# chunk's XLA program already uses every core, and two chunks compiling at once double the memory.
+# (It was first added against a segmentation fault inside JAX's cache write; that fault also comes
+# with one thread compiling, after a long pytest session: see tests/test_sweep.py.)
 _RUN_LOCK = threading.Lock()
 
 
@@ -311,18 +312,16 @@ def _compute_chunk(plan: _Plan, index: tuple[int, ...]) -> dict[str, np.ndarray]
             idx = np.arange(sl.start, sl.start + size)
             axes.append(np.minimum(idx, sl.stop - 1))
     mesh = np.meshgrid(*axes, indexing="ij") if axes else []
-    points = {}
-    for name, values, m in zip(plan.names, plan.values, mesh):
-        if name not in plan.static:
-            points[name] = jnp.asarray(values[m.ravel()], _scalar_dtype(values))
     rsl = region[-1]
     reps = np.minimum(np.arange(rsl.start, rsl.start + plan.sizes[-1]), rsl.stop - 1)
-    if plan.key_impl is None:
-        base = jnp.asarray(plan.key_data)
-    else:
-        base = jax.random.wrap_key_data(jnp.asarray(plan.key_data), impl=plan.key_impl)
-    keys = jax.vmap(lambda r: jax.random.fold_in(base, r))(jnp.asarray(reps, jnp.uint32))
-    with _RUN_LOCK:
+    with _RUN_LOCK:  # every JAX call of the chunk: even the small ones compile (and write the cache)
+        points = {name: jnp.asarray(values[m.ravel()], _scalar_dtype(values))
+                  for name, values, m in zip(plan.names, plan.values, mesh) if name not in plan.static}
+        if plan.key_impl is None:
+            base = jnp.asarray(plan.key_data)
+        else:
+            base = jax.random.wrap_key_data(jnp.asarray(plan.key_data), impl=plan.key_impl)
+        keys = jax.vmap(lambda r: jax.random.fold_in(base, r))(jnp.asarray(reps, jnp.uint32))
         out = jax.device_get(_compiled(plan, combo)(points, keys))
     grid_shape = tuple(len(a) for a in axes)
     result = {}

@@ -24,8 +24,13 @@ def enable_compilation_cache() -> None:
     """Keep JAX's compiled programs on disk so a second run of the same recipe skips compilation.
 
     The folder is ``$LOWRANK_RNN_JAX_CACHE`` or ``~/.cache/lowrank-rnn/jax``. Called by the
-    command line only: the library never changes JAX's configuration at import.
+    command line only: the library never changes JAX's configuration at import. A process that
+    already chose a cache folder (``jax_compilation_cache_dir`` set, as a test harness or a user's
+    session does when it calls the command line's ``main``) keeps its own settings: JAX reads the
+    folder once, and the threshold that process chose stays in force.
     """
+    if jax.config.jax_compilation_cache_dir:
+        return
     folder = os.environ.get("LOWRANK_RNN_JAX_CACHE", str(Path.home() / ".cache" / "lowrank-rnn" / "jax"))
     jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
