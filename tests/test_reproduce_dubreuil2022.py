@@ -64,8 +64,11 @@ def test_one_gaussian_keeps_rdm_and_loses_mante(quick_run):
     for net in mante["networks"]:
         assert len(net["resampled"]) == 3 and len(net["resampled_2_populations"]) == 3
         assert len(net["resampled_2_populations_fit"]) == 3
+        # the control without a fit: networks redrawn from the trained network's own loading vectors
+        assert len(net["resampled_empirical"]) == 3 and all(0.0 <= a <= 1.0 for a in net["resampled_empirical"])
         assert abs(sum(net["weights_2_populations"]) - 1) < 1e-9
         assert abs(sum(net["weights_2_populations_tuned"]) - 1) < 1e-6
+    assert mante["resampled_empirical_median"] == np.median([a for n in mante["networks"] for a in n["resampled_empirical"]])
     # the latents of a noiseless g = 0 network lie in span(m, I)
     assert all(v["residual"] < 1e-6 for v in res["latents"].values())
 
