@@ -23,7 +23,8 @@ KEYS = {"N", "p", "method", "auroc_mean", "auroc_sd", "r2_mean", "n_networks"}
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("lu2023")
     cfg = lu2023.Config(quick=True, sizes=((4, 1),), ps=(0.2, 0.8), networks=2, steps=600, max_order=3,
-                        attention_seeds=1, rate_N=8, rate_networks=1, rate_samples=600, rate_intervals=(0.1,))
+                        attention_seeds=1, attention_networks=0, rate_N=8, rate_networks=1, rate_samples=600,
+                        rate_intervals=(0.1,))
     lu2023.run(out, config=cfg)
     return out, json.loads((out / "results.json").read_text())
 
@@ -52,7 +53,7 @@ def test_figure_and_report(smoke_run):
     width, height = struct.unpack(">II", data[16:24])
     assert width > 500 and height > 300
     text = (out / "report.md").read_text()
-    assert "](auroc_vs_N.png)" in text and "Attention is not run yet" in text
+    assert "](auroc_vs_N.png)" in text and "Attention was not run" in text
     verdicts = {v["claim"]: v["verdict"] for v in res["verdicts"]}
     assert verdicts["N = 40: Granger (AIC) falls with density"] == "not measured"
     assert len(verdicts) == 5
@@ -81,9 +82,24 @@ def test_bad_networks_is_refused(tmp_path):
         lu2023.run(tmp_path, networks=0)
 
 
+@pytest.mark.slow  # compiling the forecaster's training takes about a minute on a loaded 2-core machine
+def test_attention_scores_for_a_tiny_network():
+    from lowrank_rnn import causal
+
+    act = causal.izhikevich_network(3, 1, 0.5, key=__import__("jax").random.key(0), steps=300)
+    cfg = lu2023.Config(quick=True, attention_seeds=2, attention_model=(("d_model", 8), ("n_heads", 1)),
+                        attention_epochs=1, attention_batch=32)
+    S, r2 = lu2023.attention_scores_for(act.v_normed, cfg, __import__("jax").random.key(1))
+    assert S.shape == (4, 4) and (np.diag(S) == 0).all()
+    assert (S >= 0).all() and (S.sum(axis=1) <= 1 + 1e-6).all()  # row-normalised, then the diagonal zeroed
+    assert 0 <= causal.auroc(act.M, S) <= 1 and np.isfinite(r2)
+
+
 @pytest.mark.slow
 def test_quick_run_from_the_command_line(tmp_path):
     assert main(["reproduce", "lu2023", "--out", str(tmp_path), "--quick"]) == 0
     res = json.loads((tmp_path / "results.json").read_text())
     aic = [r for r in res["table"] if r["method"] == "granger_aic"]
     assert len(aic) == 8 and min(r["auroc_mean"] for r in aic) > 0.85  # N <= 10: Granger works well
+    att = [r for r in res["table"] if r["method"] == "attention"]
+    assert len(att) == 8 and all(r["n_networks"] == 1 and r["r2_mean"] is not None for r in att)
