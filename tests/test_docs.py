@@ -134,11 +134,14 @@ def test_docstring_extension_reads_house_style():
 
 
 def test_every_reproduction_has_its_page():
-    """``lowrank-rnn reproduce NAME`` has docs/papers/NAME.md in the nav, with the figures of its quick run."""
+    """``lowrank-rnn reproduce NAME`` has docs/papers/NAME.md in the nav and in the home page's list,
+    with the figures of its quick run."""
     from lowrank_rnn.experiments import REPRODUCTIONS
 
     nav = (ROOT / "mkdocs.yml").read_text()
+    index = (DOCS / "index.md").read_text()
     for name in REPRODUCTIONS:
+        assert f"(papers/{name}.md)" in index, f"docs/index.md does not list the page of reproduction {name!r}"
         page = DOCS / "papers" / f"{name}.md"
         assert page.exists() and f"papers/{name}.md" in nav, (
             f"reproduction {name!r} has no page: write docs/papers/{name}.md (see the others), run "
