@@ -23,10 +23,11 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._errors import ArgumentError, ArgumentTypeError, FileFormatError, LowRankRNNError
+from ._errors import ArgumentError, ArgumentTypeError, FileFormatError, LowRankRNNError, RunFolderError
 from ._version import __version__
 
 FORMAT = "lowrank-rnn"
@@ -159,6 +160,48 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def write_checkpoint(folder: str | os.PathLike, stem: str, config: dict, arrays: Any, state: dict) -> None:
+    """Write a training checkpoint: the leaves of the pytree ``arrays`` to ``STEM.npz``, then
+    ``STEM.json`` holding ``config`` (what identifies the run), ``state`` (epoch, history...) and the
+    leaf count. The arrays go first, each file atomically, so a reader never sees a state newer than
+    its arrays; :func:`read_checkpoint` reads them back."""
+    folder = Path(folder)
+    leaves = [np.asarray(a) for a in jax.tree_util.tree_leaves(arrays)]
+    buf = io.BytesIO()
+    np.savez(buf, *leaves)
+    atomic_write_bytes(folder / f"{stem}.npz", buf.getvalue())
+    meta = {"config": config, "n_leaves": len(leaves), **state}
+    atomic_write_bytes(folder / f"{stem}.json", json.dumps(meta, indent=1).encode())
+
+
+def read_checkpoint(folder: str | os.PathLike, stem: str, config: dict, arrays: Any, *, what: str,
+                    other_run: str) -> tuple[Any, dict] | None:
+    """Read what :func:`write_checkpoint` wrote: ``(arrays, meta)`` with the stored leaves in the
+    structure and dtypes of the template ``arrays``, or None when there is no checkpoint.
+
+    Raises :class:`~lowrank_rnn.FileFormatError` for a damaged checkpoint or arrays of other shapes
+    (``what`` names it in the message), and :class:`~lowrank_rnn.RunFolderError` with the message
+    ``other_run`` when the stored config differs from ``config`` (another run's checkpoint).
+    """
+    folder = Path(folder)
+    meta_path, arr_path = folder / f"{stem}.json", folder / f"{stem}.npz"
+    if not meta_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        with np.load(arr_path, allow_pickle=False) as z:
+            leaves = [z[f"arr_{i}"] for i in range(int(meta["n_leaves"]))]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FileFormatError(f"{meta_path}: damaged {what} checkpoint ({exc}); remove it to start afresh") from None
+    if meta.get("config") != config:
+        raise RunFolderError(other_run)
+    template = jax.tree_util.tree_leaves(arrays)
+    if len(leaves) != len(template) or any(np.shape(a) != np.shape(b) for a, b in zip(leaves, template)):
+        raise FileFormatError(f"{arr_path}: the arrays of the {what} checkpoint do not match the model and optimizer")
+    restored = [jnp.asarray(a, dtype=jnp.asarray(b).dtype) for a, b in zip(leaves, template)]
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(arrays), restored), meta
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 150) -> Path:

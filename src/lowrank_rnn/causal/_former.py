@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
-import json
 import math
 from pathlib import Path
 from typing import NamedTuple
@@ -41,10 +39,8 @@ from .._errors import (
     ArgumentError,
     ArgumentTypeError,
     DivergenceError,
-    FileFormatError,
-    RunFolderError,
 )
-from .._io import atomic_write_bytes, output_folder
+from .._io import output_folder, read_checkpoint, write_checkpoint
 
 #: steps per unit of the value–time embedding's time input (the authors feed step / 1000)
 TIME_SCALE = 1000.0
@@ -577,33 +573,13 @@ def _digest(*arrays) -> str:
 
 
 def _write_checkpoint(folder: Path, config: dict, arrays, state: dict) -> None:
-    leaves = [np.asarray(a) for a in jax.tree_util.tree_leaves(arrays)]
-    buf = io.BytesIO()
-    np.savez(buf, *leaves)
-    # the arrays first, then the JSON that points at them: a reader never sees a state newer than its arrays
-    atomic_write_bytes(folder / "causalformer_checkpoint.npz", buf.getvalue())
-    meta = {"config": config, "n_leaves": len(leaves), **state}
-    atomic_write_bytes(folder / "causalformer_checkpoint.json", json.dumps(meta, indent=1).encode())
+    write_checkpoint(folder, "causalformer_checkpoint", config, arrays, state)
 
 
 def _read_checkpoint(folder: Path, config: dict, arrays):
-    meta_path, arr_path = folder / "causalformer_checkpoint.json", folder / "causalformer_checkpoint.npz"
-    if not meta_path.exists():
-        return None
-    try:
-        meta = json.loads(meta_path.read_text())
-        with np.load(arr_path, allow_pickle=False) as z:
-            leaves = [z[f"arr_{i}"] for i in range(int(meta["n_leaves"]))]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise FileFormatError(f"{meta_path}: damaged Causalformer checkpoint ({exc}); remove it to start afresh") from None
-    if meta.get("config") != config:
-        raise RunFolderError(f"checkpoint: {folder} holds a checkpoint of a different run (models, data, key or "
-                             "training settings differ); use another folder")
-    template = jax.tree_util.tree_leaves(arrays)
-    if len(leaves) != len(template) or any(np.shape(a) != np.shape(b) for a, b in zip(leaves, template)):
-        raise FileFormatError(f"{arr_path}: arrays do not match the models and optimizer")
-    restored = [jnp.asarray(a, dtype=jnp.asarray(b).dtype) for a, b in zip(leaves, template)]
-    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(arrays), restored), meta
+    return read_checkpoint(folder, "causalformer_checkpoint", config, arrays, what="Causalformer",
+                           other_run=f"checkpoint: {folder} holds a checkpoint of a different run (models, data, key "
+                           "or training settings differ); use another folder")
 
 
 def _train(models: list[Causalformer], X: np.ndarray, *, key, epochs, batch_size, lr, weight_decay, patience,

@@ -18,8 +18,6 @@ data array with fresh noise, and the levels change the target between epochs.
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +29,8 @@ import optax
 from tqdm.auto import tqdm
 
 from .._checks import finite_array, positive_int, prng_key, real_scalar
-from .._errors import ArgumentError, ArgumentTypeError, DivergenceError, FileFormatError, RunFolderError
-from .._io import atomic_write_bytes, output_folder
+from .._errors import ArgumentError, ArgumentTypeError, DivergenceError
+from .._io import output_folder, read_checkpoint, write_checkpoint
 
 
 def geometric_sigmas(sigma_max: float, sigma_min: float, levels: int) -> np.ndarray:
@@ -89,34 +87,16 @@ def _config(model, data: np.ndarray, sigmas: np.ndarray, epochs: int, batch_size
 
 
 def _write_checkpoint(out: Path, config: dict, params, opt_state, epoch: int, history: dict) -> None:
-    leaves = [np.asarray(a) for a in jax.tree_util.tree_leaves((params, opt_state))]
-    buf = io.BytesIO()
-    np.savez(buf, *leaves)
-    # the arrays first, then the JSON that points at them: a reader never sees a state newer than its arrays
-    atomic_write_bytes(out / "dsm_checkpoint.npz", buf.getvalue())
-    meta = {"config": config, "epoch": epoch, "history": history, "n_leaves": len(leaves)}
-    atomic_write_bytes(out / "dsm_checkpoint.json", json.dumps(meta, indent=1).encode())
+    write_checkpoint(out, "dsm_checkpoint", config, (params, opt_state), {"epoch": epoch, "history": history})
 
 
 def _read_checkpoint(out: Path, config: dict, params, opt_state):
-    meta_path, arr_path = out / "dsm_checkpoint.json", out / "dsm_checkpoint.npz"
-    if not meta_path.exists():
+    saved = read_checkpoint(out, "dsm_checkpoint", config, (params, opt_state), what="DSM",
+                            other_run=f"out: {out} holds a DSM checkpoint of a different run (model, data, sigmas, "
+                            "epochs, batch size, learning rate or key differ); use another folder or resume=False")
+    if saved is None:
         return None
-    try:
-        meta = json.loads(meta_path.read_text())
-        with np.load(arr_path, allow_pickle=False) as z:
-            leaves = [z[f"arr_{i}"] for i in range(int(meta["n_leaves"]))]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise FileFormatError(f"{meta_path}: damaged DSM checkpoint ({exc}); remove it to start afresh") from None
-    if meta.get("config") != config:
-        raise RunFolderError(f"out: {out} holds a DSM checkpoint of a different run (model, data, sigmas, "
-                             "epochs, batch size, learning rate or key differ); use another folder or resume=False")
-    template = jax.tree_util.tree_leaves((params, opt_state))
-    if len(leaves) != len(template) or any(np.shape(a) != np.shape(b) for a, b in zip(leaves, template)):
-        raise FileFormatError(f"{arr_path}: arrays do not match the model and optimizer")
-    treedef = jax.tree_util.tree_structure((params, opt_state))
-    restored = [jnp.asarray(a, dtype=jnp.asarray(b).dtype) for a, b in zip(leaves, template)]
-    params, opt_state = jax.tree_util.tree_unflatten(treedef, restored)
+    (params, opt_state), meta = saved
     return params, opt_state, int(meta["epoch"]), meta["history"]
 
 
