@@ -97,6 +97,24 @@ def test_fine_tuning_lowers_the_loss_of_resampled_networks():
     assert tuned.labels is fit.labels and tuned.ensemble.names == fit.ensemble.names
 
 
+def test_fine_tune_published_steps_move_readout_and_connectivity_faster():
+    """lr_scaling="published": the readout statistics take N times, m and n sqrt(N) times the step of
+    the inputs (the published support network's parametrisation under Adam)."""
+    task = get_task("rdm")
+    fit = fit_mixture(LowRankRNN(64, 1, 1, 1, key=jax.random.key(0), noise=0.1), 1)
+    names = list(fit.ensemble.names)
+    change = {}
+    for mode in ("uniform", "published"):
+        tuned = fine_tune_mixture(fit, task, key=jax.random.key(1), epochs=1, n_trials=40, batch=16, lr=1e-4,
+                                  lr_scaling=mode)
+        d = np.abs(np.asarray(tuned.ensemble.cov) - np.asarray(fit.ensemble.cov)).reshape(len(names), len(names))
+        change[mode] = {k: d[names.index(k), names.index(k)] for k in ("m1", "n1", "I1", "w1")}
+    for k, factor in (("w1", 64.0), ("m1", 8.0), ("n1", 8.0)):
+        ratio = change["published"][k] / change["uniform"][k]
+        assert 0.5 * factor < ratio < 2.0 * factor, (k, ratio)
+    assert 0.5 < change["published"]["I1"] / change["uniform"]["I1"] < 2.0
+
+
 def test_fine_tune_bad_input(getkey):
     fit = fit_mixture(LowRankRNN(32, 1, 1, 1, key=getkey()), 1)
     task = get_task("rdm")
@@ -112,5 +130,7 @@ def test_fine_tune_bad_input(getkey):
         fine_tune_mixture(fit, task, key=getkey(), epochs=1, lr=-1.0)
     with pytest.raises(ArgumentTypeError, match="key"):
         fine_tune_mixture(fit, task, key=1, epochs=1)
+    with pytest.raises(ArgumentError, match="lr_scaling"):
+        fine_tune_mixture(fit, task, key=getkey(), epochs=1, lr_scaling="fast")
     with pytest.raises(ArgumentTypeError, match="resample_per_batch"):
         MixtureLowRankRNN(10, 1, 1, 1, key=getkey(), resample_per_batch="yes")

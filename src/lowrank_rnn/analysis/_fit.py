@@ -16,6 +16,7 @@ from functools import partial
 import equinox as eqx
 import jax
 import numpy as np
+import optax
 
 from .._checks import positive_int, prng_key
 from .._ensemble import Ensemble, canonical_names
@@ -281,9 +282,30 @@ def resample(fit: MixtureFit, N: int | None = None, *, key: jax.Array):
                                            nonlinearity=fit.nonlinearity)
 
 
+def _published_steps(optimizer: Adam, N: int):
+    """Adam with per-group learning rates: sqrt(N) lr for the m and n statistics, N lr for the readout
+    ones, lr for the rest (the step sizes of the published support network's parametrisation)."""
+
+    scale = {"m": float(np.sqrt(N)), "n": float(np.sqrt(N)), "readout": float(N)}
+    groups = {"m": Adam(optimizer.lr * scale["m"], clip=optimizer.clip),
+              "n": Adam(optimizer.lr * scale["n"], clip=optimizer.clip),
+              "readout": Adam(optimizer.lr * scale["readout"], clip=optimizer.clip),
+              "other": optimizer}
+
+    def labels(params):
+        def label(path, _leaf):
+            names = [p.name for p in path if hasattr(p, "name")]
+            kind = names[-1].rsplit("_", 1)[0] if names else "other"
+            return kind if kind in scale else "other"
+        return jax.tree_util.tree_map_with_path(label, params)
+
+    return optax.multi_transform({k: v.transformation() for k, v in groups.items()}, labels)
+
+
 def fine_tune_mixture(fit: MixtureFit, task, *, key: jax.Array, epochs: int, N: int | None = None,
                       lr: float = 1e-3, clip: float | None = 1.0, batch: int = 32, n_trials: int = 1000,
-                      weights: bool = True, means: bool = True, early_stop: float | None = None, progress: bool = False) -> MixtureFit:
+                      weights: bool = True, means: bool = True, early_stop: float | None = None, progress: bool = False,
+                      lr_scaling: str = "uniform") -> MixtureFit:
     """Return ``fit`` with its statistics trained so that networks resampled from it perform ``task``.
 
     The mixture's statistics become the parameters of a
@@ -314,6 +336,13 @@ def fine_tune_mixture(fit: MixtureFit, task, *, key: jax.Array, epochs: int, N: 
     weights: train the population fractions too (the published code keeps them).
     means: train the population means too (the published code keeps them at 0: with
         ``fit_mixture(..., zero_mean=True)`` and ``means=False`` the populations stay zero-mean).
+    lr_scaling: ``"uniform"``: one Adam learning rate ``lr`` for all statistics. ``"published"``:
+        the steps of the published support network, which stores the maps of m and n divided by
+        $\sqrt{N}$ and those of the readout divided by $N$; Adam's step does not scale with its
+        parameter, so there the m and n maps move $\sqrt{N}$ times and the readout maps $N$ times
+        faster than the input maps. Here: learning rates $\sqrt{N}\,\mathrm{lr}$ (m, n and their
+        means), $N\,\mathrm{lr}$ (readout) and $\mathrm{lr}$ (inputs, fractions); ``clip`` then
+        applies to each group. With ``lr = 1e-4`` this is the published DMS fine-tuning.
 
     Returns
     -------
@@ -340,9 +369,13 @@ def fine_tune_mixture(fit: MixtureFit, task, *, key: jax.Array, epochs: int, N: 
     for name, flag in (("weights", weights), ("means", means)):
         if not isinstance(flag, (bool, np.bool_)):
             raise ArgumentTypeError(f"{name} must be True or False, got {flag!r}")
+    if lr_scaling not in ("uniform", "published"):
+        raise ArgumentError(f"lr_scaling must be 'uniform' or 'published', got {lr_scaling!r}")
     optimizer = Adam(lr, clip=clip)
     k_init, k_train = jax.random.split(key)
     model = replace_static(resample(fit, N, key=k_init), resample_per_batch=True)
+    if lr_scaling == "published":
+        optimizer = _published_steps(optimizer, model.N)
     tuned, history = train(model, task, key=k_train, epochs=epochs, method=BPTT(optimizer=optimizer), batch=batch,
                            n_trials=n_trials, trainable=model.trainable(weights=bool(weights), means=bool(means)),
                            early_stop=early_stop, progress=progress)
