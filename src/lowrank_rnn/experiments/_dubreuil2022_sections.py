@@ -372,7 +372,9 @@ SHORTFALL = {
             "step does not scale with its parameter, so their m, n and readout statistics move sqrt(N) and N "
             "times faster than the inputs. With those steps (`fine_tune_mixture(..., lr_scaling='published')`, "
             "lr 1e-4) ONE epoch takes their network's fitted populations from loss 1.5 to 0.67 and to 1.0, 1.0, "
-            "0.62, 1.0, 0.755 (5 draws at N = 4096). On this run's N = 256 network (seed 1) the same 60 epochs "
+            "0.62, 1.0, 0.755 (5 draws at N = 4096); the loss reaches 0.13 at epoch 3 (validation draws 0.985-1.0), "
+            "then jumps (0.51-0.95 over epochs 4-8, 0.70 at epoch 10: draws 0.73-1.0, 2 of 5 >= 0.998): steps "
+            "this large are not stable, and their 60 epochs ended in one of the good states. On this run's N = 256 network (seed 1) the same 60 epochs "
             "give 0.49-0.54 (at N = 256 and 1024): what remains is the network (trained at N = 256 here, 4096 "
             "there; at N = 1024 even the authors' tuned statistics fall below 0.9 in half the draws). Not run "
             "here: this run's DMS with `lr_scaling='published'` at N >= 1024."),
