@@ -6,6 +6,7 @@ The docstring examples under ``src/lowrank_rnn`` run as tests: each sees its mod
 printed result is wrong.
 """
 
+import gc
 import os
 
 import jax
@@ -17,6 +18,22 @@ import pytest
 _CACHE = os.environ.get("LOWRANK_RNN_JAX_CACHE", os.path.join(os.path.dirname(__file__), ".jax_cache"))
 jax.config.update("jax_compilation_cache_dir", os.path.abspath(_CACHE))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_compiled_programs():
+    """Release the compiled programs of each test file when it ends.
+
+    Every program XLA compiles for the CPU keeps its machine code in small memory mappings of its
+    own (mostly 4 KB each), and JAX's caches keep the programs alive. The suite compiles thousands:
+    in one pytest process the mappings grew by about 25 000 in the first 14 test files, and past
+    Linux's limit of 65 530 per process (``vm.max_map_count``) the next compilation or cache write
+    crashed the interpreter with a segmentation fault (two CI runs, at test_sweep.py and at
+    test_rule_recipe.py). With the caches cleared after each file the count stays under ~8 000.
+    """
+    yield
+    jax.clear_caches()
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

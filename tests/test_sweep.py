@@ -15,21 +15,6 @@ from lowrank_rnn.sweep import _sweep
 GRID = {"a": [0.5, 1.0, 2.0], "n": [1, 2]}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _no_cache_writes():
-    """No persistent-cache writes during these tests (reads stay on). After the ~45 test files
-    before this one, in the same pytest process, jaxlib 0.10.2 crashed the interpreter (a
-    segmentation fault in ``executable.serialize()``, jax's ``compilation_cache.
-    put_executable_and_time``) when a LocalCluster worker thread wrote the rank-one sweep's program
-    to the cache; only the worker thread was compiling at the time. The file alone, with a fresh or
-    a full cache and every program written, passes: the fault needs that process history, which is
-    a jaxlib matter, not a sweep's. A fresh process (the ``lowrank-rnn`` commands) writes the same
-    programs without fault."""
-    old = jax.config.jax_persistent_cache_min_compile_time_secs
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1e9)
-    yield
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", old)
-
 
 def fn(params, key):
     x = jax.random.normal(key, (4,))

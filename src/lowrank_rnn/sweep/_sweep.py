@@ -267,8 +267,6 @@ _COMPILED: OrderedDict = OrderedDict()
 _COMPILED_MAX = 16
 # One chunk computes at a time per process (all of its JAX calls, compilation included): each
 # chunk's XLA program already uses every core, and two chunks compiling at once double the memory.
-# (It was first added against a segmentation fault inside JAX's cache write; that fault also comes
-# with one thread compiling, after a long pytest session: see tests/test_sweep.py.)
 _RUN_LOCK = threading.Lock()
 
 
