@@ -26,3 +26,19 @@ def test_subpackages_are_lazy_attributes():
     """Before: lr.theory, lr.tasks, ... raised AttributeError unless imported by hand."""
     res = subprocess.run([sys.executable, "-c", _CODE], capture_output=True, text=True)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
+
+
+def test_source_compiles_without_warnings():
+    """No invalid escape sequence (``"\\s"`` in a docstring's LaTeX) or other compile-time warning:
+    Python 3.12 turns these DeprecationWarnings into SyntaxWarnings, a later version into errors."""
+    import warnings
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "src" / "lowrank_rnn"
+    bad = []
+    for path in sorted(package.rglob("*.py")):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            compile(path.read_text(), str(path), "exec")
+        bad += [f"{path.relative_to(package)}:{w.lineno}: {w.message}" for w in caught]
+    assert not bad, "\n".join(bad)

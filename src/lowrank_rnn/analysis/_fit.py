@@ -338,10 +338,10 @@ def fine_tune_mixture(fit: MixtureFit, task, *, key: jax.Array, epochs: int, N: 
         ``fit_mixture(..., zero_mean=True)`` and ``means=False`` the populations stay zero-mean).
     lr_scaling: ``"uniform"``: one Adam learning rate ``lr`` for all statistics. ``"published"``:
         the steps of the published support network, which stores the maps of m and n divided by
-        $\sqrt{N}$ and those of the readout divided by $N$; Adam's step does not scale with its
-        parameter, so there the m and n maps move $\sqrt{N}$ times and the readout maps $N$ times
-        faster than the input maps. Here: learning rates $\sqrt{N}\,\mathrm{lr}$ (m, n and their
-        means), $N\,\mathrm{lr}$ (readout) and $\mathrm{lr}$ (inputs, fractions); ``clip`` then
+        $\\sqrt{N}$ and those of the readout divided by $N$; Adam's step does not scale with its
+        parameter, so there the m and n maps move $\\sqrt{N}$ times and the readout maps $N$ times
+        faster than the input maps. Here: learning rates $\\sqrt{N}\\,\\mathrm{lr}$ (m, n and their
+        means), $N\\,\\mathrm{lr}$ (readout) and $\\mathrm{lr}$ (inputs, fractions); ``clip`` then
         applies to each group. With ``lr = 1e-4`` this is the published DMS fine-tuning.
 
     Returns
