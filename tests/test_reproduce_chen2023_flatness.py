@@ -9,17 +9,11 @@ from lowrank_rnn.experiments import REPRODUCTIONS, chen2023_flatness
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, run_reproduction_with):
     out = tmp_path_factory.mktemp("chen2023_flatness")
     tiny = chen2023_flatness.Config(quick=True, hidden=8, lrs=(0.05, 0.1), batches=(32,), steps=200, checkpoints=2,
                                     probe_inputs=20, lanczos=10)
-    mp = pytest.MonkeyPatch()
-    mp.setattr(chen2023_flatness.Config, "make", classmethod(lambda cls, quick: tiny))
-    try:
-        chen2023_flatness.run(out, quick=True)
-    finally:
-        mp.undo()
-    return out, json.loads((out / "results.json").read_text())
+    return out, run_reproduction_with(chen2023_flatness, out, tiny)
 
 
 def test_files_keys_and_values(tiny_run):

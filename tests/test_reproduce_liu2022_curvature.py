@@ -13,17 +13,11 @@ from lowrank_rnn.experiments import REPRODUCTIONS, liu2022_curvature
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, run_reproduction_with):
     out = tmp_path_factory.mktemp("liu2022")
     tiny = liu2022_curvature.Config(quick=True, hidden=16, seeds=1, iterations=20, segments=1, eval_trials=32,
                                     lanczos=8, late_iterations=20)
-    mp = pytest.MonkeyPatch()
-    mp.setattr(liu2022_curvature.Config, "make", classmethod(lambda cls, quick: tiny))
-    try:
-        liu2022_curvature.run(out, quick=True)
-    finally:
-        mp.undo()
-    return out, json.loads((out / "results.json").read_text()), tiny
+    return out, run_reproduction_with(liu2022_curvature, out, tiny), tiny
 
 
 def test_files_and_keys(tiny_run):

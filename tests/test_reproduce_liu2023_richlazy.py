@@ -1,7 +1,6 @@
 """`lowrank-rnn reproduce liu2023_richlazy`: smoke run at a tiny size (quick and default runs are slow):
 the files, the results' keys the issue names, and values that are the measured ones."""
 
-import json
 
 import numpy as np
 import pytest
@@ -10,17 +9,11 @@ from lowrank_rnn.experiments import REPRODUCTIONS, liu2023_richlazy
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, run_reproduction_with):
     out = tmp_path_factory.mktemp("liu2023")
     tiny = liu2023_richlazy.Config(quick=True, hidden=16, ranks=(1, 16), seeds=1, epochs=2, n_trials=160,
                                    probe_trials=8)
-    mp = pytest.MonkeyPatch()
-    mp.setattr(liu2023_richlazy.Config, "make", classmethod(lambda cls, quick: tiny))
-    try:
-        liu2023_richlazy.run(out, quick=True, only=["dms"])
-    finally:
-        mp.undo()
-    return out, json.loads((out / "results.json").read_text())
+    return out, run_reproduction_with(liu2023_richlazy, out, tiny, only=["dms"])
 
 
 def test_files_and_keys(tiny_run):

@@ -15,7 +15,6 @@ from lowrank_rnn.sweep import _sweep
 GRID = {"a": [0.5, 1.0, 2.0], "n": [1, 2]}
 
 
-
 def fn(params, key):
     x = jax.random.normal(key, (4,))
     return {"y": params["a"] * jnp.sum(x) + params["n"], "v": params["a"] * x}

@@ -312,7 +312,7 @@ def _compute_chunk(plan: _Plan, index: tuple[int, ...]) -> dict[str, np.ndarray]
     mesh = np.meshgrid(*axes, indexing="ij") if axes else []
     rsl = region[-1]
     reps = np.minimum(np.arange(rsl.start, rsl.start + plan.sizes[-1]), rsl.stop - 1)
-    with _RUN_LOCK:  # every JAX call of the chunk: even the small ones compile (and write the cache)
+    with _RUN_LOCK:  # every JAX call of the chunk (the small ones compile too)
         points = {name: jnp.asarray(values[m.ravel()], _scalar_dtype(values))
                   for name, values, m in zip(plan.names, plan.values, mesh) if name not in plan.static}
         if plan.key_impl is None:
