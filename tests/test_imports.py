@@ -38,7 +38,8 @@ LAYERS: tuple[frozenset[str], ...] = tuple(frozenset(layer) for layer in (
     {"tasks"},
     {"learning"},                             # credit-assignment rules and rate networks
     {"training", "analysis", "sampling"},      # sampling: Chen et al. 2023 (DSM, reservoir samplers)
-    {"sweep", "fitting", "causal"},
+    {"sweep", "fitting", "causal", "biophys",  # biophys: Hazelden et al. 2023, LIF rates
+     "io"},                                   # io: exports of trajectories for other tools
     {"experiments", "example", "cli"},
 ))
 
