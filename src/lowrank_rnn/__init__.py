@@ -62,6 +62,7 @@ from . import _savers  # noqa: F401  (registers the savable classes)
 _LAZY_SUBPACKAGES = ("theory", "motifs", "tasks", "models", "training", "analysis", "learning", "experiments", "sampling", "sweep")
 _LAZY_SUBPACKAGES += ("memory",)  # Hopfield 1982, Krotov & Hopfield 2019
 _LAZY_SUBPACKAGES += ("causal",)  # Lu et al. 2023: connectivity from activity
+_LAZY_SUBPACKAGES += ("fitting",)  # networks fitted to recordings
 
 
 def __getattr__(name: str):

@@ -1,0 +1,169 @@
+"""fitting.Recording: validation, selections, splits, condition averages, saving."""
+
+import jax
+import numpy as np
+import pytest
+
+import lowrank_rnn
+from lowrank_rnn import ArgumentError, ArgumentTypeError
+from lowrank_rnn.fitting import Recording
+
+
+def _rec(B=6, T=5, N=4, K=2, O=1, seed=0, **kw):
+    rng = np.random.default_rng(seed)
+    return Recording(rng.uniform(size=(B, T, N)), dt=0.01, inputs=rng.normal(size=(B, T, K)),
+                     outputs=rng.normal(size=(B, T, O)), conditions=np.arange(B) % 3, **kw)
+
+
+def test_fields_shapes_and_immutability():
+    rec = _rec(neurons={"area": ["V1", "V1", "PFC", "PFC"], "depth": np.arange(4.0)})
+    assert (rec.n_trials, rec.n_time, rec.n_neurons, rec.n_inputs, rec.n_outputs) == (6, 5, 4, 2, 1)
+    assert rec.rates.dtype == np.float64 and rec.dt == 0.01 and not rec.signed
+    assert np.allclose(rec.t, [0, 0.01, 0.02, 0.03, 0.04])
+    with pytest.raises(AttributeError, match="immutable"):
+        rec.dt = 1.0
+    with pytest.raises(ValueError):
+        rec.rates[0, 0, 0] = 5.0  # read-only arrays
+    with pytest.raises(TypeError):
+        rec.neurons["area"] = ["x"] * 4
+    # the caller's array is copied, not aliased
+    r = np.ones((2, 3, 4))
+    rec2 = Recording(r, dt=1.0)
+    r[0, 0, 0] = 9.0
+    assert rec2.rates[0, 0, 0] == 1.0
+    assert "trials=6" in repr(rec) and "conditions=3" in repr(rec)
+
+
+def test_two_d_rates_are_one_trial():
+    rec = Recording(np.ones((7, 3)), dt=0.5, inputs=np.zeros((7, 2)), outputs=np.zeros((7, 1)))
+    assert rec.rates.shape == (1, 7, 3) and rec.inputs.shape == (1, 7, 2) and rec.outputs.shape == (1, 7, 1)
+    assert Recording.from_arrays(np.ones((7, 3)), dt=0.5).rates.shape == (1, 7, 3)
+    with pytest.raises(ArgumentError, match="inputs must be 2-D"):
+        Recording(np.ones((7, 3)), dt=0.5, inputs=np.zeros((1, 7, 2)))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(rates=np.full((2, 3, 4), np.nan)), "rates contains non-finite"),
+    (dict(rates=np.full((2, 3, 4), np.inf)), "rates contains non-finite"),
+    (dict(rates=-np.ones((2, 3, 4))), "rates contains negative values"),
+    (dict(rates=np.ones(5)), "rates must be 2-D or 3-D"),
+    (dict(rates=np.ones((0, 3, 4))), "at least one trial"),
+    (dict(dt=0.0), "dt must be > 0"),
+    (dict(dt=-1.0), "dt must be > 0"),
+    (dict(inputs=np.zeros((3, 3, 1))), r"inputs must be \(trials, time, features\).*\(2, 3\)"),
+    (dict(inputs=np.zeros((2, 4, 1))), "inputs must be"),
+    (dict(inputs=np.full((2, 3, 1), np.nan)), "inputs contains non-finite"),
+    (dict(outputs=np.zeros((2, 2, 1))), "outputs must be"),
+    (dict(conditions=[0, 1, 2]), "conditions has 3 entries but the recording has 2 trials"),
+    (dict(conditions=[[0], [1]]), "conditions must be 1-D"),
+    (dict(conditions=[0.0, np.nan]), "conditions contains non-finite"),
+    (dict(neurons={"depth": np.arange(3)}), r"neurons\['depth'\] must have one entry per neuron \(4\)"),
+])
+def test_bad_input_names_the_argument(kwargs, match):
+    args = dict(rates=np.ones((2, 3, 4)), dt=0.1)
+    args.update(kwargs)
+    with pytest.raises(ArgumentError, match=match):
+        Recording(args.pop("rates"), **args)
+
+
+def test_bad_types():
+    with pytest.raises(ArgumentTypeError, match="rates must be an array of real numbers"):
+        Recording([["a"]], dt=1.0)
+    with pytest.raises(ArgumentTypeError, match="dt must be a real number"):
+        Recording(np.ones((2, 3)), dt="1")
+    with pytest.raises(ArgumentTypeError, match="neurons must be a mapping"):
+        Recording(np.ones((2, 3)), dt=1.0, neurons=[1, 2, 3])
+    with pytest.raises(ArgumentTypeError, match="conditions must hold numbers or strings"):
+        Recording(np.ones((2, 2, 3)), dt=1.0, conditions=np.array([object(), object()]))
+
+
+def test_signed_allows_negative_activity():
+    rec = Recording(-np.ones((2, 3, 4)), dt=0.1, signed=True)
+    assert rec.signed and rec.rates.min() == -1.0
+    assert rec.select_neurons([0]).signed  # operations keep it
+
+
+def test_select_trials_and_neurons():
+    rec = _rec(neurons={"area": ["a", "b", "c", "d"]})
+    sub = rec.select_trials([4, 1])
+    assert np.array_equal(sub.rates, rec.rates[[4, 1]]) and np.array_equal(sub.inputs, rec.inputs[[4, 1]])
+    assert np.array_equal(sub.outputs, rec.outputs[[4, 1]]) and list(sub.conditions) == [1, 1]
+    mask = np.array([True, False, True, False, False, False])
+    assert np.array_equal(rec.select_trials(mask).rates, rec.rates[[0, 2]])
+    assert rec.select_trials(slice(1, 3)).n_trials == 2
+    assert rec.select_trials(-1).n_trials == 1
+    held = rec.select_neurons([3, 0])
+    assert np.array_equal(held.rates, rec.rates[:, :, [3, 0]]) and list(held.neurons["area"]) == ["d", "a"]
+    assert np.array_equal(held.inputs, rec.inputs)  # inputs are not per neuron
+    with pytest.raises(ArgumentError, match=r"index: positions must lie in \[-4, 4\)"):
+        rec.select_neurons([4])
+    with pytest.raises(ArgumentError, match="index selects no trial"):
+        rec.select_trials([])
+    with pytest.raises(ArgumentError, match="boolean mask must have one entry per neuron"):
+        rec.select_neurons([True, False])
+    with pytest.raises(ArgumentTypeError, match="index must be integers"):
+        rec.select_trials([0.5])
+
+
+def test_split_is_disjoint_and_deterministic():
+    rec = Recording(np.arange(10.0)[:, None, None] * np.ones((10, 2, 3)), dt=1.0, conditions=np.arange(10))
+    train, test = rec.split(0.3, key=jax.random.key(0))
+    assert (train.n_trials, test.n_trials) == (7, 3)
+    ids_train, ids_test = set(train.conditions), set(test.conditions)
+    assert not ids_train & ids_test and ids_train | ids_test == set(range(10))
+    assert np.all(np.diff(train.conditions) > 0)  # trial order kept
+    assert np.array_equal(train.rates[:, 0, 0], train.conditions)  # rows travel with their labels
+    again, _ = rec.split(0.3, key=jax.random.key(0))
+    assert np.array_equal(again.conditions, train.conditions)
+    other, _ = rec.split(0.3, key=jax.random.key(5))
+    assert not np.array_equal(other.conditions, train.conditions)
+    # at least one trial on each side
+    assert [r.n_trials for r in rec.split(0.01, key=jax.random.key(0))] == [9, 1]
+    assert [r.n_trials for r in rec.split(0.99, key=jax.random.key(0))] == [1, 9]
+    with pytest.raises(ArgumentError, match="test_fraction must be < 1"):
+        rec.split(1.0, key=jax.random.key(0))
+    with pytest.raises(ArgumentError, match="at least 2 trials"):
+        rec.select_trials([0]).split(key=jax.random.key(0))
+    with pytest.raises(ArgumentTypeError, match="key must be a jax.random key"):
+        rec.split(0.2, key=0)
+
+
+def test_average_by_condition():
+    rec = _rec(B=6)  # conditions 0 1 2 0 1 2
+    avg = rec.average_by_condition()
+    assert list(avg.conditions) == [0, 1, 2] and avg.rates.shape == (3, 5, 4)
+    assert np.allclose(avg.rates[1], rec.rates[[1, 4]].mean(axis=0))
+    assert np.allclose(avg.inputs[2], rec.inputs[[2, 5]].mean(axis=0))
+    assert np.allclose(avg.outputs[0], rec.outputs[[0, 3]].mean(axis=0))
+    strings = Recording(np.arange(3.0).reshape(3, 1, 1), dt=1.0, conditions=["b", "a", "b"]).average_by_condition()
+    assert list(strings.conditions) == ["a", "b"] and np.allclose(strings.rates[:, 0, 0], [1.0, 1.0])
+    with pytest.raises(ArgumentError, match="needs condition labels"):
+        Recording(np.ones((2, 3, 4)), dt=1.0).average_by_condition()
+
+
+@pytest.mark.parametrize("conditions, neurons", [
+    (None, None),
+    (np.array([0, 1, 0]), {"depth": np.array([1.0, 2.0])}),
+    (np.array(["left", "right", "left"]), {"area": np.array(["V1", "PFC"]), "id": np.array([7, 9])}),
+])
+def test_save_load_round_trip(tmp_path, conditions, neurons):
+    rng = np.random.default_rng(1)
+    rec = Recording(rng.uniform(size=(3, 4, 2)), dt=0.02, inputs=rng.normal(size=(3, 4, 1)),
+                    outputs=None, conditions=conditions, neurons=neurons, signed=True)
+    back = lowrank_rnn.load(lowrank_rnn.save(rec, tmp_path / "rec.npz"))
+    assert isinstance(back, Recording) and back.dt == rec.dt and back.signed
+    assert np.array_equal(back.rates, rec.rates) and np.array_equal(back.inputs, rec.inputs) and back.outputs is None
+    if conditions is None:
+        assert back.conditions is None
+    else:
+        assert np.array_equal(back.conditions, rec.conditions) and back.conditions.dtype.kind == conditions.dtype.kind
+    if neurons is None:
+        assert back.neurons is None
+    else:
+        assert set(back.neurons) == set(neurons)
+        for k, v in neurons.items():
+            assert np.array_equal(back.neurons[k], v)
+
+
+def test_package_attribute():
+    assert lowrank_rnn.fitting.Recording is Recording
