@@ -167,3 +167,92 @@ def test_save_load_round_trip(tmp_path, conditions, neurons):
 
 def test_package_attribute():
     assert lowrank_rnn.fitting.Recording is Recording
+
+
+def test_counts_flag():
+    rec = Recording(np.array([[[0.0, 2.0], [1.0, 3.0]]]), dt=0.01, counts=True)
+    assert rec.counts and not rec.signed
+    with pytest.raises(ArgumentError, match="whole numbers when counts=True"):
+        Recording(np.full((1, 2, 2), 0.5), dt=0.01, counts=True)
+    with pytest.raises(ArgumentError, match="exclude each other"):
+        Recording(np.ones((1, 2, 2)), dt=0.01, counts=True, signed=True)
+    avg = Recording(np.array([[[1.0]], [[2.0]]]), dt=1.0, counts=True, conditions=[0, 0]).average_by_condition()
+    assert not avg.counts and avg.rates[0, 0, 0] == 1.5
+
+
+def test_bin_sums_counts_and_averages_rates():
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(2.0, size=(3, 11, 4)).astype(float)
+    inputs = rng.normal(size=(3, 11, 2))
+    rec = Recording(counts, dt=0.001, inputs=inputs, counts=True)
+    b = rec.bin(5)
+    assert b.dt == pytest.approx(0.005) and b.n_time == 2 and b.counts  # the 11th step is dropped
+    assert np.array_equal(b.rates[:, 1], counts[:, 5:10].sum(axis=1))
+    assert np.allclose(b.inputs[:, 0], inputs[:, :5].mean(axis=1))
+    assert b.rates.sum() == counts[:, :10].sum()  # spikes are conserved
+    r = Recording(counts, dt=0.001).bin(5)
+    assert not r.counts and np.allclose(r.rates[:, 0], counts[:, :5].mean(axis=1))
+    assert rec.bin(1).rates.shape == rec.rates.shape
+    with pytest.raises(ArgumentError, match="longer than the recording"):
+        rec.bin(12)
+    with pytest.raises(ArgumentError, match="factor must be an integer >= 1"):
+        rec.bin(0)
+
+
+def test_smooth_is_a_normalised_gaussian():
+    dt, sigma = 0.01, 0.03
+    rates = np.zeros((2, 101, 3))
+    rates[0, 50, 1] = 1.0
+    rates[1] = 2.0
+    sm = Recording(rates, dt=dt).smooth(sigma)
+    t = (np.arange(101) - 50) * dt
+    want = np.where(np.abs(t) <= 4 * sigma + 1e-12, np.exp(-0.5 * (t / sigma) ** 2), 0.0)  # cut at 4 sigma
+    want /= want.sum()
+    assert np.allclose(sm.rates[0, :, 1], want, atol=1e-12)
+    assert np.allclose(sm.rates[1], 2.0)  # a constant is kept at the trial's edges too
+    assert np.allclose(sm.rates[0, :, 0], 0.0)
+    c = Recording(np.eye(5)[None], dt=1.0, counts=True).smooth(1.0)
+    assert not c.counts
+    with pytest.raises(ArgumentError, match="sigma must be > 0"):
+        sm.smooth(0.0)
+
+
+def test_from_trajectory_drops_the_initial_condition():
+    from lowrank_rnn import Ensemble, simulate
+
+    net = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0).sample(20, key=jax.random.key(0))
+    traj = simulate(net, T=1.0, dt=0.1, batch=2, record=("x", "rates"))
+    rec = Recording.from_trajectory(traj)
+    assert rec.signed and rec.dt == pytest.approx(0.1) and rec.n_time == 10
+    assert np.allclose(rec.rates, traj.rates[:, 1:])
+    assert np.allclose(Recording.from_trajectory(traj, quantity="x").rates, traj.x[:, 1:])
+    with pytest.raises(ArgumentError, match="did not record 'x'"):
+        Recording.from_trajectory(simulate(net, T=1.0, dt=0.1, record=("rates",)), quantity="x")
+    states = np.random.default_rng(0).normal(size=(3, 8, 5))
+    with pytest.raises(ArgumentError, match="dt is required"):
+        Recording.from_trajectory(states)
+    a = Recording.from_trajectory(states, dt=0.2, inputs=np.zeros((3, 7, 1)))  # run_trials' T + 1 states
+    assert np.array_equal(a.rates, states[:, 1:])
+    assert np.array_equal(Recording.from_trajectory(states, dt=0.2).rates, states)
+
+
+def test_from_model_records_rates_inputs_outputs_and_conditions():
+    from lowrank_rnn.models import LowRankRNN, run_trials
+    from lowrank_rnn.tasks import get_task
+
+    task = get_task("rdm")
+    trials = task.sample(jax.random.key(0), 3)
+    model = LowRankRNN(16, 1, task.n_inputs, task.n_outputs, key=jax.random.key(1))
+    rec = Recording.from_model(model, trials, dt=task.dt, condition="coherence")
+    z, states = run_trials(model, trials.inputs, return_states=True)
+    assert np.allclose(rec.rates, np.tanh(np.asarray(states[:, 1:], np.float64)), atol=1e-6)
+    assert np.allclose(rec.outputs, z) and np.allclose(rec.inputs, trials.inputs)
+    assert np.array_equal(rec.conditions, np.asarray(trials.conditions["coherence"]))
+    assert rec.dt == task.dt and rec.signed
+    assert Recording.from_model(model, np.asarray(trials.inputs)).dt == pytest.approx(model.alpha)
+    with pytest.raises(ArgumentError, match="not a condition of the trials"):
+        Recording.from_model(model, trials, condition="nope")
+    with pytest.raises(ArgumentError, match="input channels"):
+        Recording.from_model(model, np.zeros((2, 5, 3)))
+    with pytest.raises(ArgumentTypeError, match="model must be a network"):
+        Recording.from_model("net", trials)

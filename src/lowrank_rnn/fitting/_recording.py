@@ -13,9 +13,13 @@ from typing import Any, Mapping
 
 import jax
 import numpy as np
+from scipy.ndimage import convolve1d
 
-from .._checks import finite_array, prng_key, real_scalar
-from .._errors import ArgumentError, ArgumentTypeError
+from .._checks import finite_array, positive_int, prng_key, real_scalar
+from .._errors import ArgumentError, ArgumentTypeError, DivergenceError
+from .._simulate import Trajectory
+from ..models import AbstractRNN, run_trials
+from ..tasks import Trials
 
 
 def _frozen(arr: np.ndarray | None) -> np.ndarray | None:
@@ -100,6 +104,8 @@ class Recording:
         per neuron (numbers or strings), e.g. ``{"area": [...], "depth": [...]}``, or None.
     signed: allow negative values (activity such as ``tanh`` rates, dF/F, z-scored signals or
         network states); by default rates and counts must be ``>= 0``.
+    counts: ``rates`` holds spike counts per time bin (whole numbers ``>= 0``): :meth:`bin` sums
+        them, and a fit may use a count observation model. False: rates or other activity.
 
     Examples
     --------
@@ -116,13 +122,17 @@ class Recording:
     (3, 3)
     """
 
-    __slots__ = ("_rates", "_dt", "_inputs", "_outputs", "_conditions", "_neurons", "_signed")
+    __slots__ = ("_rates", "_dt", "_inputs", "_outputs", "_conditions", "_neurons", "_signed", "_counts")
 
     def __init__(self, rates: Any, *, dt: float, inputs: Any = None, outputs: Any = None,
-                 conditions: Any = None, neurons: Mapping[str, Any] | None = None, signed: bool = False):
+                 conditions: Any = None, neurons: Mapping[str, Any] | None = None, signed: bool = False,
+                 counts: bool = False):
         dt = real_scalar("dt", dt, low=0.0, low_open=True)
-        if not isinstance(signed, (bool, np.bool_)):
-            raise ArgumentTypeError(f"signed must be True or False, got {type(signed).__name__}")
+        for name, flag in (("signed", signed), ("counts", counts)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise ArgumentTypeError(f"{name} must be True or False, got {type(flag).__name__}")
+        if signed and counts:
+            raise ArgumentError("signed=True and counts=True exclude each other: spike counts are >= 0")
         r = finite_array("rates", rates, ndim=(2, 3))
         single = r.ndim == 2
         if single:
@@ -132,6 +142,8 @@ class Recording:
         if not signed and np.any(r < 0):
             raise ArgumentError(f"rates contains negative values (min {r.min():.3g}); rates and spike counts "
                                 "must be >= 0 (pass signed=True for activity that may be negative)")
+        if counts and np.any(r != np.round(r)):
+            raise ArgumentError("rates must hold whole numbers when counts=True (spike counts per bin)")
         B, T, N = r.shape
         shape_word = "(time, features)" if single else "(trials, time, features)"
 
@@ -177,11 +189,12 @@ class Recording:
         set_(self, "_conditions", _frozen(cond))
         set_(self, "_neurons", meta)
         set_(self, "_signed", bool(signed))
+        set_(self, "_counts", bool(counts))
 
     @classmethod
     def from_arrays(cls, rates: Any, *, dt: float, inputs: Any = None, outputs: Any = None,
                     conditions: Any = None, neurons: Mapping[str, Any] | None = None,
-                    signed: bool = False) -> "Recording":
+                    signed: bool = False, counts: bool = False) -> "Recording":
         """Return ``Recording(rates, dt=dt, ...)``: the constructor under the name of its siblings
         (:meth:`from_xarray`, :meth:`from_nwb`, :meth:`from_trajectory`).
 
@@ -191,7 +204,114 @@ class Recording:
         Recording(trials=1, time=100, neurons=8, dt=0.001)
         """
         return cls(rates, dt=dt, inputs=inputs, outputs=outputs, conditions=conditions, neurons=neurons,
-                   signed=signed)
+                   signed=signed, counts=counts)
+
+    @classmethod
+    def from_trajectory(cls, trajectory: Any, *, dt: float | None = None, quantity: str = "rates",
+                        inputs: Any = None, outputs: Any = None, conditions: Any = None,
+                        neurons: Mapping[str, Any] | None = None) -> "Recording":
+        r"""Return the recording of a simulated trajectory: a :class:`lowrank_rnn.Trajectory`
+        (from :func:`lowrank_rnn.simulate`) or an array of states or rates ``(trials, time, N)``
+        (``(time, N)`` for one trial).
+
+        For a :class:`~lowrank_rnn.Trajectory`, ``quantity`` picks the recorded field (``"rates"``,
+        $\phi(x)$, or ``"x"``, the states), ``dt`` defaults to its step (units of $\tau$) and its
+        readouts become ``outputs``; its first point, the initial condition at $t = 0$, is dropped,
+        so that step $t$ of the recording is the state after the $t$-th update. An array is taken
+        as it is, except that when it has one more time step than ``inputs`` (the states of
+        :func:`lowrank_rnn.models.run_trials` with ``return_states=True`` start with the initial
+        state) its first step is dropped the same way. The recording is ``signed`` (states and
+        ``tanh`` rates may be negative). See :meth:`from_model` to run a trained network on a task.
+
+        >>> import jax
+        >>> from lowrank_rnn import Ensemble, simulate
+        >>> from lowrank_rnn.fitting import Recording
+        >>> net = Ensemble.rank_one(mean_m=1.1, mean_n=2.0, std_m=1.0, std_n=1.0).sample(50, key=jax.random.key(0))
+        >>> traj = simulate(net, T=2.0, dt=0.1, batch=3, record=("rates",))
+        >>> Recording.from_trajectory(traj)
+        Recording(trials=3, time=20, neurons=50, dt=0.1)
+        """
+        if isinstance(trajectory, Trajectory):
+            if quantity not in ("rates", "x"):
+                raise ArgumentError(f"quantity must be 'rates' or 'x' for a Trajectory, got {quantity!r}")
+            data = getattr(trajectory, quantity)
+            if data is None:
+                raise ArgumentError(f"the trajectory did not record {quantity!r}; simulate it with "
+                                    f"record=({quantity!r}, ...)")
+            data = np.asarray(data)[..., 1:, :]  # drop the initial condition (t = 0)
+            if dt is None:
+                dt = trajectory.dt
+            if outputs is None and trajectory.readout is not None:
+                outputs = np.asarray(trajectory.readout)[..., 1:, :]
+        else:
+            data = finite_array("trajectory", trajectory, ndim=(2, 3))
+            if dt is None:
+                raise ArgumentError("dt is required when the trajectory is an array (the time step of its rows)")
+            if inputs is not None:
+                n_in = np.shape(inputs)[-2] if np.ndim(inputs) >= 2 else None
+                if n_in is not None and data.shape[-2] == n_in + 1:
+                    data = data[..., 1:, :]  # the initial state of run_trials(return_states=True)
+        return cls(data, dt=dt, inputs=inputs, outputs=outputs, conditions=conditions, neurons=neurons,
+                   signed=True)
+
+    @classmethod
+    def from_model(cls, model: AbstractRNN, trials: Any, *, dt: float | None = None, key: jax.Array | None = None,
+                   condition: Any = None, quantity: str = "rates") -> "Recording":
+        r"""Return the recording of a network of :mod:`lowrank_rnn.models` run on a batch of trials.
+
+        Runs :func:`lowrank_rnn.models.run_trials` with ``return_states=True`` and records, at each
+        step, the rates $\phi(x_t)$ (``quantity="rates"``) or the states $x_t$ (``"x"``) after the
+        $t$-th update, with the trials' inputs and the network's outputs $z_t$. ``trials`` is a
+        :class:`lowrank_rnn.tasks.Trials` (from a task's ``sample``) or an inputs array
+        ``(trials, time, K)``. ``condition`` names an entry of ``trials.conditions`` (e.g.
+        ``"context"``) whose values become the condition labels, or gives the labels. ``dt``
+        defaults to the network's step ``alpha`` (units of $\tau$); pass the task's ``dt`` for
+        milliseconds. ``key`` draws the network's noise (None: without noise).
+
+        >>> import jax
+        >>> from lowrank_rnn.models import LowRankRNN
+        >>> from lowrank_rnn.tasks import get_task
+        >>> from lowrank_rnn.fitting import Recording
+        >>> task = get_task("rdm")
+        >>> trials = task.sample(jax.random.key(0), 4)
+        >>> model = LowRankRNN(30, 1, task.n_inputs, task.n_outputs, key=jax.random.key(1))
+        >>> Recording.from_model(model, trials, dt=task.dt)
+        Recording(trials=4, time=51, neurons=30, dt=20, inputs=1, outputs=1)
+        """
+        if not isinstance(model, AbstractRNN):
+            raise ArgumentTypeError(f"model must be a network of lowrank_rnn.models (e.g. LowRankRNN), got "
+                                    f"{type(model).__name__}")
+        if quantity not in ("rates", "x"):
+            raise ArgumentError(f"quantity must be 'rates' or 'x', got {quantity!r}")
+        labels = None
+        if isinstance(trials, Trials):
+            inputs = np.asarray(trials.inputs)
+            if isinstance(condition, str):
+                if condition not in trials.conditions:
+                    raise ArgumentError(f"condition {condition!r} is not a condition of the trials; they have "
+                                        f"{sorted(trials.conditions)}")
+                labels = np.asarray(trials.conditions[condition])
+            else:
+                labels = condition
+        else:
+            inputs = finite_array("trials", trials, ndim=3)
+            if isinstance(condition, str):
+                raise ArgumentError("condition may be a name only when trials is a lowrank_rnn.tasks.Trials; "
+                                    "give the labels instead")
+            labels = condition
+        if inputs.shape[2] != model.n_inputs:
+            raise ArgumentError(f"trials have {inputs.shape[2]} input channels but the model takes {model.n_inputs}")
+        if key is not None:
+            key = prng_key("key", key)
+        if dt is None:
+            dt = model.alpha
+        z, states = run_trials(model, inputs, key=key, return_states=True)
+        states = states[:, 1:]
+        data = model.phi(states) if quantity == "rates" else states
+        data = np.asarray(data, dtype=np.float64)
+        if not np.all(np.isfinite(data)):
+            raise DivergenceError("the network's activity diverged (non-finite values) while recording it")
+        return cls(data, dt=dt, inputs=inputs, outputs=np.asarray(z), conditions=labels, signed=True)
 
     def __setattr__(self, name, value):
         raise AttributeError(f"a Recording is immutable; {name!r} cannot be set (build a new Recording)")
@@ -236,6 +356,11 @@ class Recording:
         return self._signed
 
     @property
+    def counts(self) -> bool:
+        """Whether ``rates`` holds spike counts per bin."""
+        return self._counts
+
+    @property
     def n_trials(self) -> int:
         """Number of trials."""
         return self._rates.shape[0]
@@ -274,7 +399,8 @@ class Recording:
 
     def _replace(self, **changes) -> "Recording":
         fields = {"rates": self._rates, "dt": self._dt, "inputs": self._inputs, "outputs": self._outputs,
-                  "conditions": self._conditions, "neurons": self._neurons, "signed": self._signed}
+                  "conditions": self._conditions, "neurons": self._neurons, "signed": self._signed,
+                  "counts": self._counts}
         fields.update(changes)
         return Recording(fields.pop("rates"), **fields)
 
@@ -356,4 +482,63 @@ class Recording:
             return np.stack([a[which == c].mean(axis=0) for c in range(len(labels))])
 
         return self._replace(rates=mean(self._rates), inputs=mean(self._inputs), outputs=mean(self._outputs),
-                             conditions=labels)
+                             conditions=labels, counts=False)  # mean counts are not whole numbers
+
+    # ------------------------------------------------------------------ resampling
+    def bin(self, factor: int) -> "Recording":
+        r"""Return the recording in bins of ``factor`` time steps: $\Delta t \to$ ``factor`` $\Delta t$.
+
+        Spike counts (``counts=True``) are summed over each bin; rates, inputs and outputs are
+        averaged. Trailing steps that do not fill a bin are dropped.
+
+        >>> import numpy as np
+        >>> from lowrank_rnn.fitting import Recording
+        >>> counts = Recording(np.ones((1, 10, 2)), dt=0.001, counts=True).bin(5)
+        >>> counts.dt, counts.n_time, counts.rates[0, :, 0]
+        (0.005, 2, array([5., 5.]))
+        >>> Recording(np.ones((1, 10, 2)), dt=0.001).bin(5).rates[0, :, 0]
+        array([1., 1.])
+        """
+        factor = positive_int("factor", factor)
+        T = self.n_time // factor
+        if T == 0:
+            raise ArgumentError(f"factor = {factor} is longer than the recording ({self.n_time} time steps)")
+
+        def pool(a, total=False):
+            if a is None:
+                return None
+            a = a[:, :T * factor].reshape(a.shape[0], T, factor, a.shape[2])
+            return a.sum(axis=2) if total else a.mean(axis=2)
+
+        return self._replace(rates=pool(self._rates, total=self._counts), dt=self._dt * factor,
+                             inputs=pool(self._inputs), outputs=pool(self._outputs))
+
+    def smooth(self, sigma: float) -> "Recording":
+        r"""Return the rates smoothed along time with a Gaussian kernel of width ``sigma``.
+
+        ``sigma`` is in the time unit of ``dt`` (seconds for NWB files). Each value becomes
+        $\hat r(t) = \sum_s k(t - s)\, r(s) / \sum_s k(t - s)$ with
+        $k(u) = e^{-u^2 / 2\sigma^2}$ cut at $4\sigma$, the sums running over the trial's own time
+        steps, so a trial's edges are not pulled towards zero. Inputs and outputs are left as they
+        are. Smoothed spike counts are counts per bin that are no longer whole (``counts=False``).
+
+        >>> import numpy as np
+        >>> from lowrank_rnn.fitting import Recording
+        >>> rates = np.zeros((1, 201, 1)); rates[0, 100, 0] = 1.0
+        >>> sm = Recording(rates, dt=0.01).smooth(0.05)
+        >>> round(float(sm.rates.sum()), 6), int(sm.rates[0, :, 0].argmax())
+        (1.0, 100)
+        >>> np.allclose(Recording(np.ones((1, 30, 1)), dt=0.01).smooth(0.05).rates, 1.0)
+        True
+        """
+        sigma = real_scalar("sigma", sigma, low=0.0, low_open=True)
+        width = sigma / self._dt
+        half = int(np.ceil(4.0 * width))
+        u = np.arange(-half, half + 1)
+        kernel = np.exp(-0.5 * (u / width) ** 2)
+        total = convolve1d(self._rates, kernel, axis=1, mode="constant", cval=0.0)
+        mass = convolve1d(np.ones(self.n_time), kernel, mode="constant", cval=0.0)  # kernel inside the trial
+        smoothed = total / mass[None, :, None]
+        if not self._signed:
+            smoothed = np.maximum(smoothed, 0.0)  # rounding below zero
+        return self._replace(rates=smoothed, counts=False)

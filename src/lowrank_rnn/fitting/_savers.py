@@ -17,7 +17,7 @@ _NEURON = "neuron:"
 
 def _out(rec: Recording):
     arrays = {"rates": rec.rates}
-    meta = {"dt": rec.dt, "signed": rec.signed, "conditions": None, "neurons": {}}
+    meta = {"dt": rec.dt, "signed": rec.signed, "counts": rec.counts, "conditions": None, "neurons": {}}
     for name in ("inputs", "outputs"):
         if getattr(rec, name) is not None:
             arrays[name] = getattr(rec, name)
@@ -42,7 +42,7 @@ def _in(meta, arrays):
     if meta.get("conditions") is not None:
         conditions = np.asarray(meta["conditions"], dtype=str)
     return Recording(arrays["rates"], dt=meta["dt"], inputs=arrays.get("inputs"), outputs=arrays.get("outputs"),
-                     conditions=conditions, neurons=neurons or None, signed=meta.get("signed", False))
+                     conditions=conditions, neurons=neurons or None, signed=meta.get("signed", False), counts=meta.get("counts", False))
 
 
 register("Recording", _out, _in)
