@@ -256,3 +256,42 @@ def test_from_model_records_rates_inputs_outputs_and_conditions():
         Recording.from_model(model, np.zeros((2, 5, 3)))
     with pytest.raises(ArgumentTypeError, match="model must be a network"):
         Recording.from_model("net", trials)
+
+
+def test_from_xarray_dataarray_and_dataset():
+    xr = pytest.importorskip("xarray")
+    rng = np.random.default_rng(0)
+    rates = rng.uniform(size=(4, 10, 3))  # trials, time, neurons
+    da = xr.DataArray(rates.transpose(2, 0, 1), dims=("cells", "trials", "t"),
+                      coords={"t": 1.0 + np.arange(10) * 0.02, "depth": ("cells", [1.0, 2.0, 3.0])})
+    rec = Recording.from_xarray(da, time_dim="t", neuron_dim="cells")
+    assert np.allclose(rec.rates, rates) and rec.dt == pytest.approx(0.02)
+    assert rec.neurons["depth"].tolist() == [1.0, 2.0, 3.0]
+    one = Recording.from_xarray(da.isel(trials=0), time_dim="t", neuron_dim="cells")
+    assert np.allclose(one.rates, rates[:1])
+    inputs = rng.normal(size=(4, 10, 2))
+    ds = xr.Dataset({"spikes": (("trials", "time", "neurons"), rates), "stim": (("trials", "time", "ch"), inputs),
+                     "choice": (("time", "trials"), rng.normal(size=(10, 4))),
+                     "context": ("trials", ["a", "b", "a", "b"])},
+                    coords={"time": np.arange(10) * np.timedelta64(5, "ms")})
+    rec = Recording.from_xarray(ds, rates="spikes", inputs="stim", outputs="choice", conditions="context")
+    assert rec.dt == pytest.approx(0.005) and np.allclose(rec.inputs, inputs)
+    assert np.allclose(rec.outputs[..., 0], ds["choice"].values.T) and rec.conditions.tolist() == ["a", "b", "a", "b"]
+    assert Recording.from_xarray(ds, rates="spikes", dt=0.5).dt == 0.5
+    with pytest.raises(ArgumentError, match=r"no dimension 'neurons' \(neuron_dim\); their dimensions are"):
+        Recording.from_xarray(da, time_dim="t")
+    with pytest.raises(ArgumentError, match=r"rates = 'rates' is not a variable of the Dataset; it has \['choice'"):
+        Recording.from_xarray(ds)
+    with pytest.raises(ArgumentError, match="inputs = 'nope' is not a variable"):
+        Recording.from_xarray(ds, rates="spikes", inputs="nope")
+    with pytest.raises(ArgumentError, match="conditions = 'nope' is not a coordinate or variable"):
+        Recording.from_xarray(ds, rates="spikes", conditions="nope")
+    with pytest.raises(ArgumentError, match="besides"):
+        Recording.from_xarray(da.expand_dims(probe=2), time_dim="t", neuron_dim="cells")
+    uneven = da.assign_coords(t=np.r_[0.0, np.cumsum(rng.uniform(0.01, 0.03, 9))])
+    with pytest.raises(ArgumentError, match="not evenly spaced"):
+        Recording.from_xarray(uneven, time_dim="t", neuron_dim="cells")
+    with pytest.raises(ArgumentError, match="dt is needed"):
+        Recording.from_xarray(xr.DataArray(rates, dims=("trials", "time", "neurons")))
+    with pytest.raises(ArgumentTypeError, match="DataArray or Dataset"):
+        Recording.from_xarray(rates, dt=1.0)

@@ -8,8 +8,9 @@ over trials of a condition) return new recordings.
 
 from __future__ import annotations
 
+import os
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -20,6 +21,8 @@ from .._errors import ArgumentError, ArgumentTypeError, DivergenceError
 from .._simulate import Trajectory
 from ..models import AbstractRNN, run_trials
 from ..tasks import Trials
+from ._nwb import read_nwb
+from ._xarray import from_xarray as read_xarray
 
 
 def _frozen(arr: np.ndarray | None) -> np.ndarray | None:
@@ -205,6 +208,93 @@ class Recording:
         """
         return cls(rates, dt=dt, inputs=inputs, outputs=outputs, conditions=conditions, neurons=neurons,
                    signed=signed, counts=counts)
+
+    @classmethod
+    def from_xarray(cls, data: Any, *, dt: float | None = None, rates: str = "rates", inputs: str | None = None,
+                    outputs: str | None = None, conditions: Any = None, trial_dim: str = "trials",
+                    time_dim: str = "time", neuron_dim: str = "neurons", signed: bool = False,
+                    counts: bool = False) -> "Recording":
+        """Return the recording held by an xarray ``DataArray`` (the rates) or ``Dataset``.
+
+        Dimensions are found by name, in any order: ``trial_dim`` (optional: without it the data
+        are one trial), ``time_dim`` and ``neuron_dim``. From a ``Dataset`` the rates are the
+        variable ``rates``, and ``inputs`` / ``outputs`` name variables with the trial and time
+        dimensions and one feature dimension (or none, for one channel). ``conditions`` names a
+        coordinate or variable along the trials, or gives the labels. ``dt`` defaults to the
+        step of the time coordinate (numbers as they are; timedeltas and datetimes in seconds),
+        which must be evenly spaced. Coordinates along the neurons become :attr:`neurons` metadata.
+
+        >>> import numpy as np, xarray as xr
+        >>> from lowrank_rnn.fitting import Recording
+        >>> da = xr.DataArray(np.ones((20, 3, 4)), dims=("time", "neurons", "trials"),
+        ...                   coords={"time": np.arange(20) * 0.05, "area": ("neurons", ["V1", "V1", "MT"])})
+        >>> rec = Recording.from_xarray(da)
+        >>> rec, rec.neurons["area"].tolist()
+        (Recording(trials=4, time=20, neurons=3, dt=0.05), ['V1', 'V1', 'MT'])
+        """
+        for name, value in (("rates", rates), ("trial_dim", trial_dim), ("time_dim", time_dim),
+                            ("neuron_dim", neuron_dim)):
+            if not isinstance(value, str):
+                raise ArgumentTypeError(f"{name} must be a name (str), got {type(value).__name__}")
+        for name, value in (("inputs", inputs), ("outputs", outputs)):
+            if value is not None and not isinstance(value, str):
+                raise ArgumentTypeError(f"{name} must be the name of a Dataset variable, got {type(value).__name__}")
+        args = read_xarray(data, dt=dt, rates=rates, inputs=inputs, outputs=outputs, conditions=conditions,
+                           trial_dim=trial_dim, time_dim=time_dim, neuron_dim=neuron_dim)
+        return cls(args.pop("rates"), signed=signed, counts=counts, **args)
+
+    @classmethod
+    def from_nwb(cls, path: str | os.PathLike, *, series: str | None = None, units: Any = True,
+                 bin_size: float | None = None, trials: bool = True, condition: str | None = None,
+                 align: str = "start_time", window: Sequence[float] | None = None,
+                 inputs: Sequence[str] | str | None = None, signed: bool | None = None) -> "Recording":
+        r"""Return the recording held by an NWB file (Neurodata Without Borders), read with pynwb.
+
+        With ``series=None`` the data are the spike times of the file's units table, binned into
+        counts per bin of ``bin_size`` seconds (default 0.01 s): ``counts=True``, and
+        ``rates[b, t, i]`` is the number of spikes of unit $i$ in
+        $[s_b + t\,\Delta t, s_b + (t+1)\,\Delta t)$. ``units`` keeps some of them (a sequence of
+        unit ids; True: all); the units table's other one-value-per-unit columns (and ``id``)
+        become :attr:`neurons` metadata. With ``series="name"`` the data are that TimeSeries,
+        acquired or processed (e.g. dF/F or binned rates), ``(time, channels)``, at its own
+        evenly spaced step (``bin_size``, if given, must equal it; coarsen with :meth:`bin`). A
+        name the file does not hold raises an error listing the TimeSeries it has.
+
+        Trials come from the file's trials table (``trials=False`` ignores it): trial $b$ starts
+        at $s_b$ = its ``align`` column (default ``start_time``) plus ``window[0]`` and lasts
+        ``window[1] - window[0]`` seconds (default: from ``align`` to the shortest trial's
+        ``stop_time``), cut to whole bins. ``condition`` names a trials-table column whose values
+        become the condition labels. Without trials the recording is one trial over ``window``
+        (absolute times; default the whole recording). ``inputs`` names TimeSeries sampled at the
+        bins' centres (linear interpolation), their channels side by side. ``signed`` defaults to
+        whether the data hold negative values. Times are in seconds, so ``dt`` is too.
+
+        Needs pynwb, an optional dependency: ``pip install lowrank-rnn[nwb]``.
+
+        >>> import datetime, os, tempfile
+        >>> import numpy as np, pynwb
+        >>> from lowrank_rnn.fitting import Recording
+        >>> nwb = pynwb.NWBFile(session_description="demo", identifier="demo",
+        ...                     session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+        >>> nwb.add_unit(spike_times=[0.01, 0.02, 0.51])
+        >>> nwb.add_unit(spike_times=[0.55])
+        >>> nwb.add_trial_column("context", "which context")
+        >>> nwb.add_trial(start_time=0.0, stop_time=0.4, context="A")
+        >>> nwb.add_trial(start_time=0.5, stop_time=0.9, context="B")
+        >>> path = os.path.join(tempfile.mkdtemp(), "demo.nwb")
+        >>> with pynwb.NWBHDF5IO(path, "w") as io:
+        ...     io.write(nwb)
+        >>> rec = Recording.from_nwb(path, bin_size=0.1, condition="context")
+        >>> rec, rec.rates[:, 0].tolist(), rec.conditions.tolist()
+        (Recording(trials=2, time=4, neurons=2, dt=0.1, conditions=2), [[2.0, 0.0], [1.0, 1.0]], ['A', 'B'])
+        """
+        args = read_nwb(path, series=series, units=units, bin_size=bin_size, trials=trials, condition=condition,
+                        align=align, window=window, inputs=inputs)
+        if signed is None:
+            signed = bool(np.any(args["rates"] < 0))
+        if signed and args["counts"]:
+            raise ArgumentError("signed=True does not apply to spike counts (read with series=None)")
+        return cls(args.pop("rates"), signed=signed, **args)
 
     @classmethod
     def from_trajectory(cls, trajectory: Any, *, dt: float | None = None, quantity: str = "rates",
