@@ -63,6 +63,7 @@ _LAZY_SUBPACKAGES = ("theory", "motifs", "tasks", "models", "training", "analysi
 _LAZY_SUBPACKAGES += ("memory",)  # Hopfield 1982, Krotov & Hopfield 2019
 _LAZY_SUBPACKAGES += ("causal",)  # Lu et al. 2023: connectivity from activity
 _LAZY_SUBPACKAGES += ("fitting",)  # networks fitted to recordings
+_LAZY_SUBPACKAGES += ("io",)  # exports for MARBLE and TiDHy
 
 
 def __getattr__(name: str):
