@@ -6,7 +6,7 @@ import importlib
 import numpy as np
 import pytest
 
-from lowrank_rnn import ArgumentError, FileFormatError
+from lowrank_rnn import ArgumentError, ArgumentTypeError, FileFormatError
 from lowrank_rnn.fitting import Recording
 
 pynwb = pytest.importorskip("pynwb")
@@ -85,6 +85,14 @@ def test_units_selection_alignment_and_window(spiking):
         Recording.from_nwb(path, condition="nope")
     with pytest.raises(ArgumentError, match="align = 'cue' is not a column"):
         Recording.from_nwb(path, align="cue")
+    with pytest.raises(ArgumentError, match="align = 'context': that column .* does not hold times"):
+        Recording.from_nwb(path, align="context")
+    with pytest.raises(ArgumentTypeError, match="units must be True or a sequence of unit ids"):
+        Recording.from_nwb(path, units={"id": 1})
+    with pytest.raises(ArgumentError, match="choose a larger bin_size"):
+        Recording.from_nwb(path, bin_size=1e-12)
+    with pytest.raises(ArgumentTypeError, match="window must be a pair"):
+        Recording.from_nwb(path, window=(0.1,))
     with pytest.raises(ArgumentError, match="bin_size must be > 0"):
         Recording.from_nwb(path, bin_size=0.0)
     with pytest.raises(ArgumentError, match="series = 'lfp': .* has no TimeSeries of that name; it has none"):

@@ -215,6 +215,9 @@ def test_smooth_is_a_normalised_gaussian():
     assert not c.counts
     with pytest.raises(ArgumentError, match="sigma must be > 0"):
         sm.smooth(0.0)
+    # a kernel far wider than the trial averages the whole trial; one far narrower changes nothing
+    assert np.allclose(sm.smooth(1e6).rates[0, :, 1], sm.rates[0, :, 1].mean())
+    assert np.allclose(sm.smooth(1e-9).rates, sm.rates)
 
 
 def test_from_trajectory_drops_the_initial_condition():

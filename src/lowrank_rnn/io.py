@@ -48,7 +48,10 @@ def _activity(obj: Any, dt: float | None, conditions: Any) -> tuple[np.ndarray, 
     if 0 in data.shape:
         raise ArgumentError(f"obj must hold at least one trial, time step and feature, got shape {data.shape}")
     if labels is not None:
-        labels = np.asarray(labels)
+        try:
+            labels = np.asarray(labels)
+        except (TypeError, ValueError):  # ragged nested lists
+            raise ArgumentTypeError("conditions must be a 1-D sequence of labels (numbers or strings)") from None
         if labels.dtype.kind == "S":
             labels = labels.astype(str)
         if labels.dtype.kind not in "biufU":
@@ -243,7 +246,7 @@ def to_tidhy(obj: Any, path: str | os.PathLike | None = None, *, split: Sequence
     flat = data.reshape(rows, -1)
     flat_in = None if inputs is None else inputs.reshape(rows, -1)
     out: dict[str, np.ndarray] = {}
-    for name, lo, hi in zip(("train", "val", "test"), bounds[:-1], bounds[1:]):
+    for name, lo, hi in zip(("train", "val", "test"), bounds[:-1].tolist(), bounds[1:].tolist()):
         if sequence_length is not None:
             hi = lo + (hi - lo) // sequence_length * sequence_length
         out[f"inputs_{name}"] = flat[lo:hi].astype(np.float32)

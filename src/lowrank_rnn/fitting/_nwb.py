@@ -86,15 +86,19 @@ def read_nwb(path: str | os.PathLike, *, series: str | None, units: Any, bin_siz
     if not isinstance(trials, (bool, np.bool_)):
         raise ArgumentTypeError(f"trials must be True or False, got {type(trials).__name__}")
     if window is not None:
-        try:
-            lo, hi = (real_scalar("window", float(w)) for w in window)
-        except (TypeError, ValueError):
-            raise ArgumentTypeError(f"window must be a pair (start, stop) of times in seconds, got {window!r}") from None
+        if isinstance(window, (str, bytes)) or not isinstance(window, Sequence) or len(window) != 2:
+            raise ArgumentTypeError(f"window must be a pair (start, stop) of times in seconds, got {window!r}")
+        lo, hi = (real_scalar("window", w) for w in window)
         if hi <= lo:
             raise ArgumentError(f"window must have start < stop, got {tuple(window)}")
         window = (lo, hi)
     if isinstance(inputs, str):
         inputs = [inputs]
+    if inputs is not None and (not isinstance(inputs, Sequence) or not all(isinstance(n, str) for n in inputs)):
+        raise ArgumentTypeError(f"inputs must be the name of a TimeSeries or a sequence of names, got {inputs!r}")
+    for arg, value in (("condition", condition), ("align", align)):
+        if value is not None and not isinstance(value, str):
+            raise ArgumentTypeError(f"{arg} must be the name of a trials-table column, got {type(value).__name__}")
     pynwb = import_pynwb()
     path = Path(path)
     if not path.exists():
@@ -123,9 +127,11 @@ def _read(nwb, pynwb, path, *, series, units, bin_size, trials, condition, align
             rows = np.arange(len(ids))
         else:
             try:
-                want = np.asarray(units).reshape(-1)
+                want = np.asarray(units) if isinstance(units, (Sequence, np.ndarray)) else np.array(object())
             except (TypeError, ValueError):
-                raise ArgumentTypeError("units must be True or a sequence of unit ids") from None
+                want = np.array(object())
+            if want.ndim != 1 or (want.size and want.dtype.kind not in "iu"):
+                raise ArgumentTypeError(f"units must be True or a sequence of unit ids (integers), got {units!r}")
             missing = [u for u in want.tolist() if u not in set(ids.tolist())]
             if missing or want.size == 0:
                 raise ArgumentError(f"units: id(s) {missing or '(none given)'} are not in the units table of {path}; "
@@ -165,7 +171,12 @@ def _read(nwb, pynwb, path, *, series, units, bin_size, trials, condition, align
         cols = list(table.colnames)
         if align not in cols:
             raise ArgumentError(f"align = {align!r} is not a column of the trials table of {path}; it has {cols}")
-        ref = np.asarray(table[align][:], dtype=np.float64)
+        try:
+            ref = np.asarray(table[align][:], dtype=np.float64)
+        except (TypeError, ValueError):
+            ref = np.array([np.nan])
+        if ref.ndim != 1 or not np.all(np.isfinite(ref)):
+            raise ArgumentError(f"align = {align!r}: that column of the trials table of {path} does not hold times")
         if window is None:
             length = float(np.min(np.asarray(table["stop_time"][:], dtype=np.float64) - ref))
             if length <= 0:
@@ -187,6 +198,10 @@ def _read(nwb, pynwb, path, *, series, units, bin_size, trials, condition, align
     n_steps = int(np.floor((window[1] - window[0]) / dt + 1e-9))
     if n_steps < 1:
         raise ArgumentError(f"the window {window} s is shorter than one time step ({dt:g} s)")
+    n_values = n_steps * len(starts) * (len(spikes) if series is None else data.shape[1])
+    if n_values > 2**31:
+        raise ArgumentError(f"bin_size = {dt:g} s makes {n_values:.3g} values ({n_steps} bins per trial); "
+                            "choose a larger bin_size or a shorter window")
 
     if series is None:
         edges = starts[:, None] + np.arange(n_steps + 1)[None, :] * dt  # (trials, n_steps + 1)

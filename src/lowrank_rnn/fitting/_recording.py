@@ -174,7 +174,10 @@ class Recording:
             for k, v in neurons.items():
                 if not isinstance(k, str) or not k:
                     raise ArgumentTypeError(f"neurons: keys must be non-empty strings, got {k!r}")
-                arr = np.asarray(v)
+                try:
+                    arr = np.asarray(v)
+                except (TypeError, ValueError):  # ragged nested lists
+                    raise ArgumentTypeError(f"neurons[{k!r}] must be an array of numbers or strings") from None
                 if arr.dtype.kind == "S":
                     arr = arr.astype(str)
                 if arr.dtype.kind not in "biufU":
@@ -288,6 +291,8 @@ class Recording:
         >>> rec, rec.rates[:, 0].tolist(), rec.conditions.tolist()
         (Recording(trials=2, time=4, neurons=2, dt=0.1, conditions=2), [[2.0, 0.0], [1.0, 1.0]], ['A', 'B'])
         """
+        if signed is not None and not isinstance(signed, (bool, np.bool_)):
+            raise ArgumentTypeError(f"signed must be None, True or False, got {type(signed).__name__}")
         args = read_nwb(path, series=series, units=units, bin_size=bin_size, trials=trials, condition=condition,
                         align=align, window=window, inputs=inputs)
         if signed is None:
@@ -338,7 +343,8 @@ class Recording:
             if dt is None:
                 raise ArgumentError("dt is required when the trajectory is an array (the time step of its rows)")
             if inputs is not None:
-                n_in = np.shape(inputs)[-2] if np.ndim(inputs) >= 2 else None
+                inputs = finite_array("inputs", inputs, ndim=(2, 3))
+                n_in = inputs.shape[-2]
                 if n_in is not None and data.shape[-2] == n_in + 1:
                     data = data[..., 1:, :]  # the initial state of run_trials(return_states=True)
         return cls(data, dt=dt, inputs=inputs, outputs=outputs, conditions=conditions, neurons=neurons,
@@ -623,9 +629,10 @@ class Recording:
         """
         sigma = real_scalar("sigma", sigma, low=0.0, low_open=True)
         width = sigma / self._dt
-        half = int(np.ceil(4.0 * width))
+        half = int(min(np.ceil(4.0 * width), self.n_time))  # a kernel longer than the trial is cut there
         u = np.arange(-half, half + 1)
-        kernel = np.exp(-0.5 * (u / width) ** 2)
+        with np.errstate(over="ignore", under="ignore"):  # sigma far below dt: k = 1 at 0, 0 elsewhere
+            kernel = np.exp(-0.5 * (u / width) ** 2)
         total = convolve1d(self._rates, kernel, axis=1, mode="constant", cval=0.0)
         mass = convolve1d(np.ones(self.n_time), kernel, mode="constant", cval=0.0)  # kernel inside the trial
         smoothed = total / mass[None, :, None]
