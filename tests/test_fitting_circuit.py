@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import lowrank_rnn as lr
-from lowrank_rnn.fitting import (LatentCircuit, cayley_embedding, embedding_test, fit_latent_circuit,
+from lowrank_rnn.fitting import (LatentCircuit, Recording, cayley_embedding, embedding_test, fit_latent_circuit,
                                  noise_from_langdon)
 from lowrank_rnn.learning import RateRNN
 from lowrank_rnn.tasks import PerceptualDecision
@@ -36,7 +36,7 @@ def planted():
     x = circuit.simulate(u)
     Q_true = np.linalg.qr(rng.normal(size=(N, n)))[0]
     y = x @ Q_true.T + 0.01 * rng.normal(size=(B, T, N))
-    data = SimpleNamespace(rates=y, inputs=u, outputs=circuit.outputs(x))
+    data = Recording(y, dt=0.2, inputs=u, outputs=circuit.outputs(x), signed=True)
     fit = fit_latent_circuit(data, n, key=jax.random.key(0), restarts=4, epochs=150, batch_size=32, sigma=0.0,
                              progress=False)
     return fit, Q_true, data

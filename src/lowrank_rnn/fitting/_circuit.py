@@ -477,10 +477,10 @@ def fit_latent_circuit(data, n_nodes: int, *, key: jax.Array, input_nodes=None, 
     A 3-node circuit fitted to activity of 6 neurons (a tiny fit, for the interface):
 
     >>> import jax, numpy as np
-    >>> from types import SimpleNamespace
+    >>> from lowrank_rnn.fitting import Recording
     >>> rng = np.random.default_rng(0)
     >>> u = np.zeros((16, 20, 1)); u[:, 5:, 0] = rng.uniform(0, 1, (16, 1))
-    >>> data = SimpleNamespace(rates=rng.normal(size=(16, 20, 6)) * 0.1, inputs=u, outputs=None)
+    >>> data = Recording(rng.uniform(size=(16, 20, 6)), dt=0.2, inputs=u)
     >>> fit = fit_latent_circuit(data, 3, output_nodes=(), key=jax.random.key(0), restarts=2,
     ...                          epochs=3, progress=False)
     >>> fit.Q.shape, fit.w_rec.shape, bool(np.allclose(fit.Q.T @ fit.Q, np.eye(3), atol=1e-5))
