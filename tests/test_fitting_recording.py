@@ -298,3 +298,41 @@ def test_from_xarray_dataarray_and_dataset():
         Recording.from_xarray(xr.DataArray(rates, dims=("trials", "time", "neurons")))
     with pytest.raises(ArgumentTypeError, match="DataArray or Dataset"):
         Recording.from_xarray(rates, dt=1.0)
+
+
+def test_from_npz_plain_arrays_and_saved_files(tmp_path):
+    from lowrank_rnn import Ensemble, FileFormatError
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(1.0, size=(4, 6, 3)).astype(np.int64)
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, rates=counts, dt=0.005, inputs=np.ones((4, 6, 1)), conditions=np.array(["x", "y", "x", "y"]),
+             counts=True, neuron_depth=np.arange(3.0))
+    rec = Recording.from_npz(plain)
+    assert rec.counts and rec.dt == 0.005 and np.array_equal(rec.rates, counts) and rec.n_inputs == 1
+    assert rec.conditions.tolist() == ["x", "y", "x", "y"] and rec.neurons["depth"].tolist() == [0.0, 1.0, 2.0]
+    signed = tmp_path / "signed.npz"
+    np.savez(signed, rates=-np.ones((5, 2)))
+    assert Recording.from_npz(signed, dt=0.1).signed
+    saved = lowrank_rnn.save(rec, tmp_path / "saved.npz")
+    again = Recording.from_npz(saved)
+    assert np.array_equal(again.rates, rec.rates) and again.counts and again.conditions.tolist() == ["x", "y", "x", "y"]
+    with pytest.raises(ArgumentError, match="dt is needed"):
+        Recording.from_npz(signed)
+    typo = tmp_path / "typo.npz"
+    np.savez(typo, rates=np.ones((2, 3)), dt=1.0, input=np.ones((2, 1)))
+    with pytest.raises(FileFormatError, match=r"unknown array\(s\) \['input'\]"):
+        Recording.from_npz(typo)
+    shapes = tmp_path / "shapes.npz"
+    np.savez(shapes, rates=np.ones((2, 3, 4)), dt=1.0, inputs=np.ones((2, 5, 1)))
+    with pytest.raises(FileFormatError, match="shapes.npz: inputs must be"):
+        Recording.from_npz(shapes)
+    net = lowrank_rnn.save(Ensemble.rank_one(mean_m=1.0, mean_n=2.0, std_m=1.0, std_n=1.0), tmp_path / "ens.npz")
+    with pytest.raises(FileFormatError, match="holds a saved Ensemble, not a Recording"):
+        Recording.from_npz(net)
+    text = tmp_path / "text.npz"
+    text.write_text("not an archive")
+    with pytest.raises(FileFormatError, match="could not be read as an .npz archive"):
+        Recording.from_npz(text)
+    with pytest.raises(FileNotFoundError):
+        Recording.from_npz(tmp_path / "missing.npz")

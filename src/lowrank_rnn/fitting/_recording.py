@@ -9,6 +9,7 @@ over trials of a condition) return new recordings.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
@@ -17,7 +18,8 @@ import numpy as np
 from scipy.ndimage import convolve1d
 
 from .._checks import finite_array, positive_int, prng_key, real_scalar
-from .._errors import ArgumentError, ArgumentTypeError, DivergenceError
+from .._errors import ArgumentError, ArgumentTypeError, DivergenceError, FileFormatError
+from .._io import load
 from .._simulate import Trajectory
 from ..models import AbstractRNN, run_trials
 from ..tasks import Trials
@@ -300,6 +302,68 @@ class Recording:
         if signed and args["counts"]:
             raise ArgumentError("signed=True does not apply to spike counts (read with series=None)")
         return cls(args.pop("rates"), signed=signed, **args)
+
+    @classmethod
+    def from_npz(cls, path: str | os.PathLike, *, dt: float | None = None) -> "Recording":
+        """Return the recording stored in an ``.npz`` file: one written by :func:`lowrank_rnn.save`,
+        or plain arrays written by ``numpy.savez``.
+
+        A plain file holds ``rates`` ``(trials, time, neurons)`` (or ``(time, neurons)``) and
+        optionally ``dt`` (a scalar; else pass ``dt=``), ``inputs``, ``outputs``, ``conditions``
+        (numbers or strings), ``counts`` (a boolean scalar: spike counts) and per-neuron
+        metadata as ``neuron_<name>`` arrays; other keys are refused (a misspelt key would
+        otherwise be dropped silently). Nothing is unpickled. Values that may be negative are
+        accepted as signed activity.
+
+        >>> import os, tempfile, numpy as np
+        >>> from lowrank_rnn.fitting import Recording
+        >>> path = os.path.join(tempfile.mkdtemp(), "data.npz")
+        >>> np.savez(path, rates=np.ones((3, 40, 5)), dt=0.01, conditions=np.array(["a", "b", "a"]))
+        >>> Recording.from_npz(path)
+        Recording(trials=3, time=40, neurons=5, dt=0.01, conditions=2)
+        """
+        if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+            raise ArgumentTypeError(f"path must be a file path, got {type(path).__name__}")
+        if dt is not None:
+            dt = real_scalar("dt", dt, low=0.0, low_open=True)
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such file: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                arrays = {k: archive[k] for k in archive.files}
+        except Exception as err:  # noqa: BLE001  (zipfile, NumPy and pickle refusals all mean: not our file)
+            raise FileFormatError(f"{path} could not be read as an .npz archive of arrays ({type(err).__name__}: "
+                                  f"{err})") from None
+        if "__header__" in arrays:  # a file of lowrank_rnn.save
+            obj = load(path)
+            if not isinstance(obj, Recording):
+                raise FileFormatError(f"{path} holds a saved {type(obj).__name__}, not a Recording")
+            return obj
+        allowed = {"rates", "dt", "inputs", "outputs", "conditions", "counts"}
+        unknown = sorted(k for k in arrays if k not in allowed and not k.startswith("neuron_"))
+        if unknown:
+            raise FileFormatError(f"{path}: unknown array(s) {unknown}; a recording file holds {sorted(allowed)} "
+                                  "and neuron_<name> metadata")
+        if "rates" not in arrays:
+            raise FileFormatError(f"{path} has no 'rates' array (it holds {sorted(arrays)})")
+        if dt is None:
+            if "dt" not in arrays:
+                raise ArgumentError(f"dt is needed: {path} has no 'dt' array; pass dt=")
+            dt = arrays["dt"]
+        counts = arrays.get("counts", np.asarray(False))
+        if counts.shape != () or counts.dtype.kind != "b":
+            raise FileFormatError(f"{path}: 'counts' must be a boolean scalar, got a {counts.dtype} array of shape "
+                                  f"{counts.shape}")
+        neurons = {k[len("neuron_"):]: v for k, v in arrays.items() if k.startswith("neuron_")}
+        try:
+            rates = arrays["rates"]
+            signed = bool(not counts and rates.dtype.kind in "iuf" and np.any(rates < 0))
+            return cls(rates, dt=dt, inputs=arrays.get("inputs"), outputs=arrays.get("outputs"),
+                       conditions=arrays.get("conditions"), neurons=neurons or None, signed=signed,
+                       counts=bool(counts))
+        except ArgumentError as err:
+            raise FileFormatError(f"{path}: {err}") from err
 
     @classmethod
     def from_trajectory(cls, trajectory: Any, *, dt: float | None = None, quantity: str = "rates",
