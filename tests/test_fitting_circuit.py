@@ -146,3 +146,30 @@ def test_divergence_raises(planted):
     with pytest.raises(lr.DivergenceError):
         fit_latent_circuit(small, 4, key=jax.random.key(0), output_nodes=(), restarts=2, epochs=4, lr=1e6,
                            batch_size=2, progress=False)
+
+
+def test_fit_circuit_command(planted, tmp_path):
+    import json
+
+    from lowrank_rnn.cli import main
+
+    _, Q_true, data = planted
+    path = tmp_path / "rec.npz"
+    np.savez(path, rates=data.rates, inputs=data.inputs, outputs=data.outputs, dt=0.2)
+    np.save(tmp_path / "W.npy", Q_true @ W_REC @ Q_true.T)
+    out = tmp_path / "out"
+    assert main(["fit-circuit", "--data", str(path), "--nodes", "4", "--out", str(out), "--epochs", "3",
+                 "--restarts", "2", "--batch-size", "32", "--connectivity", str(tmp_path / "W.npy")]) == 0
+    for name in ("circuit.npz", "report.md", "results.json", "w_rec.png", "fit.png", "loss.png"):
+        assert (out / name).is_file(), name
+    results = json.loads((out / "results.json").read_text())
+    assert results["n_nodes"] == 4 and results["output_nodes"] == [2, 3]
+    assert "embedding_correlation" in results
+    fit = lr.load(out / "circuit.npz")
+    assert fit.Q.shape == (20, 4)
+    # a saved Recording is read too; a bad node index is one clear error
+    lr.save(data, tmp_path / "saved.npz")
+    with pytest.raises(SystemExit) as err:
+        main(["fit-circuit", "--data", str(tmp_path / "saved.npz"), "--nodes", "4", "--out", str(out),
+              "--input-nodes", "0,9"])
+    assert err.value.code == 2

@@ -64,6 +64,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _cmd_fit_circuit(args: argparse.Namespace) -> int:
+    from .fitting._circuit_cli import run
+
+    return run(args)
+
+
 def _cmd_motifs(args: argparse.Namespace) -> int:
     from .motifs._cli import run
 
@@ -112,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
                                        "stability and population responses (Shao et al. 2025)")
     _motif_arguments(mo)
     mo.set_defaults(func=_cmd_motifs)
+
+    from .fitting._circuit_cli import add_arguments as _circuit_arguments
+
+    fc = sub.add_parser("fit-circuit", help="fit a latent circuit to a recording (Langdon & Engel 2025): "
+                                            "w_rec, the embedding Q, report and figures")
+    _circuit_arguments(fc)
+    fc.set_defaults(func=_cmd_fit_circuit)
 
     _add_training_parsers(sub)
     return parser
