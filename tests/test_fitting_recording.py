@@ -34,6 +34,18 @@ def test_fields_shapes_and_immutability():
     assert "trials=6" in repr(rec) and "conditions=3" in repr(rec)
 
 
+def test_pickle_and_copy():
+    import copy
+    import pickle
+
+    rec = _rec(neurons={"area": ["a", "b", "c", "d"]})
+    for other in (copy.copy(rec), copy.deepcopy(rec), pickle.loads(pickle.dumps(rec))):
+        assert np.array_equal(other.rates, rec.rates) and np.array_equal(other.inputs, rec.inputs)
+        assert other.neurons["area"].tolist() == ["a", "b", "c", "d"] and other.dt == rec.dt
+        with pytest.raises(AttributeError, match="immutable"):
+            other.dt = 2.0
+
+
 def test_two_d_rates_are_one_trial():
     rec = Recording(np.ones((7, 3)), dt=0.5, inputs=np.zeros((7, 2)), outputs=np.zeros((7, 1)))
     assert rec.rates.shape == (1, 7, 3) and rec.inputs.shape == (1, 7, 2) and rec.outputs.shape == (1, 7, 1)

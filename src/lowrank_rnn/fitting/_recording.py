@@ -88,6 +88,12 @@ def _index(name: str, index: Any, size: int, what: str) -> np.ndarray:
     return arr
 
 
+def _rebuild(rates, dt, inputs, outputs, conditions, neurons, signed, counts) -> "Recording":
+    """Return the Recording of these fields (for pickle and copy)."""
+    return Recording(rates, dt=dt, inputs=inputs, outputs=outputs, conditions=conditions, neurons=neurons,
+                     signed=signed, counts=counts)
+
+
 class Recording:
     r"""Recorded population activity: rates or spike counts over trials, time and neurons.
 
@@ -472,6 +478,11 @@ class Recording:
         if not np.all(np.isfinite(data)):
             raise DivergenceError("the network's activity diverged (non-finite values) while recording it")
         return cls(data, dt=dt, inputs=inputs, outputs=np.asarray(z), conditions=labels, signed=True)
+
+    def __reduce__(self):
+        """Pickle (and copy) through the constructor, so that copies are checked and immutable too."""
+        return (_rebuild, (self._rates, self._dt, self._inputs, self._outputs, self._conditions,
+                           None if self._neurons is None else dict(self._neurons), self._signed, self._counts))
 
     def __setattr__(self, name, value):
         raise AttributeError(f"a Recording is immutable; {name!r} cannot be set (build a new Recording)")
