@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -129,7 +128,7 @@ class LatentCircuit:
         """Return the outputs ``z = w_out x``, ``(..., O)``, of states ``(..., n)``."""
         return np.asarray(states) @ np.asarray(self.w_out).T
 
-    def perturbed(self, delta) -> "LatentCircuit":
+    def perturbed(self, delta) -> LatentCircuit:
         """Return the circuit with ``w_rec + delta``."""
         return dataclasses.replace(self, w_rec=np.asarray(self.w_rec) + np.asarray(delta))
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import zipfile
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from .._checks import finite_array, positive_int, real_scalar
-from .._errors import ArgumentError, FileFormatError
-from .._io import atomic_write_bytes, load, output_folder, read_header, save, save_figure
+from .._checks import positive_int, real_scalar
+from .._errors import ArgumentError
+from .._io import atomic_write_bytes, output_folder, save, save_figure
 from ._circuit import LatentCircuitFit, fit_latent_circuit
 from ._recording import Recording
 
@@ -30,11 +29,11 @@ def _indices(name: str, text: str | None):
         raise ArgumentError(f"{name} must be comma-separated node indices, got {text!r}") from None
 
 
-def read_recording(path: str | Path) -> Recording:
+def read_recording(path: str | Path, *, dt: float | None = None) -> Recording:
     """Return the :class:`Recording` in ``path``: an ``.nwb`` file (read by
-    :meth:`Recording.from_nwb` with its defaults), a Recording saved by :func:`lowrank_rnn.save`, or a
-    plain ``.npz`` with the arrays ``rates`` (trials, time, neurons), ``inputs`` (trials, time, K) and
-    optionally ``outputs`` (trials, time, O), ``conditions`` (trials,) and ``dt`` (a scalar; default 1).
+    :meth:`Recording.from_nwb` with its defaults) or an ``.npz`` file (:meth:`Recording.from_npz`: a
+    saved Recording, or plain arrays ``rates``, ``inputs``, optional ``outputs``, ``conditions`` and
+    ``dt``); ``dt`` for a plain file without one.
 
     Examples
     --------
@@ -51,28 +50,7 @@ def read_recording(path: str | Path) -> Recording:
         return Recording.from_nwb(path)
     if path.suffix.lower() != ".npz":
         raise ArgumentError(f"--data must be an .nwb or .npz file, got {path.name!r}")
-    try:
-        read_header(path)
-        saved = True
-    except (FileFormatError, KeyError, ValueError):
-        saved = False
-    if saved:
-        obj = load(path)
-        if not isinstance(obj, Recording):
-            raise FileFormatError(f"{path}: holds a saved {type(obj).__name__}, not a Recording")
-        return obj
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (zipfile.BadZipFile, ValueError, OSError) as err:
-        raise FileFormatError(f"{path}: not a readable .npz file ({err})") from None
-    if "rates" not in arrays:
-        raise FileFormatError(f"{path}: an .npz recording needs an array 'rates' (trials, time, neurons); it has "
-                              f"{sorted(arrays)}")
-    dt = real_scalar("dt (in --data)", arrays["dt"], low=0.0, low_open=True) if "dt" in arrays else 1.0
-    rates = finite_array("rates (in --data)", arrays["rates"], ndim=(2, 3))
-    return Recording(rates, dt=dt, inputs=arrays.get("inputs"), outputs=arrays.get("outputs"),
-                     conditions=arrays.get("conditions"), signed=bool(np.any(rates < 0)))
+    return Recording.from_npz(path, dt=dt)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="the recording: .nwb, a saved Recording (.npz), or an .npz "
                         "with rates (trials, time, neurons), inputs (trials, time, K), optional outputs, "
                         "conditions and dt")
+    parser.add_argument("--dt", type=float, default=None, help="time step of a plain .npz without a 'dt' array")
     parser.add_argument("--nodes", required=True, type=int, help="n, the number of circuit nodes")
     parser.add_argument("--out", required=True, help="output folder (created if missing)")
     parser.add_argument("--input-nodes", default=None, help="node of each input channel, comma-separated "
@@ -171,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     real_scalar("--sigma", args.sigma, low=0.0)
     ins = _indices("--input-nodes", args.input_nodes)
     outs = _indices("--output-nodes", args.output_nodes)
-    rec = read_recording(args.data)
+    rec = read_recording(args.data, dt=args.dt)
     if rec.inputs is None:
         raise ArgumentError(f"--data {args.data}: the recording has no inputs; a latent circuit is driven by them")
     W = None
@@ -196,10 +175,10 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_bytes(out / "results.json", json.dumps(results, indent=2).encode())
     np.set_printoptions(precision=3, suppress=True)
     lines = ["# Latent circuit fit", "",
-             f"Data: `{args.data}` ({rec.n_trials} trials, {rec.n_time} steps, {rec.n_neurons} neurons, "
+             (f"Data: `{args.data}` ({rec.n_trials} trials, {rec.n_time} steps, {rec.n_neurons} neurons, "
              f"{rec.n_inputs} inputs, {rec.n_outputs} outputs). Circuit: {n} nodes, inputs on nodes "
              f"{list(fit.input_nodes)}, outputs on nodes {list(fit.output_nodes)}; {args.restarts} restarts x "
-             f"{args.epochs} epochs (Langdon & Engel 2025, Nat. Neurosci. 28:665).", "",
+             f"{args.epochs} epochs (Langdon & Engel 2025, Nat. Neurosci. 28:665)."), "",
              "| measure | value |", "|---|---|",
              f"| nmse_y (activity not explained by Q x) | {fit.nmse_y:.4f} |",
              f"| mse_z (outputs) | {fit.mse_z:.4g} |",
