@@ -64,6 +64,7 @@ _LAZY_SUBPACKAGES += ("memory",)  # Hopfield 1982, Krotov & Hopfield 2019
 _LAZY_SUBPACKAGES += ("causal",)  # Lu et al. 2023: connectivity from activity
 _LAZY_SUBPACKAGES += ("fitting",)  # networks fitted to recordings
 _LAZY_SUBPACKAGES += ("io",)  # exports for MARBLE and TiDHy
+_LAZY_SUBPACKAGES += ("biophys",)  # biophysical neurons: the conductance-based LIF rate
 
 
 def __getattr__(name: str):
