@@ -20,10 +20,11 @@ from ._circuit import noise_from_langdon as noise_from_langdon
 from ._circuit import plot_circuit as plot_circuit
 from ._recording import Recording as Recording
 from ._lowrank import LowRankFit as LowRankFit, fit_lowrank as fit_lowrank, r2_score as r2_score  # Valente et al. 2022
+from ._lowrank import RankSelection as RankSelection, select_rank as select_rank
 
 __all__ = [
     "Recording",
-    "LowRankFit", "fit_lowrank", "r2_score",
+    "LowRankFit", "fit_lowrank", "r2_score", "RankSelection", "select_rank",
     "fit_latent_circuit",
     "LatentCircuit",
     "LatentCircuitFit",
