@@ -164,3 +164,25 @@ def test_select_rank_rule_and_checks():
         select_rank(rec, (1, 1), folds=2, key=key)
     sel = select_rank(rec, (1, 2), folds=2, key=key, epochs=3, restarts=1, progress=False)
     assert sel.r2.shape == sel.r2_trials.shape == (2, 2) and sel.best in (1, 2)
+
+
+def test_cli_fit_writes_model_report_and_figures(tmp_path, capsys):
+    from lowrank_rnn import load
+    from lowrank_rnn.cli import main
+
+    _, _, rec = planted(N=16, n_conditions=4, T=12)
+    data = tmp_path / "rec.npz"
+    np.savez(data, rates=rec.rates, inputs=rec.inputs, dt=rec.dt, conditions=np.array([0, 1, 0, 1]))
+    out = tmp_path / "fit"
+    assert main(["fit", "--data", str(data), "--select-rank", "--ranks", "1,2", "--folds", "2", "--epochs", "3",
+                 "--restarts", "1", "--observation", "rates", "--out", str(out)]) == 0
+    for name in ("model.npz", "report.md", "results.json", "fit.png", "loss.png", "rank_selection.png"):
+        assert (out / name).is_file(), name
+    results = __import__("json").loads((out / "results.json").read_text())
+    assert results["rank"] == results["rank_selection"]["best"] in (1, 2)
+    assert load(out / "model.npz").rank == results["rank"]
+    assert "Rank selection" in (out / "report.md").read_text()
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--data", str(data), "--rank", "50", "--out", str(tmp_path / "bad")])
+    assert exit_.value.code == 2
+    assert "--rank must be <= the number of recorded neurons (8)" in capsys.readouterr().err

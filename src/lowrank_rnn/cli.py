@@ -11,6 +11,7 @@ Sub-commands::
     lowrank-rnn evaluate DIR [--json]             # accuracy, loss and figures of a trained run
     lowrank-rnn sweep rank-one --out DIR [--g 0.5,1.5 --overlap 0.5,2 --N 500 --replicates 4]   # resumable
     lowrank-rnn motifs [--n-e ... --chain ...] [--json]   # E–I motif predictions (Shao et al. 2025)
+    lowrank-rnn fit --data FILE (--rank R | --select-rank) --out DIR   # low-rank RNN fitted to a recording
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ def _cmd_fit_circuit(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from .fitting._lowrank_cli import run
+
+    return run(args)
+
+
 def _cmd_motifs(args: argparse.Namespace) -> int:
     from .motifs._cli import run
 
@@ -125,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
                                             "w_rec, the embedding Q, report and figures")
     _circuit_arguments(fc)
     fc.set_defaults(func=_cmd_fit_circuit)
+
+    from .fitting._lowrank_cli import add_arguments as _fit_arguments
+
+    fl = sub.add_parser("fit", help="fit a low-rank RNN to a recording (Valente et al. 2022): rank selection, "
+                                    "fitted model, report and figures")
+    _fit_arguments(fl)
+    fl.set_defaults(func=_cmd_fit)
 
     _add_training_parsers(sub)
     return parser
