@@ -110,3 +110,12 @@ def test_simulation_refuses_bad_arguments():
         biophys.simulate_lif_conductance(100.0, -5.0, **base)
     with pytest.raises(ArgumentTypeError, match="key"):
         biophys.simulate_lif_conductance(100.0, 100.0, **(base | dict(key=0)))
+
+
+def test_simulation_runs_in_64_bit_mode():
+    # the event loop keeps float32 state; in 64-bit mode JAX's defaults are float64 and the scan's
+    # carry must not change type (it did before the casts)
+    with jax.enable_x64(True):
+        sim = biophys.simulate_lif_conductance(1500.0, 500.0, a_e=0.3, a_i=0.2, T=300.0, n_neurons=4,
+                                               key=jax.random.key(0))
+    assert sim.n_intervals > 100 and np.isfinite(sim.rate)

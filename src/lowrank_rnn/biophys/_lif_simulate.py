@@ -84,9 +84,9 @@ def _chunk(state, key, nu_e, nu_i, prm, T):
         t_next = jnp.where(spike, t_new + t_ref, t_new)
         since_next = jnp.where(spike, t_ref, interval)
         new = (v_next, t_next, since_next, n_new, sx_new, sx2_new, done | finished)
-        return jax.tree.map(lambda a, b: jnp.where(done, a, b), st, new), None
+        return jax.tree.map(lambda a, b: jnp.where(done, a, b).astype(a.dtype), st, new), None
 
-    uniforms = jax.random.uniform(key, (_CHUNK, 2))
+    uniforms = jax.random.uniform(key, (_CHUNK, 2), dtype=jnp.float32)  # float32 in 64-bit mode too
     state, _ = jax.lax.scan(step, state, (uniforms[:, 0], uniforms[:, 1]))
     return state
 

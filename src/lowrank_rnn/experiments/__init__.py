@@ -22,6 +22,7 @@ REPRODUCTIONS["israely2025"] = "israely2025"
 REPRODUCTIONS["krotov_hopfield"] = "krotov_hopfield"
 REPRODUCTIONS["chen2023_sampler"] = "chen2023_sampler"
 REPRODUCTIONS["lu2023"] = "lu2023"
+REPRODUCTIONS["lif_conductance"] = "lif_conductance"
 
 
 def get(name: str):
