@@ -37,23 +37,29 @@ def _first_passage_moments(nu_e: float, nu_i: float, p: _LIF, n: int) -> tuple[f
     rows, cols, vals = [], [], []
     # drift term f(v) T'(v): second-order one-sided differences on the side the flow goes to,
     # first order where that stencil would straddle the kink of T at v*
-    for j in range(size - 1 if absorbing_top else size):
-        if drift[j] == 0.0:
-            continue
-        s = -1 if drift[j] < 0 else 1
-        idx = [j + s * q for q in range(3) if 0 <= j + s * q < size]
-        if len(idx) == 3 and kink is not None and v[idx[1]] == kink:
-            idx = idx[:2]
-        x = v[idx]
-        if len(idx) == 3:
-            x0, x1, x2 = x
-            w = np.array([(2 * x0 - x1 - x2) / ((x0 - x1) * (x0 - x2)), (x0 - x2) / ((x1 - x0) * (x1 - x2)),
-                          (x0 - x1) / ((x2 - x0) * (x2 - x1))])
-        else:
-            w = np.array([1.0, -1.0]) / (x[0] - x[1])
-        rows.append(np.full(len(idx), j))
-        cols.append(np.array(idx))
-        vals.append(drift[j] * w)
+    j = np.arange(size - 1 if absorbing_top else size)
+    j = j[drift[j] != 0.0]
+    step = np.where(drift[j] < 0, -1, 1)
+    i1, i2 = j + step, j + 2 * step
+    three = (i2 >= 0) & (i2 < size)
+    if kink is not None:
+        three &= v[np.clip(i1, 0, size - 1)] != kink
+    two = ~three
+    # three-point one-sided derivative weights (Lagrange), valid on any spacing
+    a, b, c = j[three], i1[three], i2[three]
+    x0, x1, x2 = v[a], v[b], v[c]
+    w0 = (2 * x0 - x1 - x2) / ((x0 - x1) * (x0 - x2))
+    w1 = (x0 - x2) / ((x1 - x0) * (x1 - x2))
+    w2 = (x0 - x1) / ((x2 - x0) * (x2 - x1))
+    f3 = drift[a]
+    rows += [a, a, a]
+    cols += [a, b, c]
+    vals += [f3 * w0, f3 * w1, f3 * w2]
+    a, b = j[two], i1[two]
+    w = drift[a] / (v[a] - v[b])
+    rows += [a, a]
+    cols += [a, b]
+    vals += [w, -w]
     live = np.arange(size - 1) if absorbing_top else np.arange(size)
     rows.append(live)
     cols.append(live)
