@@ -11,5 +11,13 @@ from ._lif_rate import lif_conductance_cv as lif_conductance_cv
 from ._lif_rate import lif_conductance_rate as lif_conductance_rate
 from ._lif_simulate import LIFSimulation as LIFSimulation
 from ._lif_simulate import simulate_lif_conductance as simulate_lif_conductance
+from ._neural_ode import NeuralODE as NeuralODE
+from ._neural_ode import ODEData as ODEData
+from ._neural_ode import neural_ode_loss as neural_ode_loss
+from ._neural_ode import oscillator_data as oscillator_data
+from ._neural_ode import train_neural_ode as train_neural_ode
+from ._rober import rober_data as rober_data
+from ._rober import robertson as robertson
 
 __all__ = ["lif_conductance_rate", "lif_conductance_cv", "simulate_lif_conductance", "LIFSimulation"]
+__all__ += ["NeuralODE", "ODEData", "oscillator_data", "neural_ode_loss", "train_neural_ode", "robertson", "rober_data"]

@@ -15,6 +15,8 @@ from ._es import CMAES as CMAES
 from ._es import PGPE as PGPE
 from ._es import OpenES as OpenES
 from ._es import get_strategy as get_strategy
+from ._es import FlatSearch as FlatSearch
+from ._es import flat_search as flat_search
 from ._evaluate import evaluate as evaluate
 from ._evaluate import load_run as load_run
 from ._evaluate import plot_latents as plot_latents
@@ -32,3 +34,4 @@ from ._train import train as train
 
 __all__ = ["train", "BPTT", "Adam", "RunSettings", "OpenES", "CMAES", "PGPE", "get_strategy", "evaluate", "load_run",
            "plot_latents", "hash_normal", "RECIPES", "Recipe", "build_model", "train_recipe", "rate_model", "train_rule"]
+__all__ += ["flat_search", "FlatSearch"]

@@ -393,3 +393,84 @@ def train_es(setup: Setup, strategy: Strategy) -> tuple[Any, dict[str, list]]:
     return _loop.run_epochs(setup, epoch_fn, params, es_state, config=config, fields=fields,
                             desc=f"es {strategy.name} {config['task'].get('name', '')}", diverged=diverged,
                             extra=extra)
+
+
+# ------------------------------------------------------------------------------------- a flat search
+@dataclasses.dataclass(frozen=True)
+class FlatSearch:
+    """One of the strategies on a flat vector of ``num_dims`` parameters, one generation at a time.
+
+    The same evosax algorithms and the same rules as :func:`~lowrank_rnn.training.train` with an
+    evolution strategy, for problems that are not a task of trials (a neural ODE fitted to
+    trajectories, say): each generation asks for a population ``theta_1..theta_P`` around the mean
+    mu, scores it together with mu itself by ``fitness(thetas (P + 1, D)) -> (P + 1,)`` (lower is
+    better, the mean in the last row), ranks a member whose fitness is NaN or inf last, and moves mu.
+    A generation whose mean scores non-finite, whose members all do, or whose update is non-finite
+    leaves the state unchanged and reports ``ok = False``. Build it with :func:`flat_search`.
+
+    Attributes
+    ----------
+    strategy: the resolved :class:`OpenES`, :class:`PGPE` or :class:`CMAES` (concrete popsize and optimizer).
+    num_dims: D, the length of the parameter vector.
+
+    >>> import jax, jax.numpy as jnp
+    >>> search = flat_search(OpenES(popsize=8, sigma=0.1), 3)
+    >>> state = search.init(jax.random.key(0), jnp.ones(3))
+    >>> state, f_pop, f_mean, ok = search.generation(state, jax.random.key(1), lambda th: jnp.sum(th ** 2, axis=1))
+    >>> f_pop.shape, float(f_mean), bool(ok)
+    ((8,), 3.0, True)
+    """
+
+    strategy: Strategy
+    num_dims: int
+
+    @property
+    def popsize(self) -> int:
+        """P, the number of members scored each generation besides the mean."""
+        return int(self.strategy.popsize)
+
+    def init(self, key, theta0):
+        """Return the strategy's state with its mean at ``theta0`` (D numbers, stored as float32)."""
+        es, ep = _algorithm(self.strategy, self.num_dims)
+        return es.init(key, jnp.asarray(theta0, jnp.float32).reshape(self.num_dims), ep)
+
+    def generation(self, state, key, fitness: Callable):
+        """Return ``(state, f_pop (P,), f_mean, ok)`` after one generation; traceable (jit, scan)."""
+        es, ep = _algorithm(self.strategy, self.num_dims)
+        pop, asked = es.ask(key, state, ep)
+        f = jnp.asarray(fitness(jnp.concatenate([pop, state.mean[None]])), jnp.float32)
+        f_pop, f_mean = f[:-1], f[-1]
+        finite = jnp.isfinite(f_pop)
+        new, _ = es.tell(key, pop, jnp.where(finite, f_pop, jnp.inf), asked, ep)  # tell draws nothing
+        ok = (jnp.isfinite(f_mean) & jnp.any(finite) & jnp.all(jnp.isfinite(new.mean))
+              & jnp.all(jnp.isfinite(new.std)))
+        new = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, state)
+        return new, f_pop, f_mean, ok
+
+    @staticmethod
+    def mean(state):
+        """Return the mean mu of the search distribution (D numbers)."""
+        return state.mean
+
+    @staticmethod
+    def sigma(state):
+        """Return the search distribution's mean standard deviation (sigma)."""
+        return jnp.mean(state.std)
+
+
+def flat_search(strategy: Strategy, num_dims: int) -> FlatSearch:
+    """Return a :class:`FlatSearch`: ``strategy`` on a flat vector of ``num_dims`` parameters.
+
+    CMA-ES gets Hansen's default population for ``num_dims`` when its popsize is None (and refuses
+    more than 5000 parameters); OpenES and PGPE get ``Adam()`` when their optimizer is None.
+
+    >>> flat_search(CMAES(sigma=0.1), 10).popsize
+    10
+    """
+    if not isinstance(strategy, (OpenES, PGPE, CMAES)):
+        raise ArgumentTypeError(f"strategy must be an OpenES, CMAES or PGPE, got {type(strategy).__name__}")
+    num_dims = positive_int("num_dims", num_dims)
+    strategy = _resolve(strategy, num_dims)
+    if not isinstance(strategy, CMAES) and strategy.optimizer is None:
+        strategy = dataclasses.replace(strategy, optimizer=check_optimizer(None))
+    return FlatSearch(strategy, num_dims)
