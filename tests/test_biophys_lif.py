@@ -119,3 +119,10 @@ def test_simulation_runs_in_64_bit_mode():
         sim = biophys.simulate_lif_conductance(1500.0, 500.0, a_e=0.3, a_i=0.2, T=300.0, n_neurons=4,
                                                key=jax.random.key(0))
     assert sim.n_intervals > 100 and np.isfinite(sim.rate)
+
+
+def test_simulation_takes_legacy_keys_and_is_reproducible():
+    kw = dict(a_e=0.3, a_i=0.2, T=200.0, n_neurons=4)
+    a = biophys.simulate_lif_conductance(1500.0, 500.0, key=jax.random.PRNGKey(0), **kw)
+    b = biophys.simulate_lif_conductance(1500.0, 500.0, key=jax.random.PRNGKey(0), **kw)
+    assert a.n_intervals > 100 and a.rate == b.rate and a.cv == b.cv

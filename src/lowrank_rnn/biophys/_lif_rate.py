@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import scipy.integrate
 import scipy.sparse
 import scipy.sparse.linalg
 import scipy.special
+from tqdm.auto import tqdm
 
 from .._checks import positive_int
 from .._errors import ArgumentError
@@ -154,10 +157,12 @@ def _siegert(tau_eff: float, mu: float, sigma: float, p: _LIF) -> float:
     return 1000.0 / (p.t_ref + tau_eff * np.sqrt(np.pi) * integral)
 
 
-def _evaluate(nu_e, nu_i, p: _LIF, method: str, n_grid: int, want_cv: bool) -> np.ndarray:
+def _evaluate(nu_e, nu_i, p: _LIF, method: str, n_grid: int, want_cv: bool, progress: bool) -> np.ndarray:
     out = np.zeros(nu_e.shape)
     silent = p.silent(nu_e)
-    for idx in np.ndindex(nu_e.shape):
+    points = tqdm(np.ndindex(nu_e.shape), total=nu_e.size, desc="lif_conductance", unit="rate",
+                  disable=not progress, file=sys.stderr)
+    for idx in points:
         if silent[idx]:
             out[idx] = np.nan if want_cv else 0.0
         elif method == "exact":
@@ -168,7 +173,7 @@ def _evaluate(nu_e, nu_i, p: _LIF, method: str, n_grid: int, want_cv: bool) -> n
 
 
 def lif_conductance_rate(nu_e, nu_i, *, a_e, a_i, tau_m=20.0, E_L=-70.0, E_e=0.0, E_i=-80.0, V_th=-50.0,
-                         V_reset=-60.0, t_ref=2.0, method="exact", n_grid=2000):
+                         V_reset=-60.0, t_ref=2.0, method="exact", n_grid=2000, progress=False):
     r"""Return the stationary firing rate (Hz) of a LIF neuron with fast conductance-based synapses.
 
     The model of arXiv 2002.11181 (a leaky integrate-and-fire neuron with Poisson conductance
@@ -239,6 +244,7 @@ def lif_conductance_rate(nu_e, nu_i, *, a_e, a_i, tau_m=20.0, E_L=-70.0, E_e=0.0
     method: ``"exact"`` or ``"diffusion"``.
     n_grid: number of grid intervals on $[E_i, V_\theta]$ of the finer exact solve (even, $\ge 40$;
         refined automatically for small jumps, up to 400000, beyond which the exact method refuses).
+    progress: show a ``tqdm`` bar (on stderr) over the rate pairs (each exact one is a sparse solve).
 
     Returns
     -------
@@ -262,11 +268,11 @@ def lif_conductance_rate(nu_e, nu_i, *, a_e, a_i, tau_m=20.0, E_L=-70.0, E_e=0.0
     if method == "exact" and _grid_size(p, n_grid) > _MAX_GRID:
         raise ArgumentError(f"a_e = {p.a_e} and a_i = {p.a_i} make jumps too small for the exact method "
                             f"(it would need more than {_MAX_GRID} grid intervals): use method='diffusion'")
-    return _evaluate(nu_e, nu_i, p, method, n_grid, want_cv=False)
+    return _evaluate(nu_e, nu_i, p, method, n_grid, want_cv=False, progress=bool(progress))
 
 
 def lif_conductance_cv(nu_e, nu_i, *, a_e, a_i, tau_m=20.0, E_L=-70.0, E_e=0.0, E_i=-80.0, V_th=-50.0,
-                       V_reset=-60.0, t_ref=2.0, n_grid=2000):
+                       V_reset=-60.0, t_ref=2.0, n_grid=2000, progress=False):
     r"""Return the coefficient of variation of the interspike intervals of the same neuron.
 
     The neuron and the method are those of :func:`lif_conductance_rate` (``method="exact"``): the
@@ -277,7 +283,7 @@ def lif_conductance_cv(nu_e, nu_i, *, a_e, a_i, tau_m=20.0, E_L=-70.0, E_e=0.0, 
 
     Parameters
     ----------
-    nu_e, nu_i, a_e, a_i, tau_m, E_L, E_e, E_i, V_th, V_reset, t_ref, n_grid: as in
+    nu_e, nu_i, a_e, a_i, tau_m, E_L, E_e, E_i, V_th, V_reset, t_ref, n_grid, progress: as in
         :func:`lif_conductance_rate`.
 
     Returns
@@ -298,7 +304,7 @@ def lif_conductance_cv(nu_e, nu_i, *, a_e, a_i, tau_m=20.0, E_L=-70.0, E_e=0.0, 
     if _grid_size(p, n_grid) > _MAX_GRID:
         raise ArgumentError(f"a_e = {p.a_e} and a_i = {p.a_i} make jumps too small for the exact method "
                             f"(it would need more than {_MAX_GRID} grid intervals)")
-    return _evaluate(nu_e, nu_i, p, "exact", n_grid, want_cv=True)
+    return _evaluate(nu_e, nu_i, p, "exact", n_grid, want_cv=True, progress=bool(progress))
 
 
 def _check_method(method) -> str:

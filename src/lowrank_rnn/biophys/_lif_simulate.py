@@ -167,9 +167,7 @@ def simulate_lif_conductance(nu_e, nu_i, *, T, key, n_neurons=64, a_e, a_i, tau_
         shown = 0
         while not bool(states[6].all()):
             key, sub = jax.random.split(key)
-            keys = jax.random.split(sub, sets * n_neurons).reshape(sets, n_neurons, -1) \
-                if not jax.dtypes.issubdtype(sub.dtype, jax.dtypes.prng_key) \
-                else jax.random.split(sub, (sets, n_neurons))
+            keys = jax.random.split(sub, (sets, n_neurons))  # typed or legacy uint32 keys alike
             states = _advance(states, keys, nu_e_j, nu_i_j, prm, f32(T))
             t, done = np.asarray(states[1]), np.asarray(states[6])
             frac = int(100 * float(np.where(done, 1.0, np.minimum(t / T, 1.0)).min()))
