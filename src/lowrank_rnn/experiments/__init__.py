@@ -23,6 +23,7 @@ REPRODUCTIONS["krotov_hopfield"] = "krotov_hopfield"
 REPRODUCTIONS["chen2023_sampler"] = "chen2023_sampler"
 REPRODUCTIONS["lu2023"] = "lu2023"
 REPRODUCTIONS["lif_conductance"] = "lif_conductance"
+REPRODUCTIONS["valente2022"] = "valente2022"
 
 
 def get(name: str):
