@@ -40,15 +40,31 @@ def test_the_diffusion_approximation_is_off_where_it_should_be():
 def test_small_jumps_with_fixed_mean_conductance_approach_the_diffusion_rate():
     # a -> 0 with a * nu fixed: the noise (nu a^2) vanishes and the first neglected jump moment is
     # O(a), so above threshold exact and Gaussian rates meet, their gap shrinking like a
-    gaps = []
+    gaps, km_gaps = [], []
     for s in (1.0, 0.25, 1 / 16):
         kw = dict(a_e=0.01 * s, a_i=0.04 * s)
         exact = biophys.lif_conductance_rate(6000.0 / s, 1000.0 / s, **kw)
         diffusion = biophys.lif_conductance_rate(6000.0 / s, 1000.0 / s, method="diffusion", **kw)
+        km = biophys.lif_conductance_rate(6000.0 / s, 1000.0 / s, method="kramers_moyal", **kw)
         gaps.append(abs(exact / diffusion - 1))
+        km_gaps.append(abs(exact / km - 1))
     assert gaps[0] > 0.02
     assert gaps[0] / gaps[1] > 2.5 and gaps[1] / gaps[2] > 2.5, gaps
     assert gaps[2] < 0.005, gaps
+    # the voltage-dependent diffusion: the same O(a) convergence to the exact rate
+    assert km_gaps[0] / km_gaps[1] > 2.5 and km_gaps[1] / km_gaps[2] > 2.5 and km_gaps[2] < 0.005, km_gaps
+
+
+def test_kramers_moyal_limits():
+    # no input, leak reversal above threshold: deterministic relaxation from V_r to V_th
+    got = biophys.lif_conductance_rate(0.0, 0.0, a_e=0.1, a_i=0.1, E_L=-45.0, method="kramers_moyal")
+    np.testing.assert_allclose(got, 1000 / (2.0 + 20.0 * np.log(15 / 5)), rtol=1e-12)
+    # near threshold with small jumps a diffusion is not the answer: the exponentially small escape
+    # rate depends on the jump moments beyond the second, so both diffusions miss the exact rate
+    kw = dict(a_e=0.005, a_i=0.04)
+    exact = biophys.lif_conductance_rate(6000.0, 1000.0, **kw)
+    km = biophys.lif_conductance_rate(6000.0, 1000.0, method="kramers_moyal", **kw)
+    assert km / exact > 1.3  # 1.48 measured (4.4 Hz exact)
 
 
 def test_deterministic_limit_of_the_diffusion_rate():
@@ -89,7 +105,8 @@ def test_exact_rate_converges_with_the_grid():
 
 @pytest.mark.parametrize("kw, name", [
     (dict(nu_e=-1.0), "nu_e"), (dict(nu_i=np.nan), "nu_i"), (dict(nu_e=[1.0, np.inf]), "nu_e"),
-    (dict(a_e=0.0), "a_e"), (dict(a_i=-0.1), "a_i"), (dict(tau_m=0.0), "tau_m"), (dict(t_ref=-1.0), "t_ref"),
+    (dict(a_e=0.0), "a_e"), (dict(a_i=-0.1), "a_i"), (dict(method="Kramers-Moyal"), "method"),
+    (dict(tau_m=0.0), "tau_m"), (dict(t_ref=-1.0), "t_ref"),
     (dict(V_reset=-50.0), "V_reset"), (dict(E_i=-50.0), "E_i"), (dict(method="gauss"), "method"),
     (dict(n_grid=101), "n_grid"), (dict(a_e=1e-7, a_i=1e-7), "a_e"),
 ])

@@ -15,7 +15,8 @@ from .._checks import positive_int
 from .._errors import ArgumentError
 from ._lif_params import _LIF, check_lif, check_rates
 
-METHODS = ("exact", "diffusion")
+METHODS = ("exact", "diffusion", "kramers_moyal")
+_KM_GRID = 20_000  # intervals of the Kramers-Moyal quadrature
 
 
 def _grid(p: _LIF, n: int, vstar: float | None) -> np.ndarray:
@@ -157,6 +158,33 @@ def _siegert(tau_eff: float, mu: float, sigma: float, p: _LIF) -> float:
     return 1000.0 / (p.t_ref + tau_eff * np.sqrt(np.pi) * integral)
 
 
+def _kramers_moyal(nu_e: float, nu_i: float, p: _LIF) -> float:
+    """Rate (Hz) of the diffusion with the jump process's voltage-dependent first two moments."""
+    le, li = nu_e / 1000.0, nu_i / 1000.0
+    if le + li == 0.0:  # no input: deterministic relaxation (only fires when E_L > V_th)
+        if p.E_L <= p.V_th:
+            return 0.0
+        return 1000.0 / (p.t_ref + p.tau_m * np.log((p.E_L - p.V_reset) / (p.E_L - p.V_th)))
+    ce, ci = 1.0 - p.k_e, 1.0 - p.k_i
+    v = np.linspace(p.E_i, p.V_th, _KM_GRID + 1)
+    h = v[1] - v[0]
+    drift = (p.E_L - v) / p.tau_m + le * ce * (p.E_e - v) + li * ci * (p.E_i - v)
+    diff = 0.5 * (le * ce**2 * (p.E_e - v) ** 2 + li * ci**2 * (p.E_i - v) ** 2)
+    with np.errstate(divide="ignore"):
+        log_psi = np.concatenate([[0.0], np.cumsum(0.5 * h * (drift[1:] / diff[1:] + drift[:-1] / diff[:-1]))])
+        log_g = log_psi - np.log(diff)  # integrand psi / D of the inner integral, in logs
+        # log of the cumulative trapezoid of psi / D from E_i, by log-sum-exp over intervals
+        log_cum = np.concatenate([[-np.inf], np.logaddexp.accumulate(np.logaddexp(log_g[1:], log_g[:-1])
+                                                                      + np.log(0.5 * h))])
+    inner = np.exp(log_cum - log_psi)  # (1 / psi(y)) * int_{E_i}^{y} psi / D
+    start = int(np.searchsorted(v, p.V_reset))
+    x = np.concatenate([[p.V_reset], v[start:]])
+    y = np.concatenate([[np.interp(p.V_reset, v, inner)], inner[start:]])
+    with np.errstate(over="ignore"):
+        mfpt = float(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(x)))
+    return 1000.0 / (p.t_ref + mfpt) if np.isfinite(mfpt) else 0.0
+
+
 def _evaluate(nu_e, nu_i, p: _LIF, method: str, n_grid: int, want_cv: bool, progress: bool) -> np.ndarray:
     out = np.zeros(nu_e.shape)
     silent = p.silent(nu_e)
@@ -165,6 +193,8 @@ def _evaluate(nu_e, nu_i, p: _LIF, method: str, n_grid: int, want_cv: bool, prog
     for idx in points:
         if silent[idx]:
             out[idx] = np.nan if want_cv else 0.0
+        elif method == "kramers_moyal":
+            out[idx] = _kramers_moyal(float(nu_e[idx]), float(nu_i[idx]), p)
         elif method == "exact":
             out[idx] = _exact(float(nu_e[idx]), float(nu_i[idx]), p, n_grid)[1 if want_cv else 0]
         else:
@@ -230,6 +260,17 @@ def lif_conductance_rate(nu_e, nu_i, *, a_e, a_i, tau_m=20.0, E_L=-70.0, E_e=0.0
     \int_{(V_r - \mu)/\sigma}^{(V_\theta - \mu)/\sigma} e^{u^2}(1 + \operatorname{erf} u)\,du$.
     It fails for large jumps and at low rates, where threshold is reached by rare large events.
 
+    ``method="kramers_moyal"`` keeps the same two jump moments without linearising them: the
+    diffusion $dV = f(V)dt + \sqrt{2D(V)}\,dW$ with
+    $f(V) = (E_L - V)/\tau_m + \sum_A \nu_A c_A (E_A - V)$ and
+    $D(V) = \tfrac12 \sum_A \nu_A c_A^2 (E_A - V)^2$, reflected at $E_i$, whose mean first-passage
+    time from $V_r$ to $V_\theta$ is
+    $T = \int_{V_r}^{V_\theta} \frac{dy}{\psi(y)} \int_{E_i}^{y} \frac{\psi(x)}{D(x)}dx$,
+    $\psi(x) = \exp\int_{E_i}^{x} f/D$ (trapezoid rule on 20000 intervals, in logs). It is the
+    second-order truncation of the master equation: at low rates it is not closer to the exact rate
+    than the Gaussian approximation (the escape rate is exponentially small and the neglected jump
+    moments change its exponent; Hänggi, Grabert, Talkner & Thomas 1984, Phys. Rev. A 29:371).
+
     Parameters
     ----------
     nu_e, nu_i: total excitatory and inhibitory input rates (Hz), arrays that broadcast together;
@@ -241,7 +282,7 @@ def lif_conductance_rate(nu_e, nu_i, *, a_e, a_i, tau_m=20.0, E_L=-70.0, E_e=0.0
         $E_i < E_e$.
     V_th, V_reset: threshold and reset (mV); $E_i < V_r < V_\theta$.
     t_ref: refractory period (ms), $\ge 0$.
-    method: ``"exact"`` or ``"diffusion"``.
+    method: ``"exact"``, ``"diffusion"`` or ``"kramers_moyal"``.
     n_grid: number of grid intervals on $[E_i, V_\theta]$ of the finer exact solve (even, $\ge 40$;
         refined automatically for small jumps, up to 400000, beyond which the exact method refuses).
     progress: show a ``tqdm`` bar (on stderr) over the rate pairs (each exact one is a sparse solve).
