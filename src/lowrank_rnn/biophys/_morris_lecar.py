@@ -163,7 +163,9 @@ def fi_curve(params, currents, *, T=2000.0, transient=500.0) -> np.ndarray:
     number over ``T - transient``. All currents are solved in one compiled, vmapped diffrax solve
     (Tsit5, adaptive steps, relative and absolute tolerance $10^{-6}$). Starting from rest, a
     class 2 neuron in its bistable range (between the saddle-node of cycles and the Hopf point)
-    stays silent: the curve is the one seen when the current is switched on from rest.
+    stays silent: the curve is the one seen when the current is switched on from rest. The saved
+    voltages take 4 bytes per current per 0.05 ms of window (2.4 MB per current at the defaults):
+    split arrays of many thousands of currents.
 
     Parameters
     ----------
