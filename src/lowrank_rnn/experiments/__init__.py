@@ -24,6 +24,7 @@ REPRODUCTIONS["chen2023_sampler"] = "chen2023_sampler"
 REPRODUCTIONS["lu2023"] = "lu2023"
 REPRODUCTIONS["lif_conductance"] = "lif_conductance"
 REPRODUCTIONS["valente2022"] = "valente2022"
+REPRODUCTIONS["langdon2025"] = "langdon2025"
 
 
 def get(name: str):
