@@ -558,10 +558,11 @@ def fit_latent_circuit(data, n_nodes: int, *, key: jax.Array, input_nodes=None, 
 
     def init(k):
         k1, k2, k3, k4 = jax.random.split(k, 4)
-        p = {"w_rec": 0.025 * jax.random.normal(k1, (n_nodes, n_nodes)),
-             "w_in": jnp.maximum(0.2 + 0.01 * jax.random.normal(k2, (K,)), 0.0),
-             "w_out": jnp.maximum(0.2 + 0.01 * jax.random.normal(k3, (O,)), 0.0),
-             "B": jax.random.uniform(k4, (N, N))}
+        f32 = jnp.float32  # float32 also under JAX_ENABLE_X64 (the data and masks are float32)
+        p = {"w_rec": 0.025 * jax.random.normal(k1, (n_nodes, n_nodes), f32),
+             "w_in": jnp.maximum(0.2 + 0.01 * jax.random.normal(k2, (K,), f32), 0.0),
+             "w_out": jnp.maximum(0.2 + 0.01 * jax.random.normal(k3, (O,), f32), 0.0),
+             "B": jax.random.uniform(k4, (N, N), f32)}
         return p, opt.init(p)
 
     def one_epoch(p, s, order, k, yy, uu, zz):
