@@ -2,11 +2,13 @@
 
 import jax
 import jax.numpy as jnp
+import matplotlib
 import numpy as np
 import pytest
 
 from lowrank_rnn import ArgumentError, ArgumentTypeError, DivergenceError
 from lowrank_rnn import biophys as bp
+from lowrank_rnn.experiments import _hazelden2023_node as node
 from lowrank_rnn.training import BPTT, Adam, OpenES
 
 # SUNDIALS' cvRoberts_dns example output (the classic ROBER reference values, 4-5 digits), and
@@ -82,6 +84,27 @@ def test_es_training_reduces_the_oscillator_loss_counting_forward_passes(osc):
     assert hist["loss"][-1] < 0.7 * hist["loss"][0]
     assert hist["loss"][0] == pytest.approx(bp.neural_ode_loss(model, osc), rel=1e-5)
     assert np.isnan(hist["grad_norm"][0]) and hist["sigma"][0] == pytest.approx(0.05)
+
+
+def test_compare_es_bp_returns_loss_against_forward_passes_and_a_figure(osc):
+    matplotlib.use("Agg")
+    # the sizes and settings of the BP and ES tests above, so that it reuses their compiled steps
+    result = node.compare_es_bp("oscillator", widths=(8,), depth=1, budget=34, popsize=16, bp_lr=3e-2, es_lr=3e-2,
+                                data=osc, key=jax.random.key(1))
+    assert result["problem"] == "oscillator" and result["widths"] == [8]
+    bp_run, es_run = result["runs"]
+    assert (bp_run["method"], es_run["method"]) == ("bp", "es")
+    # BP: one forward pass per step; ES: P + 1 per generation (34 // 17 = 2 generations); one more for the end
+    np.testing.assert_array_equal(bp_run["forward_passes"], np.arange(1, 36))
+    np.testing.assert_array_equal(es_run["forward_passes"], [17, 34, 35])
+    assert bp_run["loss"][0] == pytest.approx(es_run["loss"][0], rel=1e-5)  # the same initial model
+    assert bp_run["num_params"] == es_run["num_params"] == 2 * 8 + 8 + 8 * 2 + 2
+    assert bp_run["final_loss"] < 0.5 * bp_run["loss"][0]
+    assert bp_run["nonfinite"] == 0 and bp_run["first_nonfinite"] is None
+    fig = node.plot_es_bp(result)
+    assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 2
+    with pytest.raises(ArgumentError, match="problem"):
+        node.compare_es_bp("lorenz")
 
 
 def test_float64_path_and_the_implicit_solver(osc):
