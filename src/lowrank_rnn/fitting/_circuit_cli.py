@@ -103,6 +103,7 @@ def _fit_figure(fit: LatentCircuitFit, rec: Recording):
             ax.plot(t, proj[sel, :, i].mean(0), color=color, lw=1.5, label=str(lab) if i == 0 else None)
             ax.plot(t, x[sel, :, i].mean(0), color=color, lw=1.0, ls="--")
         ax.set_title(names[i], fontsize="small")
+        ax.set_xlabel("time", fontsize="small")
     for j in range(n, rows * cols):
         axes[j // cols, j % cols].axis("off")
     axes[0, 0].legend(fontsize="x-small", frameon=False)
