@@ -137,6 +137,8 @@ def test_bad_arguments_raise_before_fitting(planted):
         fit_latent_circuit(data, 4, key=key, connectivity=np.eye(5), epochs=1, progress=False)
     with pytest.raises(lr.ArgumentError, match="task"):
         fit_latent_circuit(RateRNN(8, 1, 1, key=key), 3, key=key)
+    with pytest.raises(lr.ArgumentError, match="task must be"):
+        fit_latent_circuit(RateRNN(8, 2, 1, key=key), 3, key=key, task=PerceptualDecision())
 
 
 def test_divergence_raises(planted):

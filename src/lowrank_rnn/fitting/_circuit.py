@@ -392,6 +392,9 @@ def _data(data, task, n_trials, key):
     if isinstance(data, AbstractRNN):
         if task is None:
             raise ArgumentError("fitting a latent circuit to a model needs task= (the trials to record)")
+        if not hasattr(task, "sample") or getattr(task, "n_inputs", None) != data.n_inputs:
+            raise ArgumentError(f"task must be a task of lowrank_rnn.tasks with the model's {data.n_inputs} input "
+                                f"channels, got {type(task).__name__} with {getattr(task, 'n_inputs', None)}")
         n_trials = positive_int("n_trials", 512 if n_trials is None else n_trials)
         return _record_model(data, task, n_trials, key)
     if task is not None:
