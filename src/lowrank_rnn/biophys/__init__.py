@@ -29,3 +29,7 @@ from ._rober import robertson as robertson
 __all__ = ["lif_conductance_rate", "lif_conductance_cv", "simulate_lif_conductance", "LIFSimulation"]
 __all__ += ["NeuralODE", "ODEData", "oscillator_data", "neural_ode_loss", "train_neural_ode", "robertson", "rober_data"]
 __all__ += ["morris_lecar_params", "MorrisLecarParams", "fi_curve"]
+from ._ml_network import MorrisLecarNetwork as MorrisLecarNetwork
+from ._ml_network import SynapseParams as SynapseParams
+from ._ml_network import spike_counts as spike_counts
+__all__ += ["MorrisLecarNetwork", "SynapseParams", "spike_counts"]
