@@ -120,6 +120,14 @@ def _expected(name, task, tr):
         sig[:] = images[c["index"]]
         y[np.arange(B), T - 1, labels[c["index"]]] = 1
         m[:, T - 1, :] = 1
+    elif name == "integration_memory":  # fix 0-50, 5 slots of 80 steps from 50 (pulses of 20), delay, response 750-950
+        x = np.asarray(tr.inputs)[..., 0]
+        amps = x[:, 50 + 80 * np.arange(5)]  # read each pulse off its first step (no input noise)
+        for k in range(5):
+            sig[:, 50 + 80 * k:70 + 80 * k, 0] = amps[:, k:k + 1]
+        np.testing.assert_allclose(amps.sum(1) / 5, c["evidence"], atol=1e-6)
+        y[:, 750:950, 0] = np.where(c["evidence"] >= 0, 1, -1)[:, None]
+        m[:, 750:950] = 1
     return sig, y, m, std
 
 

@@ -41,12 +41,13 @@ from ._digits import SequentialDigits as SequentialDigits
 from ._digits import digits as digits
 from ._neurogym import from_neurogym as from_neurogym
 from ._sequence import DelayedXOR as DelayedXOR, FlipFlop as FlipFlop
+from ._integration_memory import IntegrationMemory as IntegrationMemory
 
 TASKS: dict[str, type[AbstractTask]] = {
     cls.name: cls
     for cls in (PerceptualDecision, ParametricWorkingMemory, ContextDependentDecision,
                 MultisensoryDecision, DelayedMatchToSample, GoNogo, Detection, FlipFlop, DelayedXOR,
-                SequentialDigits)
+                SequentialDigits, IntegrationMemory)
 }
 
 
@@ -72,3 +73,4 @@ __all__ = ["AbstractTask", "Trials", "TASKS", "get_task", "from_neurogym", "mask
            "PerceptualDecision", "ParametricWorkingMemory", "ContextDependentDecision",
            "MultisensoryDecision", "DelayedMatchToSample", "GoNogo", "Detection", "FlipFlop",
            "DelayedXOR", "SequentialDigits", "digits"]
+__all__ += ["IntegrationMemory"]

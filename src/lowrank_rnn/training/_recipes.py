@@ -95,6 +95,9 @@ RECIPES: dict[str, Recipe] = {
     "seqdigits": Recipe("seqdigits", rank=10, train_inputs=True,
                         source="library default (no published low-rank recipe; the task stands in for the "
                                "sequential MNIST of Liu et al. 2022, arXiv 2206.00823)"),
+    "integration_memory": Recipe("integration_memory", rank=1, hidden=16, epochs=20, batch=16, train_inputs=True,
+                                 source="library default (the Morris-Lecar task of Hazelden et al. 2023, whose "
+                                        "settings are not public; --model morris_lecar trains the biophysical network)"),
 }
 
 
