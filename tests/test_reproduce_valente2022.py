@@ -50,7 +50,7 @@ def test_designed_teacher_solves_the_two_context_task():
     from lowrank_rnn.analysis import latents
 
     teacher = valente2022.teacher_network(256)
-    u, conds = valente2022.task_inputs((10, 40, 10))
+    u, conds = valente2022.task_inputs(valente2022.Config.make(True).steps)
     k_end = latents(teacher, u).kappa[:, -1, 0]
     relevant = np.array([a if c == "A" else b for c, a, b in conds])
     assert np.all(np.sign(k_end) == np.sign(relevant))

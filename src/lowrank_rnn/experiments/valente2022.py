@@ -54,20 +54,23 @@ class Config:
     trials_per_condition: int = 8
     teacher_noise: float = 0.1        # sigma of the library's convention
     observation_noise: float = 0.05   # on the recorded rates, per trial and bin
-    steps: tuple[int, int, int] = (10, 40, 10)   # context only, stimulus, delay (alpha = 0.2 per step)
+    # context only, stimulus, delay (alpha = 0.2 per step): in the delay the inputs have decayed and the
+    # latent holds the decision, which separates the recurrent latent from the filtered inputs
+    steps: tuple[int, int, int] = (10, 30, 30)
     ranks: tuple[int, ...] = (1, 2, 3)
     folds: int = 4
-    epochs: int = 400                 # per fit of the rank selection
+    epochs: int = 500                 # per fit of the rank selection
     fit_epochs: int = 2000            # the final fit at the selected rank
-    restarts: int = 2
+    lr: float = 0.05                  # Adam, from the regression initialisation
+    batch_size: int = 4               # conditions per Adam step (full batches converge far slower)
+    restarts: int = 1
     seed: int = 0
 
     @classmethod
     def make(cls, quick: bool) -> "Config":
         """The default run, or the quick one (fewer neurons, folds, epochs and restarts)."""
         if quick:
-            return cls(quick=True, n_recorded=64, trials_per_condition=4, folds=3, epochs=250, fit_epochs=1000,
-                       restarts=1)
+            return cls(quick=True, n_recorded=64, trials_per_condition=4, folds=3, epochs=300, fit_epochs=1000)
         return cls(quick=False)
 
 
@@ -206,7 +209,8 @@ def run(out_dir, *, quick: bool = False) -> Path:
 
     # ---------------------------------------------------------------- claim 1: rank selection
     t0 = time.perf_counter()
-    sel = select_rank(rec, cfg.ranks, folds=cfg.folds, key=k_sel, epochs=cfg.epochs, observation="rates",
+    sel = select_rank(rec, cfg.ranks, folds=cfg.folds, key=k_sel, epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
+                      observation="rates",
                       restarts=cfg.restarts, progress=False)
     med, med_trials = np.median(sel.r2, axis=0), np.median(sel.r2_trials, axis=0)
     report.section("Claim 1: the rank chosen by cross-validation is the teacher's", (
@@ -229,12 +233,15 @@ def run(out_dir, *, quick: bool = False) -> Path:
 
     # ---------------------------------------------------------------- claim 2: the fit
     t0 = time.perf_counter()
-    fit = fit_lowrank(rec, sel.best, key=k_fit, epochs=cfg.fit_epochs, observation="rates", test_fraction=0.25,
+    fit = fit_lowrank(rec, sel.best, key=k_fit, epochs=cfg.fit_epochs, lr=cfg.lr, batch_size=cfg.batch_size,
+                      observation="rates", test_fraction=0.25,
                       restarts=cfg.restarts, progress=False)
     report.section("Claim 2: the fitted network reproduces the recording", (
         f"Rank-{fit.rank} fit of all {rec.n_neurons} recorded neurons (`fitting.fit_lowrank`, observation "
-        f"tanh(x) as for the authors' teacher fits, {cfg.fit_epochs} epochs, a quarter of the conditions held "
-        "out). Paper: teacher fits reach R² close to 1 (no number in our notes)."))
+        f"tanh(x) as for the authors' teacher fits, {cfg.fit_epochs} epochs of Adam at lr {cfg.lr}, minibatches of "
+        f"{cfg.batch_size} conditions, from the "
+        "regression initialisation, a quarter of the conditions held "
+        "out). Paper: teacher fits reach R² close to 1 (no number in our notes). Criterion (ours): R² > 0.9."))
     report.table(["claim", "paper", "ours", "reproduced"],
                  [["R² on held-out conditions", "close to 1 (no number given)", fit.r2_test, fit.r2_test > 0.9],
                   ["R² on training conditions", "close to 1 (no number given)", fit.r2_train, fit.r2_train > 0.9]])
@@ -281,7 +288,8 @@ def run(out_dir, *, quick: bool = False) -> Path:
         "up to a scale and sign, so their correlation is reported), and the fixed points of the latent flow "
         "dκ/dt = −κ + nᵀtanh(mκ + I u)/N under each context's tonic input, with the largest eigenvalue of "
         "their Jacobian (invariant to that scale). Paper: the fitted networks' flow fields and fixed points "
-        "reproduce the teacher's (qualitative; no number in our notes)."))
+        "reproduce the teacher's (qualitative; no number in our notes). Criteria (ours): the same number and "
+        "kinds of fixed points in each context, and |corr(κ)| > 0.9."))
     report.table(["context", "teacher fixed points", "fitted fixed points", "teacher Jacobian eigenvalues",
                   "fitted Jacobian eigenvalues", "same structure"], rows)
     report.table(["claim", "paper", "ours", "reproduced"],
@@ -332,12 +340,13 @@ def run(out_dir, *, quick: bool = False) -> Path:
         "the spans of (m, I_A, I_B) (mean squared cosine of their principal angles): the activity lives in "
         "that span, and within it m is identified only as far as the latent's time course differs from the "
         "filtered inputs'. Paper: the fitted connectivity's outliers and vectors match the teacher's (no "
-        "number in our notes)."))
+        "number in our notes). Criteria (ours): outlier within 15 % (the fitted network estimates the "
+        "whole teacher's overlap from a subset of its neurons) and |corr(m)| > 0.9."))
     report.table(["claim", "paper", "ours", "reproduced"],
                  [["outlier of m nᵀ/N", "teacher's (no number given)",
                    f"{out_s.real:.3f} (teacher {out_t.real:.3f}, {rel:.0%} off)", rel < 0.15],
                   ["|corr(m fitted, m teacher)|", "high (no number given)", m_corr, m_corr > 0.9],
-                  ["overlap of span(m, I_A, I_B)", "— (our measure)", overlap, overlap > 0.9]])
+                  ["overlap of span(m, I_A, I_B)", "— (our measure, no criterion)", overlap, None]])
     results["outliers"] = {"teacher": out_t, "fitted": out_s, "relative_error": rel, "m_correlation": m_corr, "span_overlap": overlap,
                            "reproduced": bool(rel < 0.15)}
     results["timings_s"]["outliers"] = round(time.perf_counter() - t0, 2)
