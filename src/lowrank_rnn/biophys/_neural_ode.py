@@ -398,7 +398,8 @@ def train_neural_ode(model: NeuralODE, data: ODEData, *, key, method: Any = None
       :func:`~lowrank_rnn.training.flat_search`): each generation scores a population of P
       perturbed parameter vectors and the current mean on the loss alone, P + 1 forward passes;
       members whose solve fails rank last. ``fitness="loss"`` or a callable
-      ``f(model, data, key) -> scalar``.
+      ``f(model, data, key) -> scalar``. The strategies keep their mean in float32, so a float64
+      model trained by ES has float32-precision parameters (its solves still run in float64).
 
     Non-finite steps are reported, never hidden: a step whose loss or gradient norm is NaN or inf
     (for ES: whose mean scores non-finite, whose population all does, or whose update is
