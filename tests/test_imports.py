@@ -52,6 +52,7 @@ LAZY_IMPORTS: dict[tuple[str, str], str] = {
     ("lowrank_rnn.cli", "lowrank_rnn.motifs._cli"): "sub-command dispatch",
     ("lowrank_rnn.cli", "lowrank_rnn.sweep._cli"): "sub-command dispatch",
     ("lowrank_rnn.cli", "lowrank_rnn.fitting._circuit_cli"): "sub-command dispatch",
+    ("lowrank_rnn.cli", "lowrank_rnn.biophys._ml_cli"): "sub-command dispatch (train/evaluate --model morris_lecar)",
     ("lowrank_rnn.cli", "lowrank_rnn.fitting._lowrank_cli"): "sub-command dispatch",
     ("lowrank_rnn.cli", "lowrank_rnn.training._cli"): "sub-command dispatch",
 }

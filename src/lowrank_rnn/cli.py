@@ -8,6 +8,7 @@ Sub-commands::
     lowrank-rnn train --task NAME --out DIR [--rank R --hidden N --epochs --lr --batch --seed]
     lowrank-rnn train --task NAME --out DIR --method es [--strategy openai_es|cma_es|pgpe --popsize --sigma]
     lowrank-rnn train --task NAME --out DIR --rule eprop|rflo|mdgl|modprop|tbptt(k)|...   # a learning rule
+    lowrank-rnn train --task integration_memory --model morris_lecar --hidden N --method bptt|es [--loss mse|spike_count]
     lowrank-rnn evaluate DIR [--json]             # accuracy, loss and figures of a trained run
     lowrank-rnn sweep rank-one --out DIR [--g 0.5,1.5 --overlap 0.5,2 --N 500 --replicates 4]   # resumable
     lowrank-rnn motifs [--n-e ... --chain ...] [--json]   # E–I motif predictions (Shao et al. 2025)
@@ -197,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
         _check_backend()
         if not getattr(args, "no_cache", False):  # train/evaluate --no-cache opt out
             enable_compilation_cache()  # repeated runs of a command skip JAX compilation
+        if args.command == "train" and args.model == "morris_lecar" or (
+                args.command == "evaluate" and (Path(args.run) / "config.json").is_file()
+                and '"MorrisLecarNetwork"' in (Path(args.run) / "config.json").read_text()):
+            from .biophys._ml_cli import cmd_evaluate as _ml_evaluate, cmd_train as _ml_train
+
+            args.func = _ml_train if args.command == "train" else _ml_evaluate
         return args.func(args)
     except ArgumentError as err:  # a bad argument: one clear line, no traceback
         parser.exit(2, f"lowrank-rnn: error: {err}\n")

@@ -33,3 +33,8 @@ from ._ml_network import MorrisLecarNetwork as MorrisLecarNetwork
 from ._ml_network import SynapseParams as SynapseParams
 from ._ml_network import spike_counts as spike_counts
 __all__ += ["MorrisLecarNetwork", "SynapseParams", "spike_counts"]
+from ._ml_train import evaluate_ml_run as evaluate_ml_run
+from ._ml_train import load_ml_run as load_ml_run
+from ._ml_train import ml_network_loss as ml_network_loss
+from ._ml_train import train_ml_network as train_ml_network
+__all__ += ["train_ml_network", "ml_network_loss", "load_ml_run", "evaluate_ml_run"]

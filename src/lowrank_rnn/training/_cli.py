@@ -18,6 +18,7 @@ from ._evaluate import evaluate
 from ._recipes import RECIPES, check_overrides, get_recipe, train_recipe, train_rule
 
 ES_FLAGS = ("strategy", "popsize", "sigma", "fitness")
+ML_FLAGS = ("loss", "solver", "trial_ms")  # options of --model morris_lecar (lowrank_rnn.biophys)
 
 
 def enable_compilation_cache() -> None:
@@ -43,6 +44,9 @@ def _summary(args: argparse.Namespace, what: str, history: dict) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    ml_only = [f"--{k.replace('_', '-')}" for k in ML_FLAGS if getattr(args, k, None) is not None]
+    if ml_only:
+        raise ArgumentError(f"{', '.join(ml_only)}: options of --model morris_lecar only")
     recipe = get_recipe(args.task)  # unknown task: one clear line, before anything compiles
     ov = check_overrides(rank=args.rank, hidden=args.hidden, noise=args.noise, epochs=args.epochs,
                          lr=args.lr, batch=args.batch)
@@ -130,6 +134,16 @@ def add_parsers(sub) -> None:
                          "5e-4 on delayed_xor, the ModProp paper's; 0 otherwise)")
     tr.add_argument("--trials", type=int, default=None,
                     help="trials drawn for training and validation (default 1000, 20%% held out)")
+    tr.add_argument("--model", default="lowrank", choices=("lowrank", "morris_lecar"),
+                    help="lowrank (default: the task's recipe) or morris_lecar (a network of Morris-Lecar neurons, "
+                         "lowrank_rnn.biophys; --task integration_memory)")
+    tr.add_argument("--loss", default=None, choices=("mse", "spike_count"),
+                    help="with --model morris_lecar: mse of the readout (default) or spike_count (the readout "
+                         "cell's spike count against a threshold; --method es only)")
+    tr.add_argument("--solver", default=None, choices=("tsit5", "kvaerno5"),
+                    help="with --model morris_lecar: tsit5 (explicit, default) or kvaerno5 (stiff, implicit)")
+    tr.add_argument("--trial-ms", type=float, default=None,
+                    help="with --model morris_lecar: trial length in ms, every epoch scaled (default 950)")
     tr.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out and start over")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.add_argument("--no-cache", action="store_true", help="do not use the on-disk compilation cache")
