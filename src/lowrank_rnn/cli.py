@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             enable_compilation_cache()  # repeated runs of a command skip JAX compilation
         if args.command == "train" and args.model == "morris_lecar" or (
                 args.command == "evaluate" and (Path(args.run) / "config.json").is_file()
-                and '"MorrisLecarNetwork"' in (Path(args.run) / "config.json").read_text()):
+                and b'"MorrisLecarNetwork"' in (Path(args.run) / "config.json").read_bytes()):
             from .biophys._ml_cli import cmd_evaluate as _ml_evaluate, cmd_train as _ml_train
 
             args.func = _ml_train if args.command == "train" else _ml_evaluate
