@@ -266,8 +266,15 @@ def run(out_dir, *, quick: bool = False) -> Path:
     # ---------------------------------------------------------------- claim 3: latent dynamics
     t0 = time.perf_counter()
     lat_s = latents(fit.model, u)
-    kt, ks = lat_t.kappa[:, 1:, 0].ravel(), lat_s.kappa[:, 1:, 0].ravel()
-    corr = float(np.corrcoef(kt, ks)[0, 1]) if fit.rank == 1 else float("nan")
+    # the two contexts drive disjoint populations, so the latent's sign in one context relative to the
+    # other is not in the activity (flipping m and n on one population flips kappa in its context
+    # only): correlations are taken per context, and per population for the vectors
+    in_ctx = {c: np.array([cc == c for cc, _, _ in conds]) for c in CONTEXTS}
+    corr_ctx = {c: abs(float(np.corrcoef(lat_t.kappa[sel, 1:, 0].ravel(), lat_s.kappa[sel, 1:, 0].ravel())[0, 1]))
+                if fit.rank == 1 else float("nan") for c, sel in in_ctx.items()}
+    corr_all = abs(float(np.corrcoef(lat_t.kappa[:, 1:, 0].ravel(), lat_s.kappa[:, 1:, 0].ravel())[0, 1])) \
+        if fit.rank == 1 else float("nan")
+    corr = min(corr_ctx.values())
     rows, fp_results, match = [], {}, True
     for c in CONTEXTS:
         fps_t, fps_s = _fixed_points(teacher, c), _fixed_points(fit.model, c)
@@ -285,7 +292,10 @@ def run(out_dir, *, quick: bool = False) -> Path:
                                     for fp in fps_s], "same_kinds": same}
     report.section("Claim 3: the fitted latent dynamics match the teacher's", (
         "Latents κ(t) of teacher and fitted network on every condition (noiseless; the fitted κ is defined "
-        "up to a scale and sign, so their correlation is reported), and the fixed points of the latent flow "
+        "up to a scale and sign, so their correlation is reported, within each context: the contexts drive "
+        "disjoint populations, so the sign of κ in one context relative to the other is not in the "
+        "recorded activity; over all conditions together it is "
+        f"{corr_all:.3f}), and the fixed points of the latent flow "
         "dκ/dt = −κ + nᵀtanh(mκ + I u)/N under each context's tonic input, with the largest eigenvalue of "
         "their Jacobian (invariant to that scale). Paper: the fitted networks' flow fields and fixed points "
         "reproduce the teacher's (qualitative; no number in our notes). Criteria (ours): the same number and "
@@ -293,7 +303,8 @@ def run(out_dir, *, quick: bool = False) -> Path:
     report.table(["context", "teacher fixed points", "fitted fixed points", "teacher Jacobian eigenvalues",
                   "fitted Jacobian eigenvalues", "same structure"], rows)
     report.table(["claim", "paper", "ours", "reproduced"],
-                 [["|corr(κ teacher, κ fitted)|", "qualitative match", abs(corr), abs(corr) > 0.9],
+                 [["|corr(κ teacher, κ fitted)| within a context (the lower)", "qualitative match", abs(corr),
+                   abs(corr) > 0.9],
                   ["fixed points per context (kind and stability)", "qualitative match",
                    "same" if match else "different", match]])
     fig, axes = plt.subplots(1, 2, figsize=(8, 3))
@@ -320,15 +331,20 @@ def run(out_dir, *, quick: bool = False) -> Path:
                   "(dashed) under each context's tonic input, each in units of its own largest fixed point; "
                   "filled dots are stable fixed points.")
     plt.close(fig)
-    results["latent"] = {"kappa_correlation": abs(corr), "fixed_points": fp_results, "same_fixed_points": match,
+    results["latent"] = {"kappa_correlation": abs(corr), "kappa_correlation_per_context": corr_ctx,
+                         "kappa_correlation_all_conditions": corr_all, "fixed_points": fp_results, "same_fixed_points": match,
                          "reproduced": bool(match and abs(corr) > 0.9)}
     results["timings_s"]["latent"] = round(time.perf_counter() - t0, 2)
 
     # ---------------------------------------------------------------- claim 4: outliers
     t0 = time.perf_counter()
     out_t, out_s = _outlier(teacher), _outlier(fit.model)
-    m_corr = abs(float(np.corrcoef(np.asarray(fit.model.m[:, 0]), np.asarray(teacher.m[neurons, 0]))[0, 1])) \
-        if fit.rank == 1 else float("nan")
+    pop1 = neurons < teacher.N // 2
+    m_fit, m_teacher = np.asarray(fit.model.m[:, 0]), np.asarray(teacher.m[neurons, 0])
+    m_corr_pop = [abs(float(np.corrcoef(m_fit[p], m_teacher[p])[0, 1])) if fit.rank == 1 else float("nan")
+                  for p in (pop1, ~pop1)]
+    m_corr_all = abs(float(np.corrcoef(m_fit, m_teacher)[0, 1])) if fit.rank == 1 else float("nan")
+    m_corr = min(m_corr_pop)
     rel = abs(out_s - out_t) / abs(out_t)
     span_t = np.concatenate([np.asarray(teacher.m)[neurons], np.asarray(teacher.inputs)[neurons, :2]], axis=1)
     span_s = np.concatenate([np.asarray(fit.model.m), np.asarray(fit.model.inputs)[:, :2]], axis=1)
@@ -336,7 +352,9 @@ def run(out_dir, *, quick: bool = False) -> Path:
     report.section("Claim 4: the fitted connectivity's outliers match the teacher's", (
         "The outlier of m nᵀ/N (the nonzero eigenvalue of a rank-one connectivity: nᵀm/N) of the teacher "
         f"({cfg.N_teacher} neurons) and of the fitted network (its {rec.n_neurons} recorded neurons), and "
-        "the correlation of the fitted m with the teacher's m on the recorded neurons, and the overlap of "
+        "the correlation of the fitted m with the teacher's m on the recorded neurons of each population (the "
+        "lower of the two; over all recorded neurons together, where the relative sign of the populations is "
+        f"free, it is {m_corr_all:.3f}), and the overlap of "
         "the spans of (m, I_A, I_B) (mean squared cosine of their principal angles): the activity lives in "
         "that span, and within it m is identified only as far as the latent's time course differs from the "
         "filtered inputs'. Paper: the fitted connectivity's outliers and vectors match the teacher's (no "
@@ -345,9 +363,11 @@ def run(out_dir, *, quick: bool = False) -> Path:
     report.table(["claim", "paper", "ours", "reproduced"],
                  [["outlier of m nᵀ/N", "teacher's (no number given)",
                    f"{out_s.real:.3f} (teacher {out_t.real:.3f}, {rel:.0%} off)", rel < 0.15],
-                  ["|corr(m fitted, m teacher)|", "high (no number given)", m_corr, m_corr > 0.9],
+                  ["|corr(m fitted, m teacher)| within a population (the lower)", "high (no number given)", m_corr,
+                   m_corr > 0.9],
                   ["overlap of span(m, I_A, I_B)", "— (our measure, no criterion)", overlap, None]])
-    results["outliers"] = {"teacher": out_t, "fitted": out_s, "relative_error": rel, "m_correlation": m_corr, "span_overlap": overlap,
+    results["outliers"] = {"teacher": out_t, "fitted": out_s, "relative_error": rel, "m_correlation": m_corr, "m_correlation_per_population": m_corr_pop,
+                           "m_correlation_all": m_corr_all, "span_overlap": overlap,
                            "reproduced": bool(rel < 0.15)}
     results["timings_s"]["outliers"] = round(time.perf_counter() - t0, 2)
     return report.finish(results, t_start)

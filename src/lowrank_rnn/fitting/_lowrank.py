@@ -303,7 +303,8 @@ def fit_lowrank(recording: Recording, rank: int, *, key: jax.Array, epochs: int 
     key: ``jax.random`` key (initial loadings, held-out split, minibatch order).
     epochs: passes over the training trials; ``lr``: Adam's learning rate (decaying along a cosine
         to ``lr / 20`` by the last epoch); ``clip``: the global gradient norm clip (None: none).
-    batch_size: trials per Adam step (None: all the training trials in one step).
+    batch_size: trials per Adam step (None: all the training trials in one step). Minibatches of a
+        few trials take many more steps per epoch for the same cost, and often converge far faster.
     test: held-out trials scored by ``r2_test`` (a :class:`Recording` with the same neurons and
         inputs), or None with ``test_fraction`` (``[0, 1)``) of the trials drawn out by ``key``.
     observation: ``"affine"`` (fitted gain and offset per neuron, for rates in any unit) or
