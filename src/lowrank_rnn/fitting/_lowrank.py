@@ -226,6 +226,22 @@ def _initial_model(rates: np.ndarray, inputs: np.ndarray, rank: int, alpha: floa
     return model, offset
 
 
+def _jittered(recording: Recording, rank: int, alpha: float, observation: str, init, key) -> Any:
+    """A restart's start: the regression initialisation with its m and n perturbed by Gaussian noise of
+    a third of their spread (``init="random"`` stays random; a given model is perturbed alike)."""
+    if init == "random":
+        return "random"
+    k_init, k_m, k_n = jax.random.split(key, 3)
+    base = init if isinstance(init, LowRankRNN) else _initial_model(
+        np.asarray(recording.rates, np.float32), _inputs_of(recording), rank, alpha, observation, k_init, init)[0]
+    m, n = np.asarray(base.m), np.asarray(base.n)
+    m = m + np.std(m) / 3 * np.asarray(jax.random.normal(k_m, m.shape))
+    n = n + np.std(n) / 3 * np.asarray(jax.random.normal(k_n, n.shape))
+    return LowRankRNN(base.N, rank, base.n_inputs, base.n_outputs, alpha=alpha, m=m, n=n,
+                      input_vectors=base.input_vectors, input_scales=base.input_scales,
+                      readout_vectors=base.readout_vectors, readout_scales=base.readout_scales, h0=base.h0)
+
+
 def _trainable(model: LowRankRNN, observation: str, train_inputs: bool):
     return model.trainable(connectivity=True, inputs=train_inputs, input_scales=train_inputs,
                            readout_scales=observation == "affine", h0=True)
@@ -318,8 +334,9 @@ def fit_lowrank(recording: Recording, rank: int, *, key: jax.Array, epochs: int 
         a :class:`~lowrank_rnn.models.LowRankRNN` (its m, n, inputs, $x_0$).
     checkpoint: a folder: the fit's state is written there every ``checkpoint_every`` epochs, and
         a fit of the same configuration resumes from it.
-    restarts: independent fits (the first from ``init``, the others from random loadings, each
-        with its own key); the one with the best training fit is returned (the loss is not convex).
+    restarts: independent fits (the first from ``init``, the others from it with m and n perturbed by
+        noise of a third of their spread, each with its own key); the one with the best training fit
+        is returned (the loss is not convex).
     progress: show a ``tqdm`` progress bar.
 
     Returns
@@ -360,8 +377,8 @@ def fit_lowrank(recording: Recording, rank: int, *, key: jax.Array, epochs: int 
             test, recording = _split(recording, test_fraction, k_split)
             kw.update(test=test, test_fraction=0.0)
         keys = jax.random.split(k_fits, restarts)
-        fits = [fit_lowrank(recording, rank, key=keys[i], init=init if i == 0 else "random", **kw)
-                for i in range(restarts)]
+        starts = [init] + [_jittered(recording, rank, alpha, observation, init, keys[i]) for i in range(1, restarts)]
+        fits = [fit_lowrank(recording, rank, key=keys[i], init=starts[i], **kw) for i in range(restarts)]
         return max(fits, key=lambda f: f.r2_train)
     if not isinstance(init, LowRankRNN) and init not in INITS:
         raise ArgumentTypeError(f"init must be one of {INITS} or a LowRankRNN, got {init!r}")
