@@ -7,6 +7,10 @@ function takes.
 :func:`fit_latent_circuit` fits a small latent circuit embedded in the activity by an orthonormal
 ``Q`` (Langdon & Engel 2025, Nat. Neurosci.), with :func:`embedding_test` against a known
 connectivity and :func:`plot_circuit`.
+
+:func:`fit_lowrank` fits a low-rank RNN whose units are the recorded neurons (LINT: Valente, Pillow
+& Ostojic 2022, NeurIPS), and :func:`select_rank` chooses its rank by cross-validation over held-out
+trials and neurons.
 """
 
 from . import _savers  # noqa: F401  (registers Recording with lowrank_rnn.save / load)
