@@ -25,6 +25,7 @@ REPRODUCTIONS["lu2023"] = "lu2023"
 REPRODUCTIONS["lif_conductance"] = "lif_conductance"
 REPRODUCTIONS["valente2022"] = "valente2022"
 REPRODUCTIONS["langdon2025"] = "langdon2025"
+REPRODUCTIONS["hazelden2023"] = "hazelden2023"
 
 
 def get(name: str):

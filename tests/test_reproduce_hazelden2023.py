@@ -1,0 +1,44 @@
+"""`lowrank-rnn reproduce hazelden2023`: a smoke-size run writes the figures, every section of the
+report and results.json with one claim per claim of the abstract."""
+
+import struct
+
+import pytest
+
+from lowrank_rnn.experiments import REPRODUCTIONS, hazelden2023
+
+FIGURES = ("ml_budget.png", "window.png", "neural_ode.png")
+SECTIONS = ("Morris–Lecar network: loss against forward passes", "BP gradients against the evaluation window",
+            "A discrete loss: the spike count", "Neural ODE (Van der Pol): BP against ES at several widths", "Claims")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory, run_reproduction_with):
+    out = tmp_path_factory.mktemp("hazelden2023")
+    cfg = hazelden2023.Config(quick=True, n=4, trial=(0.0, 20.0, 10.0, 10.0), n_pulses=2, pulse_width=5.0,
+                              n_trials=10, batch=4, bp_epochs=2, popsize=4, windows=(40.0, 80.0), couplings=(1.0,),
+                              window_trials=1, spike_epochs=1, node_widths=(4, 8), node_budget=40, node_popsize=4)
+    return out, run_reproduction_with(hazelden2023, out, cfg)
+
+
+def test_registered():
+    assert REPRODUCTIONS["hazelden2023"] == "hazelden2023"
+
+
+def test_figures_report_and_results(smoke):
+    out, res = smoke
+    for name in FIGURES:
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n", name
+        width, height = struct.unpack(">II", data[16:24])
+        assert width > 250 and height > 200, (name, width, height)
+    text = (out / "report.md").read_text()
+    for title in SECTIONS:
+        assert f"## {title}" in text, title
+    assert "Only the paper's abstract is public" in text
+    assert len(res["claims"]) == 3
+    for claim in res["claims"]:
+        assert isinstance(claim["reproduced"], bool) and claim["evidence"]
+    assert res["spike_count"]["bp_refused"] is True
+    assert [e["window_ms"] for e in res["window"]] == [40.0, 80.0]
+    assert res["ml_budget"]["bp"]["forward_passes"] and res["ml_budget"]["es"]["forward_passes"]
