@@ -50,6 +50,27 @@ NODE_NAMES = ("ctx-motion", "ctx-color", "motion-L", "motion-R", "color-L", "col
 PUBLISHED = {"nmse_y": 0.07, "mse_z": 0.02}
 
 
+#: what was tried to tighten the embedding test and the perturbations (measured 2026-12-07, seed 0 unless
+#: stated; the code of these variants was not kept)
+RECIPE_CHECK = (
+    "Training-recipe check (not part of this run). The authors' RNN is trained with an activity penalty "
+    "(0.05 mean h²), an orthogonality penalty on the columns of [W_in, W_out] and non-negative input and "
+    "output weights, and their context cue ends before the stimulus; ours has none of these. Each was tried "
+    "(Adam lr 0.01 with weight decay 1e-3 on the model's own forward pass; penalty ‖offdiag(CᵀC)‖², C = "
+    "[W_in, W_out]) with the same fit, in quick runs (40 training epochs) unless stated. Plain training "
+    "(this run's recipe): accuracy 0.99, corr(w_rec, Qᵀ W Q) 0.63, corr(ΔP) 0.50 / −0.24 (default run: "
+    "0.58, −0.14 / −0.40). All three terms, overlap weight 1: the penalty drives W_in and W_out to zero, "
+    "accuracy 0.55 (0.46 with the cue off during the stimulus), r 0.41 (0.67). Overlap weight 0.01: "
+    "accuracy 0.93, r 0.63, corr(ΔP) 0.06 / 0.48, suppression and context-specific perturbations kept; "
+    "with the cue off: accuracy 0.70, r 0.68, corr(ΔP) −0.14 / 0.14. Activity penalty and non-negative "
+    "weights without the overlap term: accuracy 0.97, r 0.33, corr(ΔP) 0.94 / 0.84 but no suppression; "
+    "seed 1: accuracy 0.72, r 0.60, corr(ΔP) −0.06 / −0.05; default run: accuracy 0.97, r 0.40, "
+    "corr(ΔP) 0.66 / 0.70, suppression and context-specific perturbations lost. None tightens the "
+    "embedding (r ≤ 0.68 in every variant), so the missing regularisers do not explain the loose "
+    "embedding; the remaining gaps to test are the fit itself (the authors z-score x inside nmse_y) and "
+    "the authors' task timing (75 steps, cue 10-33 %, stimulus from 40 %, trained for 150 epochs).")
+
+
 def _pick(u, values):
     """values[floor(u len(values))] for u in [0, 1)."""
     values = jnp.asarray(values, jnp.float32)
@@ -362,6 +383,7 @@ def run(out_dir, *, quick: bool = False) -> Path:
                   ["… and condition by condition as the circuit predicts", "yes (Fig. 5)",
                    f"corr of ΔP over conditions {', '.join(fmt(c) for c in corr_all)}",
                    bool(all(c > 0.5 for c in corr_all))]])
+    report.text(RECIPE_CHECK)
     results["claims"] = {"context_dependent_behaviour": rel_vs_irr, "circuit_fits": fit.nmse_y < 0.2,
                          "embedding": emb.correlation > 0.8, "suppression": suppression, "perturbation_context": specific_all,
                          "perturbation_conditions": bool(all(c > 0.5 for c in corr_all))}
