@@ -21,7 +21,7 @@ from .._checks import positive_int, prng_key
 from .._errors import ArgumentError, ArgumentTypeError, DivergenceError, RunFolderError
 from .._io import atomic_write_bytes, output_folder, save_figure
 from ..tasks import get_task
-from ..training import BPTT, CMAES, PGPE, Adam, OpenES, flat_search
+from ..training import BPTT, CMAES, PGPE, Adam, OpenES, flat_search, run_history
 from ._ml_network import MorrisLecarNetwork, SynapseParams
 from ._morris_lecar import MorrisLecarParams
 
@@ -423,16 +423,7 @@ def evaluate_ml_run(run, *, n_trials: int = 200, seed: int = 12345, figures: boo
     signal = jax.jit(lambda n, u: _signal(n, task, u))(net, trials.inputs)
     summary = {"task": task.name, "model": "MorrisLecarNetwork", "accuracy": float(task.accuracy(signal, trials)),
                "loss": float(task.loss(signal, trials)), "n_trials": n_trials, "seed": seed}
-    ts = run / "train_seconds"
-    summary["train_seconds"] = float(ts.read_text()) if ts.exists() else None
-    hist = run / "history.json"
-    if hist.exists():
-        h = json.loads(hist.read_text())
-        summary["epochs"] = len(h.get("epoch", []))
-        if h.get("val_accuracy"):
-            summary["final_val_accuracy"] = h["val_accuracy"][-1]
-            summary["final_val_loss"] = h["val_loss"][-1]
-        summary["nonfinite_grads"] = int(sum(h.get("nonfinite_grads", [])))
+    summary.update(run_history(run))
     if figures:
         import matplotlib
 

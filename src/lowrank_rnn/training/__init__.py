@@ -20,6 +20,7 @@ from ._es import flat_search as flat_search
 from ._evaluate import evaluate as evaluate
 from ._evaluate import load_run as load_run
 from ._evaluate import plot_latents as plot_latents
+from ._evaluate import run_history as run_history
 from ._recipes import RECIPES as RECIPES
 from ._recipes import Recipe as Recipe
 from ._recipes import build_model as build_model
@@ -32,6 +33,6 @@ from ._setup import RunSettings as RunSettings
 from ._train import BPTT as BPTT
 from ._train import train as train
 
-__all__ = ["train", "BPTT", "Adam", "RunSettings", "OpenES", "CMAES", "PGPE", "get_strategy", "evaluate", "load_run",
+__all__ = ["train", "BPTT", "Adam", "RunSettings", "OpenES", "CMAES", "PGPE", "get_strategy", "evaluate", "load_run", "run_history",
            "plot_latents", "hash_normal", "RECIPES", "Recipe", "build_model", "train_recipe", "rate_model", "train_rule"]
 __all__ += ["flat_search", "FlatSearch"]

@@ -16,6 +16,38 @@ from ..models import AbstractRNN, FullRankRNN, run_trials
 from ..tasks import get_task
 
 
+def run_history(run: str | Path) -> dict:
+    """Return what a run folder records of its training: seconds, epochs and the last validation.
+
+    Reads ``train_seconds`` and ``history.json`` when present: ``train_seconds`` (``None`` when
+    absent), ``epochs``, ``final_val_accuracy`` and ``final_val_loss`` (when validated), and
+    ``nonfinite_grads`` (the total over epochs, for runs that count them). Used by
+    :func:`evaluate` and by the run folders of other models.
+
+    Examples
+    --------
+    >>> import json, pathlib, tempfile
+    >>> run = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (run / "history.json").write_text(json.dumps(
+    ...     {"epoch": [1, 2], "val_loss": [0.5, 0.2], "val_accuracy": [0.8, 0.9]}))
+    >>> run_history(run)
+    {'train_seconds': None, 'epochs': 2, 'final_val_accuracy': 0.9, 'final_val_loss': 0.2}
+    """
+    run = Path(run)
+    ts = run / "train_seconds"
+    summary: dict = {"train_seconds": float(ts.read_text()) if ts.exists() else None}
+    hist = run / "history.json"
+    if hist.exists():
+        h = json.loads(hist.read_text())
+        summary["epochs"] = len(h.get("epoch", []))
+        if h.get("val_accuracy"):
+            summary["final_val_accuracy"] = h["val_accuracy"][-1]
+            summary["final_val_loss"] = h["val_loss"][-1]
+        if "nonfinite_grads" in h:
+            summary["nonfinite_grads"] = int(sum(h["nonfinite_grads"]))
+    return summary
+
+
 def load_run(run: str | Path):
     """Return ``(model, task, config)`` of a run folder written by :func:`~lowrank_rnn.training.train`.
 
@@ -152,15 +184,7 @@ def evaluate(run: str | Path, *, n_trials: int = 1000, seed: int = 12345, figure
     summary = {"task": config["task"].get("name"), "model": config["model"].get("class"),
                "accuracy": float(task.accuracy(outputs, trials)), "loss": float(task.loss(outputs, trials)),
                "n_trials": n_trials, "seed": seed}
-    ts = run / "train_seconds"
-    summary["train_seconds"] = float(ts.read_text()) if ts.exists() else None
-    hist = run / "history.json"
-    if hist.exists():
-        h = json.loads(hist.read_text())
-        summary["epochs"] = len(h.get("epoch", []))
-        if h.get("val_accuracy"):
-            summary["final_val_accuracy"] = h["val_accuracy"][-1]
-            summary["final_val_loss"] = h["val_loss"][-1]
+    summary.update(run_history(run))
     if figures:
         import matplotlib
 
