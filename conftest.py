@@ -36,6 +36,29 @@ def _free_compiled_programs():
     gc.collect()
 
 
+_GLOBAL_SETTINGS = ("jax_enable_x64", "jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
+
+
+@pytest.fixture(autouse=True)
+def _jax_settings_unchanged():
+    """Fail the test that leaves JAX's process-wide settings changed, and restore them.
+
+    A test (or a docs page's code block, which runs in this process) that turns on 64-bit mode
+    for good makes every later test build float64 arrays where the code expects float32: one CI run
+    failed 27 tests in eleven other files this way, far from the cause.
+    """
+    before = {name: getattr(jax.config, name) for name in _GLOBAL_SETTINGS}
+    yield
+    changed = {name: (value, getattr(jax.config, name)) for name, value in before.items()
+               if getattr(jax.config, name) != value}
+    for name, (value, _) in changed.items():
+        jax.config.update(name, value)
+    if changed:
+        pytest.fail("the test changed JAX's process-wide settings (restored now): "
+                    + ", ".join(f"{n}: {a!r} -> {b!r}" for n, (a, b) in changed.items())
+                    + "; use a context manager such as `with jax.enable_x64(True):` or a subprocess")
+
+
 @pytest.fixture(autouse=True)
 def _doctest_globals(doctest_namespace):
     """Give every docstring example ``jax``, ``jnp`` and ``np``."""
