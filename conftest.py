@@ -40,23 +40,29 @@ _GLOBAL_SETTINGS = ("jax_enable_x64", "jax_compilation_cache_dir", "jax_persiste
 
 
 @pytest.fixture(autouse=True)
-def _jax_settings_unchanged():
-    """Fail the test that leaves JAX's process-wide settings changed, and restore them.
+def _process_settings_unchanged():
+    """Fail the test that leaves JAX's process-wide settings (or NumPy's print options) changed.
 
     A test (or a docs page's code block, which runs in this process) that turns on 64-bit mode
     for good makes every later test build float64 arrays where the code expects float32: one CI run
-    failed 27 tests in eleven other files this way, far from the cause.
+    failed 27 tests in eleven other files this way, far from the cause; a command that set NumPy's
+    print precision for good broke a later docstring example. The settings are restored.
     """
     before = {name: getattr(jax.config, name) for name in _GLOBAL_SETTINGS}
+    printing = np.get_printoptions()
     yield
     changed = {name: (value, getattr(jax.config, name)) for name, value in before.items()
                if getattr(jax.config, name) != value}
     for name, (value, _) in changed.items():
         jax.config.update(name, value)
+    if np.get_printoptions() != printing:
+        changed["numpy print options"] = (printing, np.get_printoptions())
+        np.set_printoptions(**printing)
     if changed:
-        pytest.fail("the test changed JAX's process-wide settings (restored now): "
+        pytest.fail("the test changed process-wide settings (restored now): "
                     + ", ".join(f"{n}: {a!r} -> {b!r}" for n, (a, b) in changed.items())
-                    + "; use a context manager such as `with jax.enable_x64(True):` or a subprocess")
+                    + "; use a context manager (`with jax.enable_x64(True):`, `with np.printoptions(...):`) "
+                    "or a subprocess")
 
 
 @pytest.fixture(autouse=True)

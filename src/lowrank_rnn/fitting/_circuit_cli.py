@@ -174,7 +174,6 @@ def run(args: argparse.Namespace) -> int:
     results = summary(fit)
     results.update({"data": str(args.data), "seed": args.seed, "epochs": args.epochs, "restarts": args.restarts})
     atomic_write_bytes(out / "results.json", json.dumps(results, indent=2).encode())
-    np.set_printoptions(precision=3, suppress=True)
     lines = ["# Latent circuit fit", "",
              (f"Data: `{args.data}` ({rec.n_trials} trials, {rec.n_time} steps, {rec.n_neurons} neurons, "
              f"{rec.n_inputs} inputs, {rec.n_outputs} outputs). Circuit: {n} nodes, inputs on nodes "
@@ -187,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
              f"| kept restart | {fit.best} |"]
     if fit.embedding is not None:
         lines.append(f"| embedding test: corr(w_rec, Q^T W Q) | {fit.embedding.correlation:.3f} |")
-    lines += ["", "Fitted w_rec (row: to node, column: from node):", "", "```", str(np.asarray(fit.w_rec)), "```",
+    lines += ["", "Fitted w_rec (row: to node, column: from node):", "", "```", np.array2string(np.asarray(fit.w_rec), precision=3, suppress_small=True), "```",
               "", "![w_rec](w_rec.png)", "", "![fit](fit.png)", "", "![loss](loss.png)", ""]
     atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
     print(f"nmse_y = {fit.nmse_y:.4f}, mse_z = {fit.mse_z:.4g}, variance outside Q = {fit.nmse_q:.4f}")
