@@ -83,7 +83,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     k_net, k_train = jax.random.split(key)
     net = MorrisLecarNetwork(hidden, task.n_inputs, task.n_outputs, key=k_net, dt=task.dt, solver=args.solver or "tsit5")
     _, history = train_ml_network(net, task, key=k_train, epochs=epochs, method=method, batch=batch, n_trials=n_trials,
-                                  out=args.out, progress=not args.quiet,
+                                  out=args.out, resume=not args.restart, progress=not args.quiet,
                                   config_extra={"seed": args.seed, "cli": "lowrank-rnn train --model morris_lecar"})
     seconds = float((Path(args.out) / "train_seconds").read_text())
     print(f"trained {args.task} (Morris-Lecar, N = {hidden}, loss {loss}, {args.method}) for {len(history['epoch'])} "

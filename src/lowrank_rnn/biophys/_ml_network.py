@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import float_dtype, is_concrete, positive_int, prng_key, real_scalar
-from .._errors import ArgumentError, ArgumentTypeError
+from .._errors import ArgumentError, ArgumentTypeError, FileFormatError, RunFolderError
+from .._io import register
 from ._morris_lecar import MorrisLecarParams, morris_lecar_params
 
 #: The solvers of :class:`MorrisLecarNetwork`: explicit adaptive Runge–Kutta or L-stable implicit.
@@ -354,4 +355,58 @@ def spike_counts(voltages: jax.Array, mask: jax.Array | None = None, *, threshol
     return jnp.sum(up, axis=-2).astype(v.dtype)
 
 
-__all__ = ["MorrisLecarNetwork", "SynapseParams", "spike_counts", "ML_SOLVERS"]
+#: the arrays of a :class:`MorrisLecarNetwork`, as saved
+ML_ARRAYS = ("g_raw", "w_in", "bias", "w_out", "b_out")
+
+
+def model_config(net: MorrisLecarNetwork) -> dict:
+    """Return the hyperparameters that rebuild ``net``'s structure (its arrays aside), JSON-able.
+
+    >>> import jax
+    >>> model_config(MorrisLecarNetwork(4, 1, 1, key=jax.random.key(0)))["n_exc"]
+    3
+    """
+    return {"class": "MorrisLecarNetwork", "n": net.n, "n_inputs": net.n_inputs, "n_outputs": net.n_outputs,
+            "n_exc": net.n_exc, "params": dataclasses.asdict(net.params), "synapse": dataclasses.asdict(net.synapse),
+            "dt": net.dt, "solver": net.solver, "rtol": net.rtol, "atol": net.atol, "max_steps": net.max_steps,
+            "dtype": str(net.dtype)}
+
+
+def network_from_config(config: dict, arrays: dict) -> MorrisLecarNetwork:
+    """Return the :class:`MorrisLecarNetwork` described by :func:`model_config` with the given arrays.
+
+    >>> import jax
+    >>> net = MorrisLecarNetwork(4, 1, 1, key=jax.random.key(0))
+    >>> arrays = {k: getattr(net, k) for k in ("g_raw", "w_in", "bias", "w_out", "b_out")}
+    >>> bool((network_from_config(model_config(net), arrays).bias == net.bias).all())
+    True
+    """
+    c = dict(config)
+    net = MorrisLecarNetwork(c["n"], c["n_inputs"], c["n_outputs"], params=MorrisLecarParams(**c["params"]),
+                             frac_exc=c["n_exc"] / c["n"], key=jax.random.key(0), dt=c["dt"],
+                             synapse=SynapseParams(**c["synapse"]), solver=c["solver"], rtol=c["rtol"], atol=c["atol"],
+                             max_steps=c["max_steps"], dtype=c["dtype"])
+    for name in ML_ARRAYS:
+        a = jnp.asarray(arrays[name], net.dtype)
+        if a.shape != getattr(net, name).shape:
+            raise RunFolderError(f"the saved {name} has shape {a.shape}, the configuration says "
+                                 f"{getattr(net, name).shape}")
+        net = eqx.tree_at(lambda m, name=name: getattr(m, name), net, a)
+    return net
+
+
+def _to_saved(net: MorrisLecarNetwork):
+    return model_config(net), {k: np.asarray(getattr(net, k)) for k in ML_ARRAYS}
+
+
+def _from_saved(meta: dict, arrays: dict) -> MorrisLecarNetwork:
+    missing = [k for k in ML_ARRAYS if k not in arrays]
+    if missing:
+        raise FileFormatError(f"a saved MorrisLecarNetwork lacks the arrays {', '.join(missing)}")
+    return network_from_config(meta, arrays)
+
+
+register("MorrisLecarNetwork", _to_saved, _from_saved)  # lowrank_rnn.save / load, and the run folders' model.npz
+
+__all__ = ["MorrisLecarNetwork", "SynapseParams", "spike_counts", "ML_SOLVERS", "ML_ARRAYS", "model_config",
+           "network_from_config"]

@@ -3,8 +3,6 @@ strategy, with a run folder: the comparison of Hazelden et al. 2023 (arXiv:2311.
 
 from __future__ import annotations
 
-import dataclasses
-import io
 import json
 import time
 from pathlib import Path
@@ -19,15 +17,14 @@ from tqdm.auto import tqdm
 
 from .._checks import positive_int, prng_key
 from .._errors import ArgumentError, ArgumentTypeError, DivergenceError, RunFolderError
-from .._io import atomic_write_bytes, output_folder, save_figure
+from .._io import atomic_write_bytes, load, output_folder, save_figure
 from ..tasks import get_task
-from ..training import BPTT, CMAES, PGPE, Adam, OpenES, flat_search, run_history
-from ._ml_network import MorrisLecarNetwork, SynapseParams
-from ._morris_lecar import MorrisLecarParams
+from ..training import (BPTT, CMAES, PGPE, Adam, OpenES, claim_run_folder, finish_run, flat_search, resume_run,
+                        run_history, write_checkpoint)
+from ._ml_network import MorrisLecarNetwork, model_config, network_from_config
 
 HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "val_accuracy", "grad_norm", "grad_norm_max", "nonfinite_grads",
                   "forward_passes", "wall_time")
-_ARRAYS = ("g_raw", "w_in", "bias", "w_out", "b_out")
 
 
 def _check_task(net, task):
@@ -65,8 +62,17 @@ def ml_network_loss(net: MorrisLecarNetwork, task, trials) -> jax.Array:
 
 
 # ------------------------------------------------------------------------------------- compiled steps
+def _transformation(optimizer):
+    return optimizer.transformation() if isinstance(optimizer, Adam) else optimizer
+
+
+# The compiled steps take only hashable settings (the optimizer, the search, the task) besides arrays, so
+# one compilation serves every run of the same shapes in a process (a fresh optax transformation or
+# unravel closure per run would compile again for each).
 @eqx.filter_jit
-def _bp_step(params, opt_state, static, trials, task, tx):
+def _bp_step(params, opt_state, static, trials, task, optimizer):
+    tx = _transformation(optimizer)
+
     def loss_fn(p):
         return ml_network_loss(eqx.combine(p, static), task, trials)
 
@@ -80,7 +86,9 @@ def _bp_step(params, opt_state, static, trials, task, tx):
 
 
 @eqx.filter_jit
-def _es_step(state, key, static, unravel, scales, trials, task, search, fitness):
+def _es_step(state, key, static, template, scales, trials, task, search, fitness):
+    unravel = ravel_pytree(template)[1]
+
     def member(theta):
         net = eqx.combine(unravel(theta * scales), static)
         signal = _signal(net, task, trials.inputs)
@@ -99,57 +107,8 @@ def _evaluate(params, static, trials, task):
 
 
 # ------------------------------------------------------------------------------------- run folder
-def model_config(net: MorrisLecarNetwork) -> dict:
-    """Return the hyperparameters that rebuild ``net``'s structure (its arrays aside), JSON-able.
-
-    >>> import jax
-    >>> model_config(MorrisLecarNetwork(4, 1, 1, key=jax.random.key(0)))["n_exc"]
-    3
-    """
-    return {"class": "MorrisLecarNetwork", "n": net.n, "n_inputs": net.n_inputs, "n_outputs": net.n_outputs,
-            "n_exc": net.n_exc, "params": dataclasses.asdict(net.params), "synapse": dataclasses.asdict(net.synapse),
-            "dt": net.dt, "solver": net.solver, "rtol": net.rtol, "atol": net.atol, "max_steps": net.max_steps,
-            "dtype": str(net.dtype)}
-
-
-def network_from_config(config: dict, arrays: dict) -> MorrisLecarNetwork:
-    """Return the :class:`MorrisLecarNetwork` described by :func:`model_config` with the given arrays.
-
-    >>> import jax
-    >>> net = MorrisLecarNetwork(4, 1, 1, key=jax.random.key(0))
-    >>> arrays = {k: getattr(net, k) for k in ("g_raw", "w_in", "bias", "w_out", "b_out")}
-    >>> bool((network_from_config(model_config(net), arrays).bias == net.bias).all())
-    True
-    """
-    c = dict(config)
-    net = MorrisLecarNetwork(c["n"], c["n_inputs"], c["n_outputs"], params=MorrisLecarParams(**c["params"]),
-                             frac_exc=c["n_exc"] / c["n"], key=jax.random.key(0), dt=c["dt"],
-                             synapse=SynapseParams(**c["synapse"]), solver=c["solver"], rtol=c["rtol"], atol=c["atol"],
-                             max_steps=c["max_steps"], dtype=c["dtype"])
-    for name in _ARRAYS:
-        a = jnp.asarray(arrays[name], net.dtype)
-        if a.shape != getattr(net, name).shape:
-            raise RunFolderError(f"the saved {name} has shape {a.shape}, the configuration says "
-                                 f"{getattr(net, name).shape}")
-        net = eqx.tree_at(lambda m, name=name: getattr(m, name), net, a)
-    return net
-
-
-def _save_model(path: Path, net: MorrisLecarNetwork) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(getattr(net, k)) for k in _ARRAYS})
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def _write_json(path: Path, obj) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=True) + "\n").encode())
-
-
-def _write_history(out: Path, history: dict) -> None:
-    _write_json(out / "history.json", history)
-    lines = [",".join(history)] + [",".join(repr(v) if isinstance(v, float) else str(v) for v in row)
-                                   for row in zip(*history.values())]
-    atomic_write_bytes(out / "history.csv", ("\n".join(lines) + "\n").encode())
 
 
 def load_ml_run(run) -> tuple[MorrisLecarNetwork, object, dict]:
@@ -177,20 +136,20 @@ def load_ml_run(run) -> tuple[MorrisLecarNetwork, object, dict]:
         config = json.loads((run / "config.json").read_text())
         task_cfg = dict(config["task"])
         name = task_cfg.pop("name")
-        model_cfg = config["model"]
-        if model_cfg.get("class") != "MorrisLecarNetwork":
+        if config["model"].get("class") != "MorrisLecarNetwork":
             raise KeyError("model.class is not MorrisLecarNetwork")
-        with np.load(run / "model.npz") as z:
-            arrays = {k: z[k] for k in _ARRAYS}
-    except (ValueError, KeyError, TypeError, OSError) as err:
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise RunFolderError(f"{run} does not hold a Morris–Lecar training run ({type(err).__name__}: {err})") from None
-    return network_from_config(model_cfg, arrays), get_task(name, **task_cfg), config
+    net = load(run / "model.npz")
+    if not isinstance(net, MorrisLecarNetwork):
+        raise RunFolderError(f"{run / 'model.npz'} holds a {type(net).__name__}, not a MorrisLecarNetwork")
+    return net, get_task(name, **task_cfg), config
 
 
 # ------------------------------------------------------------------------------------- training
 def train_ml_network(net: MorrisLecarNetwork, task, *, key, epochs: int, method=None, batch: int = 16,
-                     n_trials: int = 100, val_fraction: float = 0.2, out=None, max_nonfinite: int | None = 0,
-                     progress: bool = True, config_extra: dict | None = None):
+                     n_trials: int = 100, val_fraction: float = 0.2, out=None, resume: bool = True,
+                     max_nonfinite: int | None = 0, progress: bool = True, config_extra: dict | None = None):
     r"""Return ``(net, history)`` after training a :class:`MorrisLecarNetwork` on a task by
     backpropagation through the solver or by an evolution strategy, one step per minibatch.
 
@@ -229,8 +188,15 @@ def train_ml_network(net: MorrisLecarNetwork, task, *, key, epochs: int, method=
     epochs, batch, n_trials: sizes (>= 1; ``batch`` <= the number of training trials).
     method: ``BPTT(...)``, ``OpenES(...)``, ``PGPE(...)``, ``CMAES(...)``; None: ``BPTT()``.
     val_fraction: fraction of the trials held out, in (0, 1).
-    out: a run folder (``config.json``, ``model.npz``, ``history.json``/``.csv`` written after every
-        epoch, ``train_seconds`` at the end), read by :func:`load_ml_run`; None: none.
+    out: a run folder, the one of :func:`lowrank_rnn.training.train` (``config.json``;
+        ``checkpoint.npz``, ``model.npz`` and ``history.json``/``.csv`` written after every epoch;
+        ``train_seconds`` and ``timing.json`` at the end), read by :func:`load_ml_run` and
+        :func:`lowrank_rnn.training.evaluate`; None: none. One run at a time writes into a folder
+        (:class:`~lowrank_rnn.RunFolderError` otherwise).
+    resume: continue from ``out/checkpoint.npz`` when it exists (same network, task, key and
+        settings; ``epochs`` may grow): the minibatch orders and population draws are those of the
+        uninterrupted run, so the result is the same. False starts over in the folder (the command
+        line's ``--restart``).
     max_nonfinite: non-finite steps tolerated (skipped) before stopping, >= 0, or None (never stop).
     progress: show a progress bar.
     config_extra: more entries for ``config.json``'s ``training`` section.
@@ -284,10 +250,24 @@ def train_ml_network(net: MorrisLecarNetwork, task, *, key, epochs: int, method=
         max_nonfinite = positive_int("max_nonfinite", max_nonfinite, low=0)
     if not isinstance(progress, bool):
         raise ArgumentTypeError(f"progress must be True or False, got {progress!r}")
-    out = None if out is None else output_folder(out, name="out")
 
+    if not isinstance(resume, bool):
+        raise ArgumentTypeError(f"resume must be True or False, got {resume!r}")
+    out = None if out is None else output_folder(out, name="out")
+    with claim_run_folder(out):
+        return _train(net, task, key=key, epochs=epochs, method=method, batch=batch, n_trials=n_trials,
+                      val_fraction=val_fraction, n_val=n_val, out=out, resume=resume, max_nonfinite=max_nonfinite,
+                      progress=progress, config_extra=config_extra)
+
+
+def _train(net, task, *, key, epochs, method, batch, n_trials, val_fraction, n_val, out, resume, max_nonfinite,
+           progress, config_extra):
+    """The checked run of :func:`train_ml_network`, in its claimed run folder."""
+    n_train = n_trials - n_val
     k_trials, k_order, k_es = jax.random.split(key, 3)
-    trials = jax.jit(task.sample, static_argnums=1)(k_trials, n_trials)
+    t_sample = time.perf_counter()
+    trials = jax.block_until_ready(jax.jit(task.sample, static_argnums=1)(k_trials, n_trials))
+    sample_seconds = time.perf_counter() - t_sample
     train_set, val_set = trials[:n_train], trials[n_train:]
     params, static = eqx.partition(net, eqx.is_inexact_array)
     n_batches = n_train // batch
@@ -296,13 +276,16 @@ def train_ml_network(net: MorrisLecarNetwork, task, *, key, epochs: int, method=
     if isinstance(method, BPTT):
         name = "bptt"
         optimizer = Adam() if method.optimizer is None else method.optimizer
-        tx = optimizer.transformation() if isinstance(optimizer, Adam) else optimizer
-        opt_state = tx.init(params)
+        opt_state = _transformation(optimizer).init(params)
         per_step = batch
         opt_cfg = {"lr": optimizer.lr, "clip": optimizer.clip} if isinstance(optimizer, Adam) else {"optimizer": "optax"}
+
+        def current(state):
+            raise AssertionError("BPTT keeps its parameters")
     else:
         name = method.name
         flat, unravel = ravel_pytree(params)
+        template = params  # the compiled step unravels the flat parameters into this structure
         scale_tree = eqx.tree_at(lambda p: (p.g_raw, p.w_in, p.bias, p.w_out, p.b_out), params,
                                  (jnp.ones_like(params.g_raw), jnp.full_like(params.w_in, 10.0),
                                   jnp.full_like(params.bias, 10.0), jnp.ones_like(params.w_out),
@@ -322,13 +305,23 @@ def train_ml_network(net: MorrisLecarNetwork, task, *, key, epochs: int, method=
               "training": {"method": name, **opt_cfg, "epochs": epochs, "batch": batch, "n_trials": n_trials,
                            "val_fraction": val_fraction, "key": np.asarray(jax.random.key_data(key)).tolist(),
                            **(config_extra or {})}}
-    if out is not None:
-        _write_json(out / "config.json", config)
-    history: dict[str, list] = {f: [] for f in HISTORY_FIELDS}
-    forward, step_no = 0, 0
-    start = time.perf_counter()
-    es_keys = jax.random.split(k_es, epochs * n_batches) if name != "bptt" else None
-    bar = tqdm(range(epochs), desc=f"train {task.name} morris_lecar {name}", unit="epoch", disable=not progress)
+    # an interrupted run continues from its last checkpoint (the training machinery's run folder)
+    params, opt_state, history, start_epoch, elapsed, _ = resume_run(
+        out, config, resume=resume, epochs=epochs, params=params, state=opt_state, fields=HISTORY_FIELDS)
+    history = {f: list(history[f]) for f in HISTORY_FIELDS}
+    for _ in range(start_epoch):  # the minibatch orders of the epochs done: the same streams as in one go
+        rng.permutation(n_train)
+    forward = history["forward_passes"][-1] if history["forward_passes"] else 0
+    step_no = start_epoch * n_batches
+    final = params if name == "bptt" else current(opt_state)
+    start = time.perf_counter() - elapsed
+    cpu_start = time.process_time()
+    # split keys do not depend on how many are drawn (JAX's partitionable Threefry): epochs may grow on resume
+    es_keys = jax.random.split(k_es, max(epochs, start_epoch) * n_batches) if name != "bptt" else None
+    bar = tqdm(range(start_epoch, epochs), desc=f"train {task.name} morris_lecar {name}", unit="epoch",
+               disable=not progress, initial=start_epoch, total=epochs)
+    where = (lambda epoch: f" {out} keeps the checkpoint of the last complete epoch ({epoch})." if out is not None
+             else "")
     for epoch in bar:
         order = rng.permutation(n_train)[: n_batches * batch].reshape(n_batches, batch)
         losses, gnorms, bad = [], [], 0
@@ -338,10 +331,10 @@ def train_ml_network(net: MorrisLecarNetwork, task, *, key, epochs: int, method=
             minibatch = train_set[order[b]]
             good = params if name == "bptt" else opt_state
             if name == "bptt":
-                params, opt_state, loss, gnorm, ok = _bp_step(params, opt_state, static, minibatch, task, tx)
+                params, opt_state, loss, gnorm, ok = _bp_step(params, opt_state, static, minibatch, task, optimizer)
                 gnorms.append(float(gnorm))
             else:
-                opt_state, loss, ok = _es_step(opt_state, es_keys[step_no - 1], static, unravel, scales, minibatch,
+                opt_state, loss, ok = _es_step(opt_state, es_keys[step_no - 1], static, template, scales, minibatch,
                                                task, search, method.fitness)
             forward += per_step
             ok = bool(ok)
@@ -358,8 +351,7 @@ def train_ml_network(net: MorrisLecarNetwork, task, *, key, epochs: int, method=
                     f"{'backpropagation through the solver' if name == 'bptt' else name} diverged on {task.name}: in "
                     f"epoch {epoch + 1}, minibatch {b + 1} of {n_batches} (step {step_no}, {forward} trial solves) "
                     f"{what} was non-finite (loss {float(loss)}; {total_bad} non-finite step(s), max_nonfinite="
-                    f"{max_nonfinite}); the update was not applied."
-                    + (f" {out} keeps the checkpoint of the last complete epoch ({epoch})." if out is not None else "")
+                    f"{max_nonfinite}); the update was not applied." + where(epoch)
                     + " The last good network is in this error's .model, the history in .history.", time=step_no)
                 err.model = eqx.combine(good_params, static)
                 err.history = history
@@ -372,8 +364,7 @@ def train_ml_network(net: MorrisLecarNetwork, task, *, key, epochs: int, method=
             err = DivergenceError(
                 f"{'backpropagation through the solver' if name == 'bptt' else name} diverged on {task.name}: after "
                 f"epoch {epoch + 1} the network's validation loss is non-finite ({float(val_loss)}: a solve failed "
-                "or blew up)."
-                + (f" {out} keeps the checkpoint of the last complete epoch ({epoch})." if out is not None else "")
+                "or blew up)." + where(epoch)
                 + " The network before this epoch is in this error's .model, the history in .history.",
                 time=step_no)
             err.model = eqx.combine(epoch_start, static)
@@ -388,13 +379,17 @@ def train_ml_network(net: MorrisLecarNetwork, task, *, key, epochs: int, method=
             history[f].append(row[f])
         if progress:
             bar.set_postfix(loss=f"{row['train_loss']:.4g}", acc=f"{row['val_accuracy']:.3f}", nonfinite=bad)
-        if out is not None:
-            _save_model(out / "model.npz", eqx.combine(final, static))
-            _write_history(out, history)
-    seconds = time.perf_counter() - start
+        if out is not None:  # everything a resumed run needs: parameters, optimizer or search state, history
+            write_checkpoint(out, model=eqx.combine(final, static), params=jax.device_get(final),
+                             opt_state=jax.device_get(opt_state), best=None,
+                             history={k: list(v) for k, v in history.items()}, epoch=epoch + 1, config=config,
+                             train_seconds=time.perf_counter() - start)
+    bar.close()
+    net = eqx.combine(final, static)
     if out is not None:
-        atomic_write_bytes(out / "train_seconds", f"{seconds:.6f}\n".encode())
-    return eqx.combine(final, static), history
+        finish_run(out, net, history, time.perf_counter() - start, sample_seconds=sample_seconds,
+                   cpu_seconds=time.process_time() - cpu_start)
+    return net, history
 
 
 def evaluate_ml_run(run, *, n_trials: int = 200, seed: int = 12345, figures: bool = True) -> dict:

@@ -17,6 +17,10 @@ from ._es import OpenES as OpenES
 from ._es import get_strategy as get_strategy
 from ._es import FlatSearch as FlatSearch
 from ._es import flat_search as flat_search
+from ._checkpoint import claim as claim_run_folder
+from ._checkpoint import finish as finish_run
+from ._checkpoint import resume_run as resume_run
+from ._checkpoint import write_epoch as write_checkpoint
 from ._evaluate import evaluate as evaluate
 from ._evaluate import load_run as load_run
 from ._evaluate import plot_latents as plot_latents
@@ -36,3 +40,4 @@ from ._train import train as train
 __all__ = ["train", "BPTT", "Adam", "RunSettings", "OpenES", "CMAES", "PGPE", "get_strategy", "evaluate", "load_run", "run_history",
            "plot_latents", "hash_normal", "RECIPES", "Recipe", "build_model", "train_recipe", "rate_model", "train_rule"]
 __all__ += ["flat_search", "FlatSearch"]
+__all__ += ["claim_run_folder", "resume_run", "write_checkpoint", "finish_run"]

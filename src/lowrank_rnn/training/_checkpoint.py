@@ -101,6 +101,12 @@ def claim(out: Path | None):
     lock. A claim is re-entrant within a thread (a recipe holds its folder across the ``train``
     calls it makes). Raises :class:`~lowrank_rnn.RunFolderError` when another run (another process
     or thread) holds the folder, or when it cannot be created or written.
+
+    >>> import pathlib, tempfile
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> with claim(out):
+    ...     (out / ".lock").exists()
+    True
     """
     if out is None:
         yield
@@ -219,7 +225,21 @@ def _comparable(config: dict) -> dict:
 
 def write_epoch(out: Path, *, model, params, opt_state, best, history, epoch: int, config: dict,
                 train_seconds: float) -> None:
-    """Write the checkpoint of a completed epoch, then ``model.npz`` and the history."""
+    """Write the checkpoint of a completed epoch, then ``model.npz`` (``model`` by
+    :func:`lowrank_rnn.save`) and the history; :func:`resume_run` reads it back.
+
+    ``params`` and ``opt_state`` are pytrees of arrays (stored leaf by leaf, restored into a
+    template of the same structure); ``best`` is None or ``(val_loss, params)``.
+
+    >>> import pathlib, tempfile, jax.numpy as jnp
+    >>> from lowrank_rnn import Ensemble
+    >>> out, config = pathlib.Path(tempfile.mkdtemp()), {"training": {"epochs": 3}}
+    >>> write_epoch(out, model=Ensemble.rank_one(mean_m=1.0, mean_n=2.0, std_m=1.0, std_n=1.0), params={"w": jnp.ones(2)},
+    ...             opt_state=(), best=None, history={"epoch": [1]}, epoch=1, config=config, train_seconds=0.5)
+    >>> resume_run(out, config, resume=True, epochs=3, params={"w": jnp.zeros(2)}, state=(),
+    ...            fields=("epoch",))[2:5]
+    ({'epoch': [1]}, 1, 0.5)
+    """
     arrays: dict[str, np.ndarray] = {}
     for group, tree in (("params", params), ("opt_state", opt_state), ("best", None if best is None else best[1])):
         if tree is None:
@@ -295,9 +315,49 @@ def read(out: Path, config: dict) -> dict | None:
 
 def finish(out: Path, model, history: dict[str, list], train_seconds: float, *, sample_seconds: float,
            cpu_seconds: float) -> None:
-    """Write the returned model, the history, ``train_seconds`` and ``timing.json`` at the end of a run."""
+    """Write the returned model, the history, ``train_seconds`` and ``timing.json`` at the end of a run.
+
+    >>> import pathlib, tempfile, jax.numpy as jnp
+    >>> from lowrank_rnn import Ensemble
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> finish(out, Ensemble.rank_one(mean_m=1.0, mean_n=2.0, std_m=1.0, std_n=1.0), {"epoch": [1]}, 1.5, sample_seconds=0.1,
+    ...        cpu_seconds=1.0)
+    >>> (out / "train_seconds").read_text()
+    '1.500000\\n'
+    """
     save(model, out / "model.npz")
     write_history(out, history)
     write_json(out / "timing.json", {"train_seconds": train_seconds, "sample_seconds": sample_seconds,
                                      "cpu_seconds_this_session": cpu_seconds, "epochs": len(history["epoch"])})
     atomic_write_bytes(out / "train_seconds", f"{train_seconds:.6f}\n".encode())
+
+
+def resume_run(out: Path | None, config: dict, *, resume: bool, epochs: int, params, state, fields):
+    """Return ``(params, state, history, start_epoch, elapsed, best)`` of a run about to start in
+    ``out``: from its ``checkpoint.npz`` (:func:`write_epoch`) when ``resume`` and one exists, else
+    ``params``, ``state``, an empty history of ``fields``, epoch 0, 0 s and no best; then writes
+    ``config.json`` (``config`` with ``training.epochs = epochs``). Nothing is read or written for
+    ``out=None``.
+
+    The saved parameters and state are restored into the structure of ``params`` and ``state``
+    (:func:`restore_leaves`). Raises :class:`~lowrank_rnn.RunFolderError` when the checkpoint is
+    damaged or belongs to another run (any setting in ``config`` but ``training.epochs`` differs),
+    so a resumed run repeats an uninterrupted one and ``epochs`` may grow.
+
+    >>> resume_run(None, {}, resume=True, epochs=2, params={}, state=(), fields=("epoch",))
+    ({}, (), {'epoch': []}, 0, 0.0, None)
+    """
+    history: dict[str, list] = {f: [] for f in fields}
+    start_epoch, elapsed, best = 0, 0.0, None
+    if out is not None:
+        out = Path(out)
+        saved = read(out, config) if resume else None
+        if saved is not None:
+            path = out / "checkpoint.npz"
+            params = restore_leaves(params, saved["params"], path=path)
+            state = restore_leaves(state, saved["opt_state"], path=path)
+            if saved.get("best") is not None:
+                best = (saved["best_val_loss"], restore_leaves(params, saved["best"], path=path))
+            history, start_epoch, elapsed = saved["history"], saved["epoch"], saved["train_seconds"]
+        write_json(out / "config.json", {**config, "training": {**config.get("training", {}), "epochs": epochs}})
+    return params, state, history, start_epoch, elapsed, best

@@ -15,25 +15,6 @@ from . import _checkpoint as ckpt
 from ._setup import Setup
 
 
-def _resume(setup: Setup, config: dict, *, params, state, fields):
-    """Return ``(params, state, history, start_epoch, elapsed, best)``, from the run folder's
-    checkpoint when resuming and one matches ``config``, else fresh; writes ``config.json``."""
-    history: dict[str, list] = {f: [] for f in fields}
-    start_epoch, elapsed, best = 0, 0.0, None
-    out = setup.run.out
-    if out is not None:
-        saved = ckpt.read(out, config) if setup.run.resume else None
-        if saved is not None:
-            path = out / "checkpoint.npz"
-            params = ckpt.restore_leaves(params, saved["params"], path=path)
-            state = ckpt.restore_leaves(state, saved["opt_state"], path=path)
-            if saved.get("best") is not None:
-                best = (saved["best_val_loss"], ckpt.restore_leaves(params, saved["best"], path=path))
-            history, start_epoch, elapsed = saved["history"], saved["epoch"], saved["train_seconds"]
-        ckpt.write_json(out / "config.json", {**config, "training": {**config["training"], "epochs": setup.epochs}})
-    return params, state, history, start_epoch, elapsed, best
-
-
 def run_epochs(setup: Setup, run_epoch: Callable, params, state, *, config: dict, fields, desc: str,
                diverged: Callable[[int, int, str], str], extra: Callable[[dict, int], dict] = lambda stats, epoch: {}):
     """Return ``(model, history)`` after the epochs of a run, resumed from its folder when it has one.
@@ -46,8 +27,8 @@ def run_epochs(setup: Setup, run_epoch: Callable, params, state, *, config: dict
     ``diverged(epoch, bad_batch, where)`` (``where`` names the last good checkpoint, kept, or is
     empty); checkpoints are written on a background thread while the next epoch computes.
     """
-    params, state, history, start_epoch, elapsed, best = _resume(setup, config, params=params, state=state,
-                                                                 fields=fields)
+    params, state, history, start_epoch, elapsed, best = ckpt.resume_run(
+        setup.run.out, config, resume=setup.run.resume, epochs=setup.epochs, params=params, state=state, fields=fields)
     t_sample = time.perf_counter()
     train_set, val_set = jax.block_until_ready(setup.trials())
     sample_seconds = time.perf_counter() - t_sample

@@ -1,0 +1,75 @@
+"""Morris–Lecar training runs resume from their last checkpoint (the run folder of
+lowrank_rnn.training): a run interrupted after k epochs and resumed ends with the parameters of an
+uninterrupted one, bit for bit, by backpropagation and by an evolution strategy."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from lowrank_rnn import RunFolderError, biophys
+from lowrank_rnn.biophys import _ml_train
+from lowrank_rnn.cli import main
+from lowrank_rnn.tasks import get_task
+from lowrank_rnn.training import BPTT, Adam, OpenES
+
+# the task of `lowrank-rnn train --trial-ms 40`: the Python runs and the command line's share one compilation
+SHORT = dict(loss="mse", fixation=2, stimulus=15, delay=13, response=8, pulse_width=1)
+ARRAYS = ("g_raw", "w_in", "bias", "w_out", "b_out")
+
+
+def _interrupt_after(monkeypatch, k):
+    """Raise KeyboardInterrupt (Ctrl-C) at the validation pass of epoch k + 1."""
+    calls = {"n": 0}
+    real = _ml_train._evaluate
+
+    def evaluate(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > k:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_ml_train, "_evaluate", evaluate)
+
+
+@pytest.mark.parametrize("method", [BPTT(Adam(0.05)), OpenES(popsize=4, sigma=0.1, optimizer=Adam(0.05))],
+                         ids=["bptt", "es"])
+def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, method):
+    task = get_task("integration_memory", **SHORT)
+    net = biophys.MorrisLecarNetwork(4, 1, 1, key=jax.random.key(0))
+    kw = dict(key=jax.random.key(1), epochs=3, batch=2, n_trials=5, method=method, progress=False)
+    whole, h_whole = biophys.train_ml_network(net, task, out=tmp_path / "whole", **kw)
+
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 1)
+        with pytest.raises(KeyboardInterrupt):
+            biophys.train_ml_network(net, task, out=tmp_path / "cut", **kw)
+    assert json.loads((tmp_path / "cut" / "history.json").read_text())["epoch"] == [0]
+    assert not (tmp_path / "cut" / "train_seconds").exists()
+    resumed, h = biophys.train_ml_network(net, task, out=tmp_path / "cut", **kw)
+    for name in ARRAYS:
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(whole, name), err_msg=name)
+    assert h["epoch"] == [0, 1, 2] and h["forward_passes"] == h_whole["forward_passes"]
+    assert h["train_loss"] == h_whole["train_loss"] and h["val_loss"] == h_whole["val_loss"]
+    saved, _, _ = biophys.load_ml_run(tmp_path / "cut")
+    np.testing.assert_array_equal(saved.g_raw, whole.g_raw)
+    # epochs may grow; another run's checkpoint is refused; resume=False starts over
+    more, h_more = biophys.train_ml_network(net, task, out=tmp_path / "cut", **{**kw, "epochs": 4})
+    assert h_more["epoch"] == [0, 1, 2, 3] and h_more["train_loss"][:3] == h_whole["train_loss"]
+    with pytest.raises(RunFolderError, match="different run"):
+        biophys.train_ml_network(net, task, out=tmp_path / "cut", **{**kw, "batch": 4, "n_trials": 6})
+    _, h_again = biophys.train_ml_network(net, task, out=tmp_path / "cut", resume=False, **{**kw, "epochs": 1})
+    assert h_again["epoch"] == [0] and h_again["train_loss"] == h_whole["train_loss"][:1]
+
+
+def test_cli_resumes_and_restarts(tmp_path, capsys):
+    run = tmp_path / "ml"
+    base = ["train", "--task", "integration_memory", "--model", "morris_lecar", "--hidden", "4", "--batch", "2",
+            "--trials", "5", "--trial-ms", "40", "--quiet", "--no-cache", "--out", str(run)]
+    assert main(base + ["--epochs", "1"]) == 0
+    assert main(base + ["--epochs", "2"]) == 0  # resumes: one more epoch
+    assert "for 2 epochs" in capsys.readouterr().out
+    assert json.loads((run / "history.json").read_text())["epoch"] == [0, 1]
+    assert main(base + ["--epochs", "1", "--restart"]) == 0
+    assert json.loads((run / "history.json").read_text())["epoch"] == [0]
