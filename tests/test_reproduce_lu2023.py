@@ -22,10 +22,11 @@ KEYS = {"N", "p", "method", "auroc_mean", "auroc_sd", "r2_mean", "n_networks"}
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("lu2023")
+    # attention_networks=1 but methods="granger": no forecaster may be trained (that would take minutes)
     cfg = lu2023.Config(quick=True, sizes=((4, 1),), ps=(0.2, 0.8), networks=2, steps=600, max_order=3,
-                        attention_seeds=1, attention_networks=0, rate_N=8, rate_networks=1, rate_samples=600,
+                        attention_seeds=1, attention_networks=1, rate_N=8, rate_networks=1, rate_samples=600,
                         rate_intervals=(0.1,))
-    lu2023.run(out, config=cfg)
+    lu2023.run(out, config=cfg, methods="granger")
     return out, json.loads((out / "results.json").read_text())
 
 
@@ -43,7 +44,8 @@ def test_table_schema_and_values(smoke_run):
         assert 0 <= r["auroc_mean"] <= 1 and r["auroc_sd"] >= 0 and r["n_networks"] == 2
         assert r["r2_mean"] is None  # Granger rows have no forecaster R^2
     assert all(1 <= o["order_min"] <= o["order_max"] <= 3 for o in res["orders"])
-    assert res["attention_run"] is False
+    assert res["attention_run"] is False and res["methods"] == ["granger"]
+    assert res["config"]["attention_networks"] == 0 and res["config"]["attention_on_rate_networks"] is False
 
 
 def test_figure_and_report(smoke_run):
@@ -53,7 +55,7 @@ def test_figure_and_report(smoke_run):
     width, height = struct.unpack(">II", data[16:24])
     assert width > 500 and height > 300
     text = (out / "report.md").read_text()
-    assert "](auroc_vs_N.png)" in text and "Attention was not run" in text
+    assert "](auroc_vs_N.png)" in text and "Attention was not run** (`--methods granger`)" in text
     verdicts = {v["claim"]: v["verdict"] for v in res["verdicts"]}
     assert verdicts["N = 40: Granger (AIC) falls with density"] == "not measured"
     assert len(verdicts) == 5
@@ -75,6 +77,34 @@ def test_published_means_cover_the_grid():
         for method in lu2023.METHODS:
             assert len(row[method]) == 4 and all(0.5 < x < 1 for x in row[method])
     assert np.isclose(lu2023.PUBLISHED[40]["granger_aic"][0], 0.881)
+
+
+def test_methods_parsing():
+    assert lu2023._methods(None) == ("granger", "attention")
+    assert lu2023._methods("granger") == ("granger",)
+    assert lu2023._methods(" attention, granger ") == ("granger", "attention")
+    assert lu2023._methods(["granger"]) == ("granger",)
+
+
+@pytest.mark.parametrize("bad", ["attention", "granger,transfer_entropy", "", 3])
+def test_bad_methods_are_refused(tmp_path, bad):
+    with pytest.raises((ArgumentError, TypeError), match="methods"):
+        lu2023.run(tmp_path / "out", methods=bad)
+    assert not (tmp_path / "out" / "report.md").exists()
+
+
+def test_methods_option_reaches_the_run_from_the_command_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["reproduce", "lu2023", "--out", str(tmp_path), "--methods", "granger,bogus"])
+    assert exit_.value.code == 2
+    assert "methods must name 'granger'" in capsys.readouterr().err
+
+
+def test_methods_option_is_refused_by_other_reproductions(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["reproduce", "shao2024", "--out", str(tmp_path), "--methods", "granger"])
+    assert exit_.value.code == 2
+    assert "does not take --methods" in capsys.readouterr().err
 
 
 def test_bad_networks_is_refused(tmp_path):

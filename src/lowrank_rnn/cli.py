@@ -5,6 +5,7 @@ Sub-commands::
     lowrank-rnn example --out DIR                 # sample, simulate, and plot a rank-one network
     lowrank-rnn reproduce NAME --out DIR [--quick]   # a paper's results, theory beside simulation
     lowrank-rnn reproduce israely2025 --out DIR [--networks K --ratios 0.5,1.0,1.5 --scheduler ADDRESS]
+    lowrank-rnn reproduce lu2023 --out DIR [--quick] [--methods granger]   # Granger table only
     lowrank-rnn train --task NAME --out DIR [--rank R --hidden N --epochs --lr --batch --seed]
     lowrank-rnn train --task NAME --out DIR --method es [--strategy openai_es|cma_es|pgpe --popsize --sigma]
     lowrank-rnn train --task NAME --out DIR --rule eprop|rflo|mdgl|modprop|tbptt(k)|...   # a learning rule
@@ -46,7 +47,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from . import experiments
 
     module = experiments.get(args.name)
-    extra = {name: getattr(args, name) for name in ("networks", "ratios", "scheduler", "mnist")
+    extra = {name: getattr(args, name) for name in ("networks", "ratios", "scheduler", "mnist", "methods")
              if getattr(args, name, None) is not None}
     if extra:  # options of some reproductions only (israely2025's sweep)
         import inspect
@@ -113,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786 (sweeps)")
     rp.add_argument("--mnist", default=None, help="an .npz with x_train, y_train, x_test, y_test used instead "
                     "of the 8x8 digits (krotov_hopfield)")
+    rp.add_argument("--methods", default=None, help="comma-separated methods to run, e.g. granger (lu2023: "
+                    "granger, attention; default both)")
     rp.set_defaults(func=_cmd_reproduce)
 
     from .sweep._cli import add_arguments as _sweep_arguments
