@@ -70,3 +70,19 @@ def test_bad_arguments_are_refused():
         biophys.fi_curve(3, [40.0])
     with pytest.raises(ArgumentError, match="name"):
         biophys.fi_curve("hopf", [40.0])
+
+
+def test_save_times_stay_inside_the_solve():
+    # T = 1000, transient = 200 made fi_curve fail ("saveat.ts must lie between t0 and t1"): the
+    # last save time overshot T by 6e-5 ms in float32.
+    import jax.numpy as jnp
+    import numpy as np
+
+    from lowrank_rnn.biophys._morris_lecar import _SAVE_DT, _save_times
+
+    for T, transient in [(1000.0, 200.0), (600.0, 100.0), (2000.0, 500.0), (777.7, 13.3), (3000.0, 0.0)]:
+        n = int(np.ceil((T - transient) / _SAVE_DT)) + 1
+        ts = _save_times(jnp.float32(T), jnp.float32(transient), n)
+        assert float(ts[0]) == np.float32(transient) and float(ts[-1]) == np.float32(T)
+        assert float(ts.max()) <= np.float32(T) and float(ts.min()) >= np.float32(transient)
+        assert bool(jnp.all(jnp.diff(ts) > 0))

@@ -135,9 +135,16 @@ def _vector_field(t, y, args):
 _SAVE_DT = 0.05  # ms between saved voltages: a Morris–Lecar spike lasts several ms
 
 
+def _save_times(T, transient, n_save: int) -> jax.Array:
+    """``n_save`` times from ``transient`` to ``T``, both included, never outside them (diffrax
+    refuses save times after ``t1``: ``transient + (T - transient) * k / (n_save - 1)`` in float32
+    overshot T = 1000 by 6e-5 ms)."""
+    return jnp.clip(jnp.linspace(transient, T, n_save), transient, T)
+
+
 @functools.partial(jax.jit, static_argnames=("n_save",))
 def _counts(p, currents, T, transient, *, n_save):
-    ts = transient + (T - transient) * jnp.arange(n_save) / (n_save - 1)
+    ts = _save_times(T, transient, n_save)
     v0 = p["E_L"]
     w0 = 0.5 * (1 + jnp.tanh((v0 - p["V3"]) / p["V4"]))
     y0 = jnp.stack([v0, w0])
