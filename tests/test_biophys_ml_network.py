@@ -84,3 +84,12 @@ def test_uncoupled_network_fires_at_the_single_neuron_rate():
     counts = np.asarray(biophys.spike_counts(v[99:]))  # samples at 100..350 ms
     np.testing.assert_array_equal(counts, rates * 0.25)
     assert rates[0] == 0 and rates[2] > rates[1] > 0
+
+
+def test_time_steps_that_do_not_round_to_the_end_of_the_solve():
+    # dt = 0.1, 9 steps: float32(9) * float32(0.1) > float32(0.9), and diffrax refused a save time
+    # after t1 = T * dt; the solve now ends at the last save time itself.
+    net = biophys.MorrisLecarNetwork(4, 1, 1, key=jax.random.key(0), dt=0.1)
+    assert np.float32(9) * np.float32(0.1) > np.float32(9 * 0.1)
+    z, v, ok = net.run(jnp.zeros((9, 1)))
+    assert z.shape == (9, 1) and bool(ok) and bool(jnp.all(jnp.isfinite(v)))

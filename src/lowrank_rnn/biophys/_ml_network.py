@@ -275,7 +275,8 @@ class MorrisLecarNetwork(eqx.Module):
             solver = diffrax.Tsit5()
             controller = diffrax.PIDController(rtol=self.rtol, atol=self.atol)
         ts = (jnp.arange(T, dtype=self.dtype) + 1) * dt
-        sol = diffrax.diffeqsolve(term, solver, t0=0.0, t1=T * dt, dt0=0.05, y0=self.rest_state(),
+        # t1 is the last save time itself: T * dt rounded once can fall below it (dt = 0.1, T = 9).
+        sol = diffrax.diffeqsolve(term, solver, t0=0.0, t1=ts[-1], dt0=0.05, y0=self.rest_state(),
                                   saveat=diffrax.SaveAt(ts=ts), stepsize_controller=controller,
                                   max_steps=self.max_steps, throw=False,
                                   adjoint=diffrax.RecursiveCheckpointAdjoint())
