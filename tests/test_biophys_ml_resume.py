@@ -3,12 +3,14 @@ lowrank_rnn.training): a run interrupted after k epochs and resumed ends with th
 uninterrupted one, bit for bit, by backpropagation and by an evolution strategy."""
 
 import json
+import subprocess
+import sys
 
 import jax
 import numpy as np
 import pytest
 
-from lowrank_rnn import RunFolderError, biophys
+from lowrank_rnn import RunFolderError, biophys, training
 from lowrank_rnn.biophys import _ml_train
 from lowrank_rnn.cli import main
 from lowrank_rnn.tasks import get_task
@@ -73,3 +75,26 @@ def test_cli_resumes_and_restarts(tmp_path, capsys):
     assert json.loads((run / "history.json").read_text())["epoch"] == [0, 1]
     assert main(base + ["--epochs", "1", "--restart"]) == 0
     assert json.loads((run / "history.json").read_text())["epoch"] == [0]
+
+
+def test_training_evaluate_reads_morris_lecar_run_folders(tmp_path, capsys):
+    """One evaluate for every run folder: training.evaluate (and `lowrank-rnn evaluate`) reads a
+    Morris-Lecar run through the class that model.npz names, in a process that never imported biophys."""
+    task = get_task("integration_memory", **SHORT)
+    run = tmp_path / "ml"
+    biophys.train_ml_network(biophys.MorrisLecarNetwork(4, 1, 1, key=jax.random.key(0)), task, key=jax.random.key(1),
+                             epochs=1, batch=2, n_trials=5, out=run, progress=False)
+    summary = training.evaluate(run, n_trials=4, figures=True)
+    assert summary["model"] == "MorrisLecarNetwork" and summary["task"] == "integration_memory"
+    assert 0 <= summary["accuracy"] <= 1 and summary["epochs"] == 1 and summary["nonfinite_grads"] == 0
+    assert (run / "psychometric.png").exists() and (run / "evaluation.json").exists()
+    again = biophys.evaluate_ml_run(run, n_trials=4, figures=False)  # the same evaluate, the same fresh trials
+    assert again == {k: v for k, v in summary.items() if k != "psychometric_figure"}
+    assert main(["evaluate", str(run), "--trials", "4", "--no-figures", "--no-cache"]) == 0
+    assert "non-finite gradient(s) in training" in capsys.readouterr().out
+    code = ("import sys; from lowrank_rnn.training import load_run; m, t, c = load_run(sys.argv[1]); "
+            "assert 'lowrank_rnn.biophys' in sys.modules; print(type(m).__name__, m.n, t.name)")
+    out = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["MorrisLecarNetwork", "4", "integration_memory"]
+    with pytest.raises(RunFolderError, match="Morris"):
+        biophys.evaluate_ml_run(tmp_path / "nothing-here")

@@ -201,12 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         _check_backend()
         if not getattr(args, "no_cache", False):  # train/evaluate --no-cache opt out
             enable_compilation_cache()  # repeated runs of a command skip JAX compilation
-        if args.command == "train" and args.model == "morris_lecar" or (
-                args.command == "evaluate" and (Path(args.run) / "config.json").is_file()
-                and b'"MorrisLecarNetwork"' in (Path(args.run) / "config.json").read_bytes()):
-            from .biophys._ml_cli import cmd_evaluate as _ml_evaluate, cmd_train as _ml_train
+        if args.command == "train" and args.model == "morris_lecar":  # evaluate reads every run folder
+            from .biophys._ml_cli import cmd_train as _ml_train
 
-            args.func = _ml_train if args.command == "train" else _ml_evaluate
+            args.func = _ml_train
         return args.func(args)
     except ArgumentError as err:  # a bad argument: one clear line, no traceback
         parser.exit(2, f"lowrank-rnn: error: {err}\n")

@@ -1,11 +1,11 @@
-"""``lowrank-rnn train --model morris_lecar`` and ``lowrank-rnn evaluate`` of its run folders."""
+"""``lowrank-rnn train --model morris_lecar`` (``lowrank-rnn evaluate`` reads its run folders through
+:func:`lowrank_rnn.training.evaluate`)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import jax
@@ -15,7 +15,7 @@ from .._errors import ArgumentError
 from ..tasks import get_task
 from ..training import BPTT, Adam, get_strategy
 from ._ml_network import MorrisLecarNetwork
-from ._ml_train import evaluate_ml_run, train_ml_network
+from ._ml_train import train_ml_network
 
 #: the tasks a Morris–Lecar network trains on from the command line
 ML_TASKS = ("integration_memory",)
@@ -92,27 +92,4 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    """``lowrank-rnn evaluate`` on a Morris–Lecar run folder (same output as for other runs).
-
-    >>> import argparse
-    >>> args = argparse.Namespace(run="no-such-folder", trials=10, seed=0, no_figures=True, json=True)
-    >>> try:
-    ...     cmd_evaluate(args)
-    ... except Exception as err:
-    ...     print(type(err).__name__)
-    RunFolderError
-    """
-    summary = evaluate_ml_run(args.run, n_trials=args.trials, seed=args.seed, figures=not args.no_figures)
-    if args.json:
-        json.dump(summary, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        ts = summary["train_seconds"]
-        print(f"{summary['task']} (Morris-Lecar): accuracy {summary['accuracy']:.3f}, loss {summary['loss']:.4g} on "
-              f"{summary['n_trials']} fresh trials" + (f"; trained in {ts:.2f} s" if ts is not None else "")
-              + f"; {summary.get('nonfinite_grads', 0)} non-finite gradient(s) in training")
-    return 0
-
-
-__all__ = ["cmd_train", "cmd_evaluate", "is_ml_run", "ML_TASKS"]
+__all__ = ["cmd_train", "is_ml_run", "ML_TASKS"]

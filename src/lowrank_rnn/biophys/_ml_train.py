@@ -17,10 +17,11 @@ from tqdm.auto import tqdm
 
 from .._checks import positive_int, prng_key
 from .._errors import ArgumentError, ArgumentTypeError, DivergenceError, RunFolderError
-from .._io import atomic_write_bytes, load, output_folder, save_figure
+from .._io import atomic_write_bytes, load, output_folder
 from ..tasks import get_task
-from ..training import (BPTT, CMAES, PGPE, Adam, OpenES, claim_run_folder, finish_run, flat_search, resume_run,
-                        run_history, write_checkpoint)
+from ..training import (BPTT, CMAES, PGPE, Adam, OpenES, claim_run_folder, evaluate, finish_run, flat_search,
+                        resume_run,
+                        register_run_model, write_checkpoint)
 from ._ml_network import MorrisLecarNetwork, model_config, network_from_config
 
 HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "val_accuracy", "grad_norm", "grad_norm_max", "nonfinite_grads",
@@ -396,7 +397,9 @@ def evaluate_ml_run(run, *, n_trials: int = 200, seed: int = 12345, figures: boo
     """Return the accuracy and loss of a Morris–Lecar run folder on fresh trials; write
     ``evaluation.json`` and, with ``figures``, ``psychometric.png``.
 
-    The summary has the keys of :func:`lowrank_rnn.training.evaluate`'s: ``task``, ``model``,
+    :func:`lowrank_rnn.training.evaluate` itself (which reads these folders as it reads those of
+    the low-rank networks), after checking that ``run`` holds a Morris–Lecar run
+    (:class:`~lowrank_rnn.RunFolderError` otherwise). The summary holds ``task``, ``model``,
     ``accuracy``, ``loss``, ``n_trials``, ``seed``, ``train_seconds``, ``epochs``,
     ``final_val_accuracy``, ``final_val_loss``, and ``nonfinite_grads`` (the total over training).
 
@@ -410,24 +413,16 @@ def evaluate_ml_run(run, *, n_trials: int = 200, seed: int = 12345, figures: boo
     >>> sorted(k for k in evaluate_ml_run(run, n_trials=4, figures=False) if k in ("accuracy", "loss"))
     ['accuracy', 'loss']
     """
-    run = Path(run)
-    n_trials = positive_int("n_trials", n_trials)
-    seed = positive_int("seed", seed, low=0)
-    net, task, config = load_ml_run(run)
-    trials = jax.jit(task.sample, static_argnums=1)(jax.random.key(seed), n_trials)
-    signal = jax.jit(lambda n, u: _signal(n, task, u))(net, trials.inputs)
-    summary = {"task": task.name, "model": "MorrisLecarNetwork", "accuracy": float(task.accuracy(signal, trials)),
-               "loss": float(task.loss(signal, trials)), "n_trials": n_trials, "seed": seed}
-    summary.update(run_history(run))
-    if figures:
-        import matplotlib
+    load_ml_run(run)  # a Morris–Lecar run, or RunFolderError
+    return evaluate(run, n_trials=n_trials, seed=seed, figures=figures)
 
-        matplotlib.use("Agg")
-        ax = task.plot_psychometric(task.psychometric(signal, trials))
-        save_figure(ax.figure, run / "psychometric.png", dpi=130)
-        summary["psychometric_figure"] = str(run / "psychometric.png")
-    _write_json(run / "evaluation.json", summary)
-    return summary
+
+def _forward(net, task, inputs, key):
+    """What the task's loss reads of ``net`` on trial inputs (no network noise: ``key`` unused)."""
+    return _signal(net, task, inputs)
+
+
+register_run_model(MorrisLecarNetwork, _forward)  # training.evaluate and 'lowrank-rnn evaluate' read the run folders
 
 
 __all__ = ["train_ml_network", "ml_network_loss", "load_ml_run", "evaluate_ml_run", "model_config",

@@ -24,6 +24,7 @@ from ._checkpoint import write_epoch as write_checkpoint
 from ._evaluate import evaluate as evaluate
 from ._evaluate import load_run as load_run
 from ._evaluate import plot_latents as plot_latents
+from ._evaluate import register_run_model as register_run_model
 from ._evaluate import run_history as run_history
 from ._recipes import RECIPES as RECIPES
 from ._recipes import Recipe as Recipe
@@ -41,3 +42,4 @@ __all__ = ["train", "BPTT", "Adam", "RunSettings", "OpenES", "CMAES", "PGPE", "g
            "plot_latents", "hash_normal", "RECIPES", "Recipe", "build_model", "train_recipe", "rate_model", "train_rule"]
 __all__ += ["flat_search", "FlatSearch"]
 __all__ += ["claim_run_folder", "resume_run", "write_checkpoint", "finish_run"]
+__all__ += ["register_run_model"]

@@ -91,7 +91,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         ts = summary["train_seconds"]
         print(f"{summary['task']}: accuracy {summary['accuracy']:.3f}, loss {summary['loss']:.4g} on "
-              f"{summary['n_trials']} fresh trials" + (f"; trained in {ts:.2f} s" if ts is not None else ""))
+              f"{summary['n_trials']} fresh trials" + (f"; trained in {ts:.2f} s" if ts is not None else "")
+              + (f"; {summary['nonfinite_grads']} non-finite gradient(s) in training" if "nonfinite_grads" in summary
+                 else ""))
         for key in ("psychometric_figure", "latents_figure"):
             if key in summary:
                 print(f"wrote {summary[key]}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -10,10 +12,38 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import positive_int
-from .._errors import ArgumentError, RunFolderError
+from .._errors import ArgumentError, ArgumentTypeError, RunFolderError
 from .._io import atomic_write_bytes, load, save_figure
 from ..models import AbstractRNN, FullRankRNN, run_trials
 from ..tasks import get_task
+
+
+#: class -> forward(model, task, inputs, key) -> outputs: the run folders' models besides the networks
+#: of lowrank_rnn.models, filled by the sub-packages that define them (:func:`register_run_model`)
+_RUN_MODELS: dict[type, Callable] = {}
+
+
+def register_run_model(cls: type, forward: Callable) -> None:
+    """Let :func:`load_run` and :func:`evaluate` (``lowrank-rnn evaluate``) read run folders whose
+    ``model.npz`` holds a ``cls`` (a class saved by :func:`lowrank_rnn.save`) other than the
+    networks of :mod:`lowrank_rnn.models`.
+
+    ``forward(model, task, inputs, key) -> outputs`` runs the model on a batch of trial inputs
+    ``(B, T, K)`` and returns what the task's ``loss``, ``accuracy`` and ``psychometric`` read
+    (``key``: the network noise, if any). A sub-package registers its classes when it is imported,
+    and :func:`lowrank_rnn.load` imports the module that a saved file names, so a folder is read
+    without importing that sub-package first (the Morris–Lecar networks of
+    :mod:`lowrank_rnn.biophys` register so).
+
+    Examples
+    --------
+    >>> from lowrank_rnn.biophys import MorrisLecarNetwork
+    >>> MorrisLecarNetwork in _RUN_MODELS
+    True
+    """
+    if not isinstance(cls, type) or not callable(forward):
+        raise ArgumentTypeError(f"register_run_model needs a class and a function, got {cls!r} and {forward!r}")
+    _RUN_MODELS[cls] = forward
 
 
 def run_history(run: str | Path) -> dict:
@@ -80,11 +110,12 @@ def load_run(run: str | Path):
         raise RunFolderError(f"{run / 'config.json'} is not the configuration of a training run "
                              f"({type(err).__name__}: {err})") from None
     task = get_task(name, **task_cfg)
-    model = load(run / "model.npz")
-    if not isinstance(model, AbstractRNN):
+    model = load(run / "model.npz")  # the file names its class's module, which registers it
+    if not isinstance(model, (AbstractRNN, *_RUN_MODELS)):
         raise RunFolderError(f"{run / 'model.npz'} holds a {type(model).__name__}, not a trained network "
-                             "(LowRankRNN, FullRankRNN, MixtureLowRankRNN or RateRNN): evaluate reads the folders "
-                             "that 'lowrank-rnn train' writes")
+                             "(LowRankRNN, FullRankRNN, MixtureLowRankRNN, RateRNN, "
+                             f"{', '.join(c.__name__ for c in _RUN_MODELS) or 'or a registered class'}): evaluate "
+                             "reads the folders that 'lowrank-rnn train' writes")
     return model, task, config
 
 
@@ -150,6 +181,16 @@ def plot_latents(kappa: np.ndarray, times: np.ndarray, conditions: dict, *, titl
     return fig
 
 
+@partial(jax.jit, static_argnames=("forward", "task", "need_states"))
+def _outputs(model, inputs, key, *, forward, task, need_states):
+    """The model's outputs on ``inputs`` (and states when ``need_states``): by a registered
+    ``forward`` (:func:`register_run_model`), or by :func:`~lowrank_rnn.models.run_trials`; one
+    compilation per model structure, task and batch shape in a process."""
+    if forward is not None:  # a model of another sub-package (a Morris–Lecar network, say)
+        return forward(model, task, inputs, key)
+    return run_trials(model, inputs, key=key, return_states=need_states)
+
+
 def evaluate(run: str | Path, *, n_trials: int = 1000, seed: int = 12345, figures: bool = True) -> dict:
     """Return the accuracy and loss of a trained run on fresh trials, and write its figures.
 
@@ -160,6 +201,9 @@ def evaluate(run: str | Path, *, n_trials: int = 1000, seed: int = 12345, figure
     ``latents.png`` (kappa(t) averaged per condition); and it writes ``evaluation.json``.
     The summary holds ``accuracy``, ``loss``, ``train_seconds`` (the training loop's wall time,
     compilation included; None if the run was interrupted), the epochs trained and the paths.
+    Every run folder is read so: those of :func:`~lowrank_rnn.training.train` and those of a model
+    registered by another sub-package (:func:`register_run_model`; the Morris–Lecar networks of
+    :func:`lowrank_rnn.biophys.train_ml_network`, run through their solver, without noise).
 
     Examples
     --------
@@ -177,9 +221,9 @@ def evaluate(run: str | Path, *, n_trials: int = 1000, seed: int = 12345, figure
     model, task, config = load_run(run)
     key_trials, key_noise = jax.random.split(jax.random.key(seed))
     trials = jax.jit(task.sample, static_argnums=1)(key_trials, n_trials)
-    need_states = figures and not isinstance(model, FullRankRNN)
-    forward = jax.jit(lambda m, u, k: run_trials(m, u, key=k, return_states=need_states))
-    result = forward(model, trials.inputs, key_noise)
+    registered = next((f for c, f in _RUN_MODELS.items() if isinstance(model, c)), None)
+    need_states = figures and registered is None and not isinstance(model, FullRankRNN)
+    result = _outputs(model, trials.inputs, key_noise, forward=registered, task=task, need_states=need_states)
     outputs, states = result if need_states else (result, None)
     summary = {"task": config["task"].get("name"), "model": config["model"].get("class"),
                "accuracy": float(task.accuracy(outputs, trials)), "loss": float(task.loss(outputs, trials)),
