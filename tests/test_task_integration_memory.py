@@ -1,11 +1,14 @@
 """The integration_memory task (issue 12 item 3): trials, targets, losses, accuracy, psychometric."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from lowrank_rnn import ArgumentError
+from lowrank_rnn.cli import main
 from lowrank_rnn.tasks import IntegrationMemory, get_task
 
 SHORT = dict(fixation=10.0, stimulus=60.0, delay=30.0, response=20.0, n_pulses=3, pulse_width=10.0)
@@ -76,3 +79,23 @@ def test_spike_count_loss_is_a_discrete_hinge_on_the_response_count():
 def test_bad_arguments(kwargs):
     with pytest.raises(ArgumentError):
         IntegrationMemory(**(SHORT | kwargs))
+
+
+def test_cli_trains_a_low_rank_network_on_it_without_model(tmp_path, capsys):
+    """`lowrank-rnn train --task integration_memory` without --model: the task's low-rank recipe on the
+    950-step trials, at a smoke size; evaluate reads the folder; the Morris-Lecar options are refused."""
+    run = tmp_path / "lr"
+    args = ["train", "--task", "integration_memory", "--out", str(run), "--hidden", "8", "--epochs", "2",
+            "--trials", "10", "--batch", "4", "--quiet", "--no-cache"]
+    assert main(args) == 0
+    assert "(rank 1, N = 8) for 2 epochs" in capsys.readouterr().out
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["class"] == "LowRankRNN" and config["task"]["stimulus"] == 400.0
+    h = json.loads((run / "history.json").read_text())
+    assert h["epoch"] == [1, 2] and np.all(np.isfinite(h["train_loss"]))
+    assert main(["evaluate", str(run), "--json", "--trials", "8", "--no-figures", "--no-cache"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["model"] == "LowRankRNN" and 0 <= summary["accuracy"] <= 1
+    with pytest.raises(SystemExit) as ex:
+        main(args[:4] + [str(tmp_path / "no"), "--loss", "spike_count", "--no-cache"])
+    assert ex.value.code == 2 and "--model morris_lecar" in capsys.readouterr().err

@@ -97,7 +97,11 @@ RECIPES: dict[str, Recipe] = {
                                "sequential MNIST of Liu et al. 2022, arXiv 2206.00823)"),
     "integration_memory": Recipe("integration_memory", rank=1, hidden=16, epochs=20, batch=16, train_inputs=True,
                                  source="library default (the Morris-Lecar task of Hazelden et al. 2023, whose "
-                                        "settings are not public; --model morris_lecar trains the biophysical network)"),
+                                        "settings are not public; --model morris_lecar trains the biophysical "
+                                        "network). Measured: at these settings, and at N = 64 for 30 epochs, the "
+                                        "low-rank network stays at chance (loss 1.0, the response is 0): the "
+                                        "gradient fades through the 300 ms delay (tau 10 ms); without the delay "
+                                        "it learns (accuracy 0.75 after 8 epochs at N = 64)"),
 }
 
 
