@@ -708,11 +708,12 @@ def fit(model: Causalformer, X, *, key, epochs: int = 200, batch_size: int = 16,
     $\\frac{1}{Bn}\\sum_{b,i} (\\hat y_{b,i} - y_{b,i})^2$, with AdamW (learning rate ``lr``,
     decoupled weight decay ``weight_decay``; dropout on). The learning rate is multiplied by
     ``lr_factor`` once the validation loss has not improved (by a relative $10^{-4}$) for more than
-    ``lr_patience`` epochs, and training stops once it has not improved for ``patience`` epochs or
-    after ``epochs``. The returned model holds the weights of the best validation epoch. One epoch
-    is one compiled ``lax.scan`` over the minibatches; the shuffle and dropout of epoch $e$ come
-    from ``jax.random.fold_in(key, e)``, so a run resumed from ``checkpoint`` equals an
-    uninterrupted one.
+    ``lr_patience`` epochs (the authors' scheduler was meant to; in their published runs it never
+    acted, so ``lr_factor=1`` reproduces their constant rate), and training stops once it has not
+    improved for ``patience`` epochs or after ``epochs``. The returned model holds the weights of
+    the best validation epoch. One epoch is one compiled ``lax.scan`` over the minibatches; the
+    shuffle and dropout of epoch $e$ come from ``jax.random.fold_in(key, e)``, so a run resumed
+    from ``checkpoint`` equals an uninterrupted one.
 
     Parameters
     ----------

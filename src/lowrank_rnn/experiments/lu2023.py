@@ -64,6 +64,37 @@ PUBLISHED = {
 }
 
 
+#: the same released results, per initialisation seed (key ``dec_all``): the mean over ten networks and
+#: ten seeds of the AUROC of one seed's attention, for p = 0.2 .. 0.8, and the mean test R^2 of one
+#: seed's forecast (``r2_all``; the ``r2`` above, 0.946-0.948, is that of the seed-averaged forecast)
+PUBLISHED_SINGLE_SEED = {
+    5: {"attention": (0.875, 0.906, 0.908, 0.939), "r2": 0.933},
+    10: {"attention": (0.870, 0.885, 0.889, 0.894), "r2": 0.936},
+    20: {"attention": (0.873, 0.878, 0.867, 0.876), "r2": 0.936},
+    40: {"attention": (0.822, 0.814, 0.779, 0.700), "r2": 0.936},
+}
+#: seeds the authors average (their attention rows); fewer seeds are compared with PUBLISHED_SINGLE_SEED
+PAPER_SEEDS = 10
+
+
+def published_mean(N: int, p: float, method: str, seeds: int = PAPER_SEEDS) -> float | None:
+    """Return the authors' released mean AUROC for ``method`` at (``N``, ``p``), or ``None``.
+
+    Attention run with fewer than the paper's ten seeds is set against the authors' single-seed
+    AUROCs (:data:`PUBLISHED_SINGLE_SEED`): averaging the seeds' scores raises the AUROC by
+    0.05-0.10 (at N = 10 from 0.87-0.89 per seed to 0.96-0.97).
+
+    Examples
+    --------
+    >>> published_mean(10, 0.2, "attention"), published_mean(10, 0.2, "attention", seeds=1)
+    (0.967, 0.87)
+    """
+    if N not in PUBLISHED or p not in PS:
+        return None
+    table = PUBLISHED_SINGLE_SEED if method == "attention" and seeds < PAPER_SEEDS else PUBLISHED
+    return table[N][method][PS.index(p)]
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Sizes of the run (default: the paper's; quick: N <= 10, fewer networks)."""
@@ -79,6 +110,9 @@ class Config:
     attention_model: tuple[tuple[str, int], ...] = ()  # Causalformer sizes; () = the paper's
     attention_epochs: int = 200
     attention_batch: int = 16
+    #: factor of the learning rate on a plateau: 1 keeps it constant, as in the authors' runs (their
+    #: scheduler's plateau step only acts when told the epoch ended, which their training loop never does)
+    attention_lr_factor: float = 1.0
     attention_on_rate_networks: bool = True
     seed: int = 2023
     rate_N: int = 20
@@ -102,7 +136,7 @@ def attention_scores_for(X: np.ndarray, cfg: Config, key) -> tuple[np.ndarray, f
     ``X``: the network's normalised voltages ``(time, n)``. The protocol of Lu et al. 2023:
     ``cfg.attention_seeds`` :class:`~lowrank_rnn.causal.Causalformer` models (one per
     initialisation key; sizes ``cfg.attention_model``, the paper's by default) trained together by
-    :func:`~lowrank_rnn.causal.fit_ensemble` (AdamW, learning rate halved on plateau, early
+    :func:`~lowrank_rnn.causal.fit_ensemble` (AdamW, learning rate constant, as in the authors' runs, early
     stopping, at most ``cfg.attention_epochs`` epochs, batch ``cfg.attention_batch``, time-ordered
     60/20/20 split of the windows); :func:`~lowrank_rnn.causal.attention_scores` reads the
     decoder's global cross-attention on the test windows, row-normalised, averaged over the seeds,
@@ -113,7 +147,7 @@ def attention_scores_for(X: np.ndarray, cfg: Config, key) -> tuple[np.ndarray, f
     models = [Causalformer(X.shape[1], key=k, **dict(cfg.attention_model))
               for k in jax.random.split(model_key, cfg.attention_seeds)]
     fits = fit_ensemble(models, X, key=fit_key, epochs=cfg.attention_epochs, batch_size=cfg.attention_batch,
-                        progress=False)
+                        lr_factor=cfg.attention_lr_factor, progress=False)
     return attention_scores(fits.models, X), float(np.mean(fits.test_r2))
 
 
@@ -210,21 +244,36 @@ def _verdicts(table: list[dict], cfg: Config, attention_run: bool) -> list[list[
                     f"reproduced in {n_ok} of {len(cells)} cells"])
     if attention_run:
         wins = [(row(N, p, "attention"), row(N, p, "granger_aic")) for N in PUBLISHED for p in cfg.ps]
-        wins = [(a, g) for a, g in wins if a and g]
+        wins = [(a, g) for a, g in wins if a and g and a["N"] >= 10]
         n_win = sum(a["auroc_mean"] >= g["auroc_mean"] for a, g in wins)
-        wins = [(a, g) for a, g in wins if a["N"] >= 10]
-        n_win = sum(a["auroc_mean"] >= g["auroc_mean"] for a, g in wins)
-        out.append(["Attention equals or beats Granger (AIC) from N = 10 on",
-                    "in all 12 cells with N >= 10 (not at N = 5: 13 of 16 in all); by 0.07–0.19 at N = 40",
+        if cfg.attention_seeds >= PAPER_SEEDS:
+            published = "in all 12 cells with N >= 10 (not at N = 5: 13 of 16 in all); by 0.07–0.19 at N = 40"
+            ok = n_win >= 0.8 * len(wins)
+        else:  # the authors' single seeds against their Granger means, in the cells run here
+            expected = sum(published_mean(a["N"], a["p"], "attention", 1) >= published_mean(a["N"], a["p"], "granger_aic")
+                           for a, _ in wins)
+            published = (f"{cfg.attention_seeds} seed(s), not the paper's ten: the authors' single seeds win in "
+                         f"{expected} of these {len(wins)} cells (5 of the 12 with N >= 10; all 12 with ten seeds "
+                         "averaged)")
+            ok = abs(n_win - expected) <= max(1, 0.2 * len(wins))
+        # a smaller model or a shortened schedule (the quick run) checks the pipeline, not the claim
+        paper_model = not cfg.attention_model and cfg.attention_epochs >= 100
+        out.append(["Attention equals or beats Granger (AIC) from N = 10 on", published,
                     f"in {n_win} of {len(wins)} cells with N >= 10" if wins else "no cell with N >= 10 run",
-                    ("reproduced" if n_win >= 0.8 * len(wins) else "not reproduced") if wins else "not measured"])
+                    ("reproduced" if ok else "not reproduced") if wins and paper_model else
+                    "not measured (a smaller model or fewer epochs than the paper's: a pipeline check)"
+                    if wins else "not measured"])
         r2 = [r["r2_mean"] for r in table if r["method"] == "attention" and r["r2_mean"] is not None]
-        out.append(["Test R² of the forecaster", "about 0.95", fmt(float(np.mean(r2))) if r2 else "—",
-                    "reproduced" if r2 and abs(np.mean(r2) - 0.95) < 0.03 else "not reproduced"])
+        out.append(["Test R² of one forecaster (mean over seeds)",
+                    "0.933–0.936 per seed (0.946–0.948 for the seed-averaged forecast)",
+                    fmt(float(np.mean(r2))) if r2 else "—",
+                    "reproduced" if r2 and abs(np.mean(r2) - 0.935) < 0.03 else "not reproduced"])
     else:
         out.append(["Attention equals or beats Granger (AIC) from N = 10 on",
                     "in all 12 cells with N >= 10; by 0.07–0.19 at N = 40", "attention not run", "not measured"])
-        out.append(["Test R² of the forecaster", "about 0.95", "attention not run", "not measured"])
+        out.append(["Test R² of one forecaster (mean over seeds)",
+                    "0.933–0.936 per seed (0.946–0.948 for the seed-averaged forecast)", "attention not run",
+                    "not measured"])
     return out
 
 
@@ -376,7 +425,10 @@ def run(out_dir, *, quick: bool = False, networks: int | None = None, methods=No
         report.text(
             f"Attention: on the first {min(cfg.attention_networks, cfg.networks)} network(s) of each cell, "
             f"{cfg.attention_seeds} Causalformer(s) ({sizes}; windows of 10 steps) trained on the first 60 % of the "
-            f"windows (AdamW, learning rate 5e-4 halved on plateau, weight decay 1e-3, batch {cfg.attention_batch}, "
+            f"windows (AdamW, learning rate 5e-4 "
+            + ("constant, as in the authors' runs" if cfg.attention_lr_factor == 1.0 else
+               f"times {cfg.attention_lr_factor:g} on plateau")
+            + f", weight decay 1e-3, batch {cfg.attention_batch}, "
             f"early stopping on the next 20 %, at most {cfg.attention_epochs} epochs); scores from the decoder's "
             "global cross-attention on the last 20 %, row-normalised and averaged over the seeds; test R² there."
             + (" **Quick run: a check of the pipeline.** A small model trained for a few epochs is far from the "
@@ -426,8 +478,7 @@ def run(out_dir, *, quick: bool = False, networks: int | None = None, methods=No
     report.section("AUROC against N and p")
     rows = []
     for r in table:
-        j = PS.index(r["p"]) if r["p"] in PS else None
-        pub = PUBLISHED[r["N"]][r["method"]][j] if r["N"] in PUBLISHED and j is not None else None
+        pub = published_mean(r["N"], r["p"], r["method"], cfg.attention_seeds)
         order = next((o for o in results["orders"] if (o["N"], o["p"], o["method"]) == (r["N"], r["p"], r["method"])),
                      None)
         sd = f" ± {fmt(r['auroc_sd'])}" if r["auroc_sd"] is not None else " (one network)"
@@ -437,7 +488,18 @@ def run(out_dir, *, quick: bool = False, networks: int | None = None, methods=No
                      fmt(r["r2_mean"]), r["n_networks"]])
     report.table(["N", "p", "method", "ours (mean ± s.d.)", "published mean", "ours − published", "VAR order (range)",
                   "test R²", "networks"], rows,
-                 caption="AUROC over the full connectivity matrix; s.d. over networks.")
+                 caption="AUROC over the full connectivity matrix; s.d. over networks."
+                 + (f" Attention with {cfg.attention_seeds} seed(s): its published mean is that of the authors' "
+                    "single seeds (their released per-seed AUROCs), not that of their ten-seed average."
+                    if attention_run and cfg.attention_seeds < PAPER_SEEDS else ""))
+    report.text(
+        "What one seed gives: the authors' released results hold each seed's AUROC beside that of the ten seeds' "
+        "averaged scores. One seed's attention is much weaker than the average: mean over networks and seeds "
+        "0.87–0.94 at N = 5, 0.87–0.89 at N = 10, 0.87–0.88 at N = 20, 0.70–0.82 at N = 40 (s.d. over the seeds of "
+        "one network 0.03–0.09, single seeds as low as 0.57), against 0.95–0.98, 0.96–0.97, 0.95–0.98 and "
+        "0.76–0.95 averaged. Per seed, attention beats Granger (AIC) in only 5 of the 12 cells with N >= 10 "
+        "(none at N = 10); the paper's advantage is that of the seed average. Likewise the published test R² "
+        "(0.946–0.948) is that of the seed-averaged forecast; one seed's is 0.933–0.936.")
     if not attention_run:
         why = "`--methods granger`" if "attention" not in methods else "attention_networks = 0"
         report.text(f"**Attention was not run** ({why}): the rows `method: \"attention\"` of the "
