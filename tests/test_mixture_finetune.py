@@ -115,6 +115,23 @@ def test_fine_tune_published_steps_move_readout_and_connectivity_faster():
     assert 0.5 < change["published"]["I1"] / change["uniform"]["I1"] < 2.0
 
 
+def test_fine_tune_keep_best_returns_the_lowest_validation_epoch():
+    """keep_best: the statistics of the epoch of lowest validation loss, i.e. those that a run stopped
+    after that epoch returns (same key: same trials, minibatches and draws), not the last ones."""
+    task = get_task("rdm")
+    fit = fit_mixture(LowRankRNN(48, 1, 1, 1, key=jax.random.key(0), noise=0.1), 1)
+    kw = dict(key=jax.random.key(1), n_trials=40, batch=16, lr=0.3)  # large steps: the loss jumps
+    best = fine_tune_mixture(fit, task, epochs=4, keep_best=True, **kw)
+    val = np.asarray(best.history["val_loss"])
+    assert len(val) == 4
+    stop = int(np.argmin(val)) + 1
+    short = fine_tune_mixture(fit, task, epochs=stop, **kw)
+    np.testing.assert_allclose(best.ensemble.cov, short.ensemble.cov, rtol=1e-5, atol=1e-6)
+    last = fine_tune_mixture(fit, task, epochs=4, **kw)
+    if stop < 4:
+        assert not np.allclose(best.ensemble.cov, last.ensemble.cov)
+
+
 def test_fine_tune_bad_input(getkey):
     fit = fit_mixture(LowRankRNN(32, 1, 1, 1, key=getkey()), 1)
     task = get_task("rdm")
@@ -132,5 +149,7 @@ def test_fine_tune_bad_input(getkey):
         fine_tune_mixture(fit, task, key=1, epochs=1)
     with pytest.raises(ArgumentError, match="lr_scaling"):
         fine_tune_mixture(fit, task, key=getkey(), epochs=1, lr_scaling="fast")
+    with pytest.raises(ArgumentTypeError, match="keep_best"):
+        fine_tune_mixture(fit, task, key=getkey(), epochs=1, keep_best="yes")
     with pytest.raises(ArgumentTypeError, match="resample_per_batch"):
         MixtureLowRankRNN(10, 1, 1, 1, key=getkey(), resample_per_batch="yes")
