@@ -209,7 +209,12 @@ def fit_mixture(model, n_components: int = 1, *, method: str = "em", n_init: int
 
     The N loading vectors ``(m_i, n_i, I_i, w_i)`` are clustered by a scikit-learn
     ``GaussianMixture`` (``method="em"``) or ``BayesianGaussianMixture`` (``"bayes"``, which may
-    leave components empty) with full covariances; each neuron goes to its most probable
+    leave components empty), or by a ``BayesianGaussianMixture`` whose component means are held
+    at 0 by a strong prior (``"zero_mean"``: mean prior 0, mean precision prior $10^5$, the
+    published DMS clustering), so that the components differ by their covariances only; full
+    covariances throughout. ``"em"`` may instead split a cloud that is symmetric under
+    $x \to -x$ into two mirror-image halves of opposite means and alike covariances: with
+    ``zero_mean=True`` those are one Gaussian twice. Each neuron goes to its most probable
     component, and each population is described by the empirical mean and covariance of its
     neurons (:func:`lowrank_rnn.models.to_ensemble` with the labels), as in the published
     ``to_support_net`` (Dubreuil, Valente et al. 2022, Nat. Neurosci.). ``n_components = 1`` is the
@@ -227,8 +232,9 @@ def fit_mixture(model, n_components: int = 1, *, method: str = "em", n_init: int
     """
 
     C = positive_int("n_components", n_components)
-    if method not in ("em", "bayes"):
-        raise ArgumentError(f"method must be 'em' (GaussianMixture) or 'bayes' (BayesianGaussianMixture), got {method!r}")
+    if method not in ("em", "bayes", "zero_mean"):
+        raise ArgumentError(f"method must be 'em' (GaussianMixture), 'bayes' (BayesianGaussianMixture) or "
+                            f"'zero_mean' (BayesianGaussianMixture with means held at 0), got {method!r}")
     n_init = positive_int("n_init", n_init)
     random_state = positive_int("random_state", random_state, low=0)
     X, _ = loadings(model)
@@ -241,8 +247,9 @@ def fit_mixture(model, n_components: int = 1, *, method: str = "em", n_init: int
         from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 
         cls = GaussianMixture if method == "em" else BayesianGaussianMixture
+        prior = {"mean_prior": np.zeros(X.shape[1]), "mean_precision_prior": 1e5} if method == "zero_mean" else {}
         estimator = cls(n_components=C, covariance_type="full", n_init=n_init, random_state=random_state,
-                        max_iter=500).fit(X)
+                        max_iter=500, **prior).fit(X)
         raw = estimator.predict(X)
         _, labels = np.unique(raw, return_inverse=True)  # empty components dropped, labels 0..C'-1
         labels = labels.astype(np.int64)
