@@ -41,7 +41,7 @@ class Config:
     quick: bool
     tasks: tuple[str, ...] = TASKS
     hidden: tuple[tuple[str, int], ...] = (("rdm", 512), ("romo", 512), ("raposo", 512), ("mante", 512),
-                                           ("dms", 256))
+                                           ("dms", 512))
     n_networks: tuple[tuple[str, int], ...] = (("rdm", 3), ("romo", 2), ("raposo", 3), ("mante", 3), ("dms", 2))
     n_resampled: int = 5
     n_eval_trials: int = 1000
@@ -55,6 +55,13 @@ class Config:
     #: resampled networks collapse to the output-0 minimum (accuracy 0.50), measured on a N = 256 network
     fine_tune_epochs: tuple[tuple[str, int], ...] = (("mante", 40), ("dms", 60))
     fine_tune_lrs: tuple[tuple[str, float], ...] = (("mante", 1e-2), ("dms", 1e-4))
+    #: clustering of the populations per task (``fit_mixture(method=...)``, default "em"): DMS as the published
+    #: notebook, a Bayesian mixture with means held at 0 (EM splits the DMS loadings into mirror-image halves of
+    #: opposite means, which are one Gaussian twice once the means are set to 0)
+    cluster_methods: tuple[tuple[str, str], ...] = (("dms", "zero_mean"),)
+    #: tasks whose fine-tuning takes the published support network's Adam steps (``lr_scaling="published"``:
+    #: m, n statistics sqrt(N) lr, readout N lr) and returns the epoch of lowest validation loss (``keep_best``)
+    published_steps: tuple[str, ...] = ("dms",)
     #: tasks whose population fractions stay as fitted during fine-tuning (the published code never trains them)
     fixed_fractions: tuple[str, ...] = ("dms",)
     #: the control: the one-Gaussian description fine-tuned in the same way
@@ -62,11 +69,13 @@ class Config:
     #: populations are zero-mean (their within-population covariance only), as the published code
     zero_mean: bool = True
     epairs_null: int = 100
-    #: DMS: epochs at delay <= 700 ms (published up to 300, early stop 0.01), then per shaping stage
-    dms_epochs: int = 100
-    dms_pretrain_epochs: int = 10
-    dms_shaping: tuple[float, ...] = (1500.0, 3000.0)
-    dms_shaping_epochs: int = 30
+    #: DMS as the published ``train_dms.py``: full-rank pre-training epochs (lr 1e-5, delay <= 2000 ms), then
+    #: rank-two stages (maximum delay in ms, Adam lr, gradient clip, maximum epochs; published 300, 50, 400),
+    #: every stage stopped at training loss ``dms_early_stop`` with its best epoch kept
+    dms_pretrain_epochs: int = 50
+    dms_stages: tuple[tuple[float, float, float | None, int], ...] = ((700.0, 1e-2, 0.01, 300), (1000.0, 1e-3, 1.0, 50),
+                                                                      (4000.0, 1e-4, None, 100))
+    dms_early_stop: float = 0.05
     truncation: bool = True
     truncation_hidden: int = 256
     truncation_epochs: int = 20
@@ -85,6 +94,10 @@ class Config:
     def N(self, task: str) -> int:
         """Neurons of the networks trained on ``task``."""
         return dict(self.hidden)[task]
+
+    def cluster_method(self, task: str) -> str:
+        """``fit_mixture`` method of the multi-population fits of ``task``."""
+        return dict(self.cluster_methods).get(task, "em")
 
     def tune_epochs(self, task: str) -> int:
         """Epochs of fine-tuning of the mixtures of ``task``."""

@@ -26,13 +26,15 @@ and ``DIR/results.json``:
    rank r (:func:`lowrank_rnn.analysis.truncate`), accuracy against r.
 
 What is feasible on 2 CPU cores, and so the default run: 3 networks on RDM, Raposo and Mante and 2 on
-Romo at the published N = 512, with the published recipes; 2 DMS networks at N = 256 with a shortened
-protocol (10 full-rank pre-training epochs instead of 50, at most 100 epochs at delay <= 700 ms, then
-the delay widened to 1500 and 3000 ms, at most 30 epochs each, early stop at loss 0.01); 5 resampled
-networks per fit, 1000 fresh trials per accuracy (the paper: 100 networks per task); fine-tuning per
-mixture 40 epochs at lr 1e-2 for Mante, 60 at lr 1e-4 with the population fractions kept for DMS
-(the authors' settings), the one-Gaussian description fine-tuned as a control; and, for both, networks
-redrawn from each trained network's own loading vectors (the empirical distribution, no fit). ``quick`` trains
+Romo at the published N = 512, with the published recipes; 2 DMS networks at N = 512 by the published
+``train_dms.py`` protocol (50 full-rank pre-training epochs at lr 1e-5, then rank two at delays up to
+700, 1000 and 4000 ms, each stage stopped at loss 0.05 with its best epoch kept; the last stage capped
+at 100 epochs instead of 400); 5 resampled networks per fit, 1000 fresh trials per accuracy (the
+paper: 100 networks per task); fine-tuning per mixture 40 epochs at lr 1e-2 for Mante, and for DMS
+the authors' 60 epochs at lr 1e-4 with the published support network's steps and fractions kept,
+returning the epoch of lowest validation loss; the one-Gaussian description fine-tuned as a control;
+and, for both, networks redrawn from each trained network's own loading vectors (the empirical
+distribution, no fit). ``quick`` trains
 one N = 128 network on RDM and one on Mante, and fine-tunes the Mante mixture for 15 epochs.
 """
 
