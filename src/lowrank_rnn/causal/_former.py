@@ -144,6 +144,23 @@ class _Attention(eqx.Module):
         return self.output(out), weights
 
 
+@eqx.filter_jit
+def _initial_layers(key: jax.Array, n_neurons: int, d_model: int, n_heads: int, d_qk: int, d_v: int, d_ff: int,
+                    dropout: float) -> tuple:
+    """The initial layers of a :class:`Causalformer`, in the order of its fields."""
+    ks = jax.random.split(key, 9)
+    return (_Dense(2, d_model, key=ks[0]),
+            jax.random.normal(ks[1], (2,)),                  # omega_0, phi_0
+            jax.random.normal(ks[2], (2, d_model - 1)),      # omega_k, phi_k
+            jax.random.normal(ks[3], (n_neurons, d_model)),
+            _LayerNorm(d_model), _Attention(d_model, n_heads, d_qk, d_v, key=ks[4]),
+            _LayerNorm(d_model), _FeedForward(d_model, d_ff, dropout, key=ks[5]), _LayerNorm(d_model),
+            _LayerNorm(d_model), _Attention(d_model, n_heads, d_qk, d_v, key=ks[6]),
+            _LayerNorm(d_model), _Attention(d_model, n_heads, d_qk, d_v, key=ks[7]),
+            _LayerNorm(d_model), _FeedForward(d_model, d_ff, dropout, key=ks[8]), _LayerNorm(d_model),
+            _Dense(d_model, 1, key=jax.random.fold_in(key, 9)))
+
+
 class DecoderTrace(NamedTuple):
     """The decoder's intermediate states for one window (see :meth:`Causalformer.decode`).
 
@@ -246,24 +263,12 @@ class Causalformer(eqx.Module):
         d_ff = 4 * d_model if d_ff is None else positive_int("d_ff", d_ff)
         dropout = real_scalar("dropout", dropout, low=0.0, high=1.0, high_open=True)
         key = prng_key("key", key)
-        ks = jax.random.split(key, 9)
-        self.value_time = _Dense(2, d_model, key=ks[0])
-        self.position_linear = jax.random.normal(ks[1], (2,))          # omega_0, phi_0
-        self.position_periodic = jax.random.normal(ks[2], (2, d_model - 1))  # omega_k, phi_k
-        self.neuron_embedding = jax.random.normal(ks[3], (n_neurons, d_model))
-        self.encoder_norm_attention = _LayerNorm(d_model)
-        self.encoder_attention = _Attention(d_model, n_heads, d_qk, d_v, key=ks[4])
-        self.encoder_norm_ff = _LayerNorm(d_model)
-        self.encoder_ff = _FeedForward(d_model, d_ff, dropout, key=ks[5])
-        self.encoder_norm_out = _LayerNorm(d_model)
-        self.decoder_norm_local = _LayerNorm(d_model)
-        self.decoder_local = _Attention(d_model, n_heads, d_qk, d_v, key=ks[6])
-        self.decoder_norm_global = _LayerNorm(d_model)
-        self.decoder_global = _Attention(d_model, n_heads, d_qk, d_v, key=ks[7])
-        self.decoder_norm_ff = _LayerNorm(d_model)
-        self.decoder_ff = _FeedForward(d_model, d_ff, dropout, key=ks[8])
-        self.decoder_norm_out = _LayerNorm(d_model)
-        self.head = _Dense(d_model, 1, key=jax.random.fold_in(key, 9))
+        # all draws in one compiled function: one compilation per model size instead of one per array shape
+        (self.value_time, self.position_linear, self.position_periodic, self.neuron_embedding,
+         self.encoder_norm_attention, self.encoder_attention, self.encoder_norm_ff, self.encoder_ff,
+         self.encoder_norm_out, self.decoder_norm_local, self.decoder_local, self.decoder_norm_global,
+         self.decoder_global, self.decoder_norm_ff, self.decoder_ff, self.decoder_norm_out,
+         self.head) = _initial_layers(key, n_neurons, d_model, n_heads, d_qk, d_v, d_ff, dropout)
         self.n_neurons, self.seq_len, self.d_model, self.dropout = n_neurons, seq_len, d_model, dropout
 
     @property
