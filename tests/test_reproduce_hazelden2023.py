@@ -16,7 +16,7 @@ SECTIONS = ("Morris–Lecar network: loss against forward passes", "BP gradients
 def smoke(tmp_path_factory, run_reproduction_with):
     out = tmp_path_factory.mktemp("hazelden2023")
     cfg = hazelden2023.Config(quick=True, n=4, trial=(0.0, 20.0, 10.0, 10.0), n_pulses=2, pulse_width=5.0,
-                              n_trials=10, batch=4, bp_epochs=2, popsize=4, windows=(40.0, 80.0), couplings=(1.0,),
+                              n_train=8, n_val=4, n_test=6, batch=4, bp_epochs=2, popsize=4, windows=(40.0, 80.0), couplings=(1.0,),
                               window_trials=1, spike_epochs=1, node_widths=(4, 8), node_budget=40, node_popsize=4)
     return out, run_reproduction_with(hazelden2023, out, cfg)
 
@@ -38,7 +38,21 @@ def test_figures_report_and_results(smoke):
     assert "Only the paper's abstract is public" in text
     assert len(res["claims"]) == 3
     for claim in res["claims"]:
-        assert isinstance(claim["reproduced"], bool) and claim["evidence"]
+        assert isinstance(claim["reproduced"], bool) and claim["evidence"] and claim["criterion"]
     assert res["spike_count"]["bp_refused"] is True
     assert [e["window_ms"] for e in res["window"]] == [40.0, 80.0]
-    assert res["ml_budget"]["bp"]["forward_passes"] and res["ml_budget"]["es"]["forward_passes"]
+    # the gradient sweep is a finding, not evidence for a claim
+    assert "nonfinite_gradients_in_sweep" not in str(res["claims"])
+    assert res["findings"][0]["evidence"]["grad_norm_growth_by_g_mean"]
+    runs = res["ml_budget"]["runs"]
+    # ES gets at least BP's training solves; validation solves are not counted
+    assert runs["es"]["train_solves"][-1] >= runs["bp"]["train_solves"][-1] == 2 * 2 * 4
+    # the networks are judged on fresh test trials, with the paired standard error of each difference
+    test = res["ml_budget"]["test"]
+    for k in ("init", "bp", "es"):
+        assert 0.0 <= test[k]["accuracy"] <= 1.0
+    assert set(test["es_minus_bp"]["loss"]) == {"diff", "se"}
+    claim1 = res["claims"][0]["evidence"]
+    assert claim1["test_loss_init_bp_es"] == [test["init"]["loss"], test["bp"]["loss"], test["es"]["loss"]]
+    assert set(res["spike_count"]["test"]) == {"init", "es", "es_minus_init"}
+    assert "window_mse" in text

@@ -43,6 +43,21 @@ def test_mse_loss_accuracy_psychometric():
     assert s["n_trials"].sum() == 256 and task.differentiable and task.reads == "readout"
 
 
+def test_window_mse_scores_the_response_window_mean():
+    task = get_task("integration_memory", loss="window_mse", **SHORT)
+    trials = task.sample(jax.random.key(3), 64)
+    # a readout oscillating around the target: right on average over the window, wrong at every step
+    t = np.arange(trials.targets.shape[1])
+    wobble = jnp.asarray(np.where(t % 2, 1.0, -1.0)[None, :, None] * np.asarray(trials.mask), jnp.float32)
+    out = trials.targets + 3.0 * wobble
+    assert float(task.loss(out, trials)) == pytest.approx(0.0, abs=1e-4)
+    assert float(get_task("integration_memory", **SHORT).loss(out, trials)) > 8.0  # the per-step MSE: 9
+    assert float(task.loss(jnp.zeros_like(trials.targets), trials)) == pytest.approx(1.0)
+    assert float(task.loss(0.5 * trials.targets, trials)) == pytest.approx(0.25)
+    assert task.differentiable and task.accuracy(out, trials) == 1.0
+    assert get_task(**task.config()).config() == task.config()
+
+
 def _spiking(trials, counts):
     """Voltages (mV) with counts[b] brief spikes in the response window of trial b."""
     B, T, _ = trials.targets.shape

@@ -9,7 +9,7 @@ Sub-commands::
     lowrank-rnn train --task NAME --out DIR [--rank R --hidden N --epochs --lr --batch --seed]
     lowrank-rnn train --task NAME --out DIR --method es [--strategy openai_es|cma_es|pgpe --popsize --sigma]
     lowrank-rnn train --task NAME --out DIR --rule eprop|rflo|mdgl|modprop|tbptt(k)|...   # a learning rule
-    lowrank-rnn train --task integration_memory --model morris_lecar --hidden N --method bptt|es [--loss mse|spike_count]
+    lowrank-rnn train --task integration_memory --model morris_lecar --hidden N --method bptt|es [--loss mse|window_mse|spike_count]
     lowrank-rnn evaluate DIR [--json]             # accuracy, loss and figures of a trained run
     lowrank-rnn sweep rank-one --out DIR [--g 0.5,1.5 --overlap 0.5,2 --N 500 --replicates 4]   # resumable
     lowrank-rnn motifs [--n-e ... --chain ...] [--json]   # E–I motif predictions (Shao et al. 2025)

@@ -12,7 +12,7 @@ from .._checks import positive_int, real_scalar
 from .._errors import ArgumentError
 from ._base import AbstractTask, Trials, _check_common, _check_outputs, _new_axes, masked_mean, mse_loss, window
 
-LOSSES = ("mse", "spike_count")
+LOSSES = ("mse", "window_mse", "spike_count")
 TARGETS = ("sign", "value")
 
 
@@ -38,6 +38,11 @@ class IntegrationMemory(AbstractTask):
 
     * ``"mse"``: the masked mean squared error of the readout on the response window
       (:func:`~lowrank_rnn.tasks.mse_loss`); ``outputs`` are the network's readout ``(B, T, 1)``.
+    * ``"window_mse"``: the squared error of the readout's mean over the response window,
+      $\frac{1}{B}\sum_b (\bar z_b - y_b)^2$ with $\bar z_b$ the mean readout of trial $b$ over the
+      window and $y_b$ its target: the quantity whose sign is the choice. A spiking network's
+      readout oscillates with its spikes within the window, which a per-step MSE penalises even
+      when the window's mean is right; this loss does not.
     * ``"spike_count"``: ``outputs`` are the voltages (mV) of the readout cell ``(B, T, 1)``; the
       response is its spike count $c$ (upward crossings of 0 mV) in the response window, the
       choice is $+1$ when $c \ge \theta$ (``threshold``) and $-1$ otherwise, and the loss is the
@@ -170,6 +175,9 @@ class IntegrationMemory(AbstractTask):
         out = _check_outputs(outputs, trials)
         if self.loss_name == "mse":
             return mse_loss(out, trials.targets, trials.mask)
+        if self.loss_name == "window_mse":
+            diff = masked_mean(out, trials.mask) - masked_mean(trials.targets, trials.mask)
+            return jnp.mean(diff ** 2)
         c = _upward_crossings(out, trials.mask, 0.0)[:, 0]
         y = trials.conditions["sign"]
         return jnp.mean(jax.nn.relu(self.margin - y * (c - self.threshold + 0.5))) / self.margin

@@ -139,9 +139,10 @@ def add_parsers(sub) -> None:
     tr.add_argument("--model", default="lowrank", choices=("lowrank", "morris_lecar"),
                     help="lowrank (default: the task's recipe) or morris_lecar (a network of Morris-Lecar neurons, "
                          "lowrank_rnn.biophys; --task integration_memory)")
-    tr.add_argument("--loss", default=None, choices=("mse", "spike_count"),
-                    help="with --model morris_lecar: mse of the readout (default) or spike_count (the readout "
-                         "cell's spike count against a threshold; --method es only)")
+    tr.add_argument("--loss", default=None, choices=("mse", "window_mse", "spike_count"),
+                    help="with --model morris_lecar: mse of the readout (default), window_mse (of its mean over the "
+                         "response window) or spike_count (the readout cell's spike count against a threshold; "
+                         "--method es only)")
     tr.add_argument("--solver", default=None, choices=("tsit5", "kvaerno5"),
                     help="with --model morris_lecar: tsit5 (explicit, default) or kvaerno5 (stiff, implicit)")
     tr.add_argument("--trial-ms", type=float, default=None,
