@@ -92,6 +92,8 @@ def test_training_evaluate_reads_morris_lecar_run_folders(tmp_path, capsys):
     assert again == {k: v for k, v in summary.items() if k != "psychometric_figure"}
     assert main(["evaluate", str(run), "--trials", "4", "--no-figures", "--no-cache"]) == 0
     assert "non-finite gradient(s) in training" in capsys.readouterr().out
+    assert main(["evaluate", str(run), "--json", "--trials", "4", "--no-figures", "--no-cache"]) == 0
+    assert json.loads(capsys.readouterr().out) == again
     code = ("import sys; from lowrank_rnn.training import load_run; m, t, c = load_run(sys.argv[1]); "
             "assert 'lowrank_rnn.biophys' in sys.modules; print(type(m).__name__, m.n, t.name)")
     out = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True, check=True).stdout

@@ -54,28 +54,52 @@ def test_bp_logs_gradients_and_stops_keeping_the_last_good_checkpoint(tmp_path):
     assert np.isfinite(float(biophys.ml_network_loss(good, task2, trials)))
 
 
+def test_cli_refuses_the_spike_count_loss_for_bp_and_the_ml_options_for_low_rank(tmp_path, capsys):
+    with pytest.raises(SystemExit) as ex:  # before anything runs
+        main(["train", "--task", "integration_memory", "--model", "morris_lecar", "--method", "bptt", "--loss",
+              "spike_count", "--out", str(tmp_path / "no"), "--no-cache"])
+    assert ex.value.code == 2 and "spike_count" in capsys.readouterr().err and not (tmp_path / "no").exists()
+    with pytest.raises(SystemExit) as ex:  # the low-rank recipes keep their flags
+        main(["train", "--task", "rdm", "--loss", "mse", "--out", str(tmp_path / "rdm"), "--no-cache"])
+    assert ex.value.code == 2 and "--loss" in capsys.readouterr().err
+
+
+# train (bptt, es) and evaluate --json from the command line: test_biophys_ml_resume.py trains and resumes
+# by the command line and evaluates its folder (--json); the refusals are checked above
+@pytest.mark.slow
 def test_cli_train_and_evaluate(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LOWRANK_RNN_JAX_CACHE", str(tmp_path / "cache"))
     run = tmp_path / "ml"
-    base = ["train", "--task", "integration_memory", "--model", "morris_lecar", "--hidden", "8", "--epochs", "2",
-            "--batch", "4", "--trials", "10", "--trial-ms", "100", "--quiet", "--no-cache"]
+    # the sizes of tests/test_biophys_ml_resume.py: one compilation of each step serves both files
+    base = ["train", "--task", "integration_memory", "--model", "morris_lecar", "--hidden", "4", "--epochs", "2",
+            "--batch", "2", "--trials", "5", "--trial-ms", "40", "--quiet", "--no-cache"]
     assert main(base + ["--method", "bptt", "--out", str(run)]) == 0
     assert "non-finite gradients 0" in capsys.readouterr().out
     for name in ("config.json", "model.npz", "history.json", "history.csv", "train_seconds"):
         assert (run / name).exists()
     h = json.loads((run / "history.json").read_text())
     assert len(h["grad_norm"]) == 2 and h["nonfinite_grads"] == [0, 0]
-    assert main(["evaluate", str(run), "--json", "--trials", "8", "--no-figures", "--no-cache"]) == 0
+    assert main(["evaluate", str(run), "--json", "--trials", "4", "--no-figures", "--no-cache"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["model"] == "MorrisLecarNetwork" and 0 <= summary["accuracy"] <= 1 and summary["epochs"] == 2
-    # the spike-count loss: refused for bptt before anything runs, trained by es
+    # the spike-count loss: refused for bptt before anything runs
     with pytest.raises(SystemExit) as ex:
         main(base + ["--method", "bptt", "--loss", "spike_count", "--out", str(tmp_path / "no")])
     assert ex.value.code == 2 and "spike_count" in capsys.readouterr().err and not (tmp_path / "no").exists()
-    assert main(base[:8] + ["1", *base[9:], "--method", "es", "--popsize", "4", "--loss", "spike_count",
+    # es from the command line (the strategy of the resume test's ES run: its compiled step)
+    assert main(base[:8] + ["1", *base[9:], "--method", "es", "--popsize", "4", "--sigma", "0.1", "--lr", "0.05",
                             "--out", str(tmp_path / "es")]) == 0
     assert json.loads((tmp_path / "es" / "config.json").read_text())["training"]["method"] == "openai_es"
     # the low-rank recipes keep their flags: the Morris-Lecar options are refused there
     with pytest.raises(SystemExit) as ex:
         main(["train", "--task", "rdm", "--loss", "mse", "--out", str(tmp_path / "rdm"), "--no-cache"])
     assert ex.value.code == 2 and "--loss" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # ES on the spike-count loss is checked by test_es_trains_on_the_spike_count_loss
+def test_cli_trains_the_spike_count_loss_by_es(tmp_path):
+    base = ["train", "--task", "integration_memory", "--model", "morris_lecar", "--hidden", "4", "--epochs", "1",
+            "--batch", "2", "--trials", "5", "--trial-ms", "40", "--quiet", "--no-cache"]
+    assert main(base + ["--method", "es", "--popsize", "4", "--loss", "spike_count", "--out", str(tmp_path / "es")]) == 0
+    config = json.loads((tmp_path / "es" / "config.json").read_text())
+    assert config["training"]["method"] == "openai_es" and config["task"]["loss_name"] == "spike_count"

@@ -226,7 +226,7 @@ def _comparable(config: dict) -> dict:
 def write_epoch(out: Path, *, model, params, opt_state, best, history, epoch: int, config: dict,
                 train_seconds: float) -> None:
     """Write the checkpoint of a completed epoch, then ``model.npz`` (``model`` by
-    :func:`lowrank_rnn.save`) and the history; :func:`resume_run` reads it back.
+    :func:`lowrank_rnn.save`) and the history; :func:`~lowrank_rnn.training.resume_run` reads it back.
 
     ``params`` and ``opt_state`` are pytrees of arrays (stored leaf by leaf, restored into a
     template of the same structure); ``best`` is None or ``(val_loss, params)``.
@@ -334,13 +334,14 @@ def finish(out: Path, model, history: dict[str, list], train_seconds: float, *, 
 
 def resume_run(out: Path | None, config: dict, *, resume: bool, epochs: int, params, state, fields):
     """Return ``(params, state, history, start_epoch, elapsed, best)`` of a run about to start in
-    ``out``: from its ``checkpoint.npz`` (:func:`write_epoch`) when ``resume`` and one exists, else
-    ``params``, ``state``, an empty history of ``fields``, epoch 0, 0 s and no best; then writes
+    ``out``: from its ``checkpoint.npz`` (:func:`~lowrank_rnn.training.write_checkpoint`) when
+    ``resume`` and one exists, else ``params``, ``state``, an empty history of ``fields``, epoch 0,
+    0 s and no best; then writes
     ``config.json`` (``config`` with ``training.epochs = epochs``). Nothing is read or written for
     ``out=None``.
 
     The saved parameters and state are restored into the structure of ``params`` and ``state``
-    (:func:`restore_leaves`). Raises :class:`~lowrank_rnn.RunFolderError` when the checkpoint is
+    (leaf by leaf, in order). Raises :class:`~lowrank_rnn.RunFolderError` when the checkpoint is
     damaged or belongs to another run (any setting in ``config`` but ``training.epochs`` differs),
     so a resumed run repeats an uninterrupted one and ``epochs`` may grow.
 
