@@ -120,7 +120,7 @@ def test_fine_tune_keep_best_returns_the_lowest_validation_epoch():
     after that epoch returns (same key: same trials, minibatches and draws), not the last ones."""
     task = get_task("rdm")
     fit = fit_mixture(LowRankRNN(48, 1, 1, 1, key=jax.random.key(0), noise=0.1), 1)
-    kw = dict(key=jax.random.key(1), n_trials=40, batch=16, lr=0.3)  # large steps: the loss jumps
+    kw = {"key": jax.random.key(1), "n_trials": 40, "batch": 16, "lr": 0.3}  # large steps: the loss jumps
     best = fine_tune_mixture(fit, task, epochs=4, keep_best=True, **kw)
     val = np.asarray(best.history["val_loss"])
     assert len(val) == 4
