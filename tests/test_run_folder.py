@@ -230,3 +230,19 @@ def test_cli_cites_shao_as_the_readme_does():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert "Shao et al. 2025" in text and "Shao et al. 2024" not in text
     assert "Shao et al. 2025" in readme and "Shao et al. 2024" not in readme
+
+def test_a_model_without_a_checkpoint_is_not_overwritten_and_an_old_archive_is_explained(tmp_path):
+    # Morris-Lecar run folders written before 2026-12-07 hold a plain NumPy model.npz and no checkpoint.
+    from lowrank_rnn import RunFolderError
+    from lowrank_rnn.training import load_run, resume_run
+
+    np.savez(tmp_path / "model.npz", w_out=np.zeros(3))
+    (tmp_path / "config.json").write_text(json.dumps({"task": {"name": "rdm"}}))
+    kept = (tmp_path / "model.npz").read_bytes()
+    with pytest.raises(RunFolderError, match="no checkpoint.npz to resume from.*--restart"):
+        resume_run(tmp_path, {}, resume=True, epochs=2, params={}, state=(), fields=("epoch",))
+    assert (tmp_path / "model.npz").read_bytes() == kept
+    with pytest.raises(RunFolderError, match="plain NumPy archive"):
+        load_run(tmp_path)
+    # starting over is what --restart asks for
+    assert resume_run(tmp_path, {}, resume=False, epochs=2, params={}, state=(), fields=("epoch",))[3] == 0

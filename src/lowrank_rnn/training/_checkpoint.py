@@ -343,7 +343,8 @@ def resume_run(out: Path | None, config: dict, *, resume: bool, epochs: int, par
     The saved parameters and state are restored into the structure of ``params`` and ``state``
     (leaf by leaf, in order). Raises :class:`~lowrank_rnn.RunFolderError` when the checkpoint is
     damaged or belongs to another run (any setting in ``config`` but ``training.epochs`` differs),
-    so a resumed run repeats an uninterrupted one and ``epochs`` may grow.
+    so a resumed run repeats an uninterrupted one and ``epochs`` may grow, and when ``resume`` finds a
+    ``model.npz`` without a checkpoint (starting over would overwrite it).
 
     >>> resume_run(None, {}, resume=True, epochs=2, params={}, state=(), fields=("epoch",))
     ({}, (), {'epoch': []}, 0, 0.0, None)
@@ -353,6 +354,11 @@ def resume_run(out: Path | None, config: dict, *, resume: bool, epochs: int, par
     if out is not None:
         out = Path(out)
         saved = read(out, config) if resume else None
+        if resume and saved is None and (out / "model.npz").exists():
+            # nothing to resume from, and starting over would overwrite the model a user kept
+            raise RunFolderError(f"{out} holds a model.npz but no checkpoint.npz to resume from (a Morris-Lecar "
+                                 "run folder written before 2026-12-07, or a copy without its checkpoint): "
+                                 f"starting over would overwrite it; {_RESTART}")
         if saved is not None:
             path = out / "checkpoint.npz"
             params = restore_leaves(params, saved["params"], path=path)

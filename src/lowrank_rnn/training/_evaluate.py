@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import positive_int
-from .._errors import ArgumentError, ArgumentTypeError, RunFolderError
+from .._errors import ArgumentError, ArgumentTypeError, FileFormatError, RunFolderError
 from .._io import atomic_write_bytes, load, save_figure
 from ..models import AbstractRNN, FullRankRNN, run_trials
 from ..tasks import get_task
@@ -110,7 +110,12 @@ def load_run(run: str | Path):
         raise RunFolderError(f"{run / 'config.json'} is not the configuration of a training run "
                              f"({type(err).__name__}: {err})") from None
     task = get_task(name, **task_cfg)
-    model = load(run / "model.npz")  # the file names its class's module, which registers it
+    try:
+        model = load(run / "model.npz")  # the file names its class's module, which registers it
+    except FileFormatError as err:
+        raise RunFolderError(f"{err}. Morris-Lecar run folders written before 2026-12-07 kept the network as a "
+                             "plain NumPy archive, which this version does not read: train such a run again "
+                             "(lowrank-rnn train ... --restart)") from None
     if not isinstance(model, (AbstractRNN, *_RUN_MODELS)):
         raise RunFolderError(f"{run / 'model.npz'} holds a {type(model).__name__}, not a trained network "
                              "(LowRankRNN, FullRankRNN, MixtureLowRankRNN, RateRNN, "
