@@ -91,7 +91,9 @@ def test_full_run_reproduces_the_published_pattern(tmp_path):
     assert res["mante"]["resampled_mean"] <= res["mante"]["trained_median"] - 0.1
     assert res["dms"]["resampled_mean"] <= res["dms"]["trained_median"] - 0.2
     # CDM: two fine-tuned populations reach the target where one Gaussian does not (measured medians
-    # 0.989 against 0.757, fitted two populations 0.893; published 0.895-0.975 and mean 0.70).
+    # 0.989 against 0.757, fitted two populations 0.893, with EM clustering; zero-mean clustering, now
+    # used, measured outside the run on the same three networks, 6 draws each: fine-tuned 0.978, fitted
+    # 0.87; published 0.895-0.975 and mean 0.70).
     # DMS falls short at N = 512 (measured fine-tuned medians 0.52, 0.51, 0.63 with 2, 3, 4 populations;
     # the authors' N = 4096 network reaches 1.0 by the same fine-tuning): the report says so; not asserted.
     mante = res["mante"]
@@ -111,9 +113,11 @@ def test_populations_epairs_and_gain_modulation(quick_run):
     # the smallest a 50-set null allows), the RDM ones are not (measured p = 0.90)
     assert mante["epairs_p"] < 0.05 and mante["epairs_significant_fraction"] == 1.0
     assert 0.0 < rdm["epairs_p"] <= 1.0
-    # fine-tuning the two-population statistics (15 epochs in the quick run) beats both the fitted
-    # mixture and one Gaussian on fresh networks (measured medians 0.81 against 0.72 and 0.74; the
-    # default run's 40 epochs at N = 512 go further)
+    # two zero-mean populations (clustered with means held at 0, as the authors), fine-tuned 15 epochs,
+    # reach the target and beat both the fitted mixture and one Gaussian on fresh networks (measured
+    # median 0.966 against 0.724 and 0.736; 0.93-0.94 with other fine-tuning keys; EM clustering
+    # gave 0.81)
+    assert mante["resampled_2_populations_median"] >= 0.9
     assert mante["resampled_2_populations_median"] >= mante["resampled_2_populations_fit_median"] + 0.03
     assert mante["resampled_2_populations_median"] >= mante["resampled_median"] + 0.03
     # the mechanism: each stimulus couples more strongly to kappa in the context where it is relevant

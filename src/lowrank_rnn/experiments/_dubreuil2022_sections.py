@@ -395,9 +395,10 @@ def section_populations(cfg: Config, report, results: dict) -> None:
             "Several populations: fitted, then fine-tuned",
             f"For the tasks the paper says need population structure, {C} populations are fitted to each trained "
             "network's loadings (`analysis.fit_mixture(model, "
-            f"{C}{', zero_mean=True' if cfg.zero_mean else ''})`: scikit-learn EM"
+            f"{C}{', zero_mean=True' if cfg.zero_mean else ''})`"
+            + (": scikit-learn EM" if any(cfg.cluster_method(t) == "em" for t in multi) else "")
             + "".join(f"; {t}: `method='{cfg.cluster_method(t)}'`, a Bayesian mixture with its means held at 0, as "
-                      "the published DMS clustering" for t in multi if cfg.cluster_method(t) != "em")
+                      "the published notebooks" for t in multi if cfg.cluster_method(t) != "em")
             + "; each population described by "
             f"{'its covariance about its own mean, with mean 0, as the published `to_support_net`' if cfg.zero_mean else 'its mean and covariance'}). "
             "The mixture's statistics are then trained as a network of their own "

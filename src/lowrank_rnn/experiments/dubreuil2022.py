@@ -13,12 +13,13 @@ and ``DIR/results.json``:
    drop to about 0.70 on Mante and 0.54 on DMS (means over 100 networks), which need two or more
    populations.
 2. **Several populations.** Two zero-mean populations are fitted to the Mante and DMS networks (the
-   authors' choice), the mixture's statistics are fine-tuned so that networks drawn from them
-   perform the task (:func:`lowrank_rnn.analysis.fine_tune_mixture`), and new networks are drawn
-   from them; 3 and 4 populations are tried where two stay below 0.9 (default run). The paper: CDM
-   two populations 0.895-0.975 (mean about 0.94), DMS 8 of 10 networks >= 0.985 after
-   fine-tuning. ePAIRS (:func:`lowrank_rnn.analysis.epairs`) on every network's loadings, and the
-   gain modulation of the CDM populations by context.
+   authors' choice; clustered with their means held at 0, ``fit_mixture(..., method="zero_mean")``),
+   the mixture's statistics are fine-tuned so that networks drawn from them perform the task
+   (:func:`lowrank_rnn.analysis.fine_tune_mixture`), and new networks are drawn from them; 3 and 4
+   populations are tried where two stay below 0.9 (default run). The paper: CDM two populations
+   0.895-0.975 (mean about 0.94), DMS 8 of 10 networks >= 0.985 after fine-tuning. ePAIRS
+   (:func:`lowrank_rnn.analysis.epairs`) on every network's loadings, and the gain modulation of the
+   CDM populations by context.
 3. **Latents and flow.** kappa(t) of a trained network per task (:func:`lowrank_rnn.analysis.latents`)
    and, for rank two, the flow in the (kappa_1, kappa_2) plane of the trained network beside that of
    its one-Gaussian description.
