@@ -7,9 +7,10 @@ import pytest
 
 from lowrank_rnn.experiments import REPRODUCTIONS, hazelden2023
 
-FIGURES = ("ml_budget.png", "window.png", "neural_ode.png")
+FIGURES = ("ml_budget.png", "window.png", "neural_ode.png", "rober.png")
 SECTIONS = ("Morris–Lecar network: loss against forward passes", "BP gradients against the evaluation window",
-            "A discrete loss: the spike count", "Neural ODE (Van der Pol): BP against ES at several widths", "Claims")
+            "A discrete loss: the spike count", "Neural ODE (Van der Pol): BP against ES at several widths",
+            "Stiff neural ODE (ROBER): BP against ES at several widths", "Claims")
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def smoke(tmp_path_factory, run_reproduction_with):
     out = tmp_path_factory.mktemp("hazelden2023")
     cfg = hazelden2023.Config(quick=True, n=4, trial=(0.0, 20.0, 10.0, 10.0), n_pulses=2, pulse_width=5.0,
                               n_train=8, n_val=4, n_test=6, batch=4, bp_epochs=2, popsize=4, windows=(40.0, 80.0), couplings=(1.0,),
-                              window_trials=1, spike_epochs=1, node_widths=(4, 8), node_budget=40, node_popsize=4)
+                              window_trials=1, spike_epochs=1, node_widths=(4,), node_budget=40, node_popsize=4)
     return out, run_reproduction_with(hazelden2023, out, cfg)
 
 
@@ -36,7 +37,10 @@ def test_figures_report_and_results(smoke):
     for title in SECTIONS:
         assert f"## {title}" in text, title
     assert "Only the paper's abstract is public" in text
-    assert len(res["claims"]) == 3
+    assert len(res["claims"]) == 4
+    # one neural-ODE claim per problem: the general one and the stiff benchmark
+    assert [res[k]["problem"] for k in ("neural_ode", "rober")] == ["oscillator", "rober"]
+    assert "ROBER" in res["claims"][2]["claim"]
     for claim in res["claims"]:
         assert isinstance(claim["reproduced"], bool) and claim["evidence"] and claim["criterion"]
     assert res["spike_count"]["bp_refused"] is True

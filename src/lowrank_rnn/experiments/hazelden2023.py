@@ -12,6 +12,7 @@ and ``DIR/results.json``, with :mod:`lowrank_rnn.biophys`:
 3. ``spike_count``: ES on the discrete spike-count loss, which BP cannot use.
 4. ``neural_ode``: BP against ES on the Van der Pol neural ODE at several widths (the neural-ODE
    comparison of :mod:`lowrank_rnn.experiments._hazelden2023_node`).
+5. ``rober``: the same on the stiff ROBER benchmark (log time, scaled species; Kim et al. 2021).
 
 Only the paper's abstract is public: every model, task, size and hyperparameter below is ours.
 """
@@ -36,7 +37,7 @@ from ._report import fmt, start_report
 
 TITLE = "Evolution strategies vs backpropagation for Morris–Lecar networks and neural ODEs (Hazelden et al. 2023)"
 
-SECTIONS = ("ml_budget", "window", "spike_count", "neural_ode")
+SECTIONS = ("ml_budget", "window", "spike_count", "neural_ode", "rober")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -305,20 +306,39 @@ def _spike_count(cfg: Config, report, results):
     return res
 
 
-def _neural_ode(cfg: Config, report, results):
-    res = compare_es_bp("oscillator", widths=cfg.node_widths, budget=cfg.node_budget, popsize=cfg.node_popsize,
+#: the neural-ODE problems of the abstract: a general (low-dimensional nonlinear) problem and a stiff benchmark
+_NODE_PROBLEMS = {
+    "neural_ode": ("oscillator", "Neural ODE (Van der Pol): BP against ES at several widths",
+                   "An MLP vector field (depth 2, tanh) fitted to Van der Pol trajectories", "neural_ode.png"),
+    "rober": ("rober", "Stiff neural ODE (ROBER): BP against ES at several widths",
+              "An MLP vector field (depth 2, GELU) fitted to Robertson's stiff kinetics (k = 0.04, 3e7, 1e4) on a "
+              "log time grid from 1e-5 to 1e5, each species scaled to its range and time taken as log t, the "
+              "scaling that makes stiff neural ODEs trainable (Kim et al. 2021; `biophys.rober_data`), solved by "
+              "Tsit5", "rober.png"),
+}
+
+
+def _node_section(name: str, cfg: Config, report, results):
+    problem, title, what, figure = _NODE_PROBLEMS[name]
+    res = compare_es_bp(problem, widths=cfg.node_widths, budget=cfg.node_budget, popsize=cfg.node_popsize,
                         quick=cfg.quick)
-    report.section("Neural ODE (Van der Pol): BP against ES at several widths",
-                   f"An MLP vector field (depth 2, tanh) fitted to Van der Pol trajectories by BP (Adam) and by "
-                   f"OpenAI-ES (popsize {cfg.node_popsize}) from the same initial weights, {cfg.node_budget} "
-                   "forward passes each.")
-    report.figure(plot_es_bp(res), "neural_ode.png", "Loss against forward passes, one panel per width.")
+    report.section(title, f"{what}, by BP (Adam) and by OpenAI-ES (popsize {cfg.node_popsize}) from the same "
+                          f"initial weights, {cfg.node_budget} forward passes each.")
+    report.figure(plot_es_bp(res), figure, "Loss against forward passes, one panel per width.")
     report.table(["width", "params", "method", "final loss", "best loss", "non-finite steps"],
                  [[r["width"], r["num_params"], r["method"].upper(), r["final_loss"], r["best_loss"], r["nonfinite"]]
                   for r in res["runs"]])
     slim = [{k: v for k, v in r.items() if k not in ("forward_passes", "loss")} for r in res["runs"]]
-    results["neural_ode"] = {"widths": res["widths"], "budget": res["budget"], "runs": slim}
+    results[name] = {"problem": problem, "widths": res["widths"], "budget": res["budget"], "runs": slim}
     return res
+
+
+def _neural_ode(cfg: Config, report, results):
+    return _node_section("neural_ode", cfg, report, results)
+
+
+def _rober(cfg: Config, report, results):
+    return _node_section("rober", cfg, report, results)
 
 
 #: How many standard errors a difference must exceed to count.
@@ -347,16 +367,21 @@ def _claims(results) -> list[dict]:
                          "es_minus_init_loss": [es_init["diff"], es_init["se"]],
                          "bp_nonfinite_steps": runs["bp"]["nonfinite"],
                          "train_solves_bp_es": [(runs[k]["train_solves"] or [0])[-1] for k in ("bp", "es")]}})
-    if "neural_ode" in results:
-        runs = results["neural_ode"]["runs"]
-        widths = results["neural_ode"]["widths"]
+    for name, label in (("neural_ode", "the general neural-ODE problem (Van der Pol)"),
+                        ("rober", "the stiff neural-ODE benchmark (ROBER)")):
+        if name not in results:
+            continue
+        runs = results[name]["runs"]
+        widths = results[name]["widths"]
         gap = {w: next(r["best_loss"] for r in runs if r["width"] == w and r["method"] == "bp")
                - next(r["best_loss"] for r in runs if r["width"] == w and r["method"] == "es") for w in widths}
-        claims.append({"claim": "ES reaches a lower loss than BP on the neural ODE, more so when over-parameterised",
+        claims.append({"claim": f"ES reaches a lower loss than BP on {label}, more so when over-parameterised",
                        "criterion": "at the widest network ES's best loss is below BP's at equal forward passes, "
                                     "by at least as much as at the narrowest",
                        "reproduced": bool(gap[widths[-1]] > 0 and gap[widths[-1]] >= gap[widths[0]]),
-                       "evidence": {"bp_minus_es_best_loss_by_width": {str(k): v for k, v in gap.items()}}})
+                       "evidence": {"bp_minus_es_best_loss_by_width": {str(k): v for k, v in gap.items()},
+                                    "bp_nonfinite_steps_by_width": {
+                                        str(r["width"]): r["nonfinite"] for r in runs if r["method"] == "bp"}}})
     if "spike_count" in results:
         s = results["spike_count"]
         d = s["test"]["es_minus_init"]["accuracy"]
@@ -414,14 +439,15 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
         "synaptic gatings), the integration-and-memory task and its timing, its loss (the squared error of the "
         "response window's mean readout), the spike-count loss (a hinge on the "
         "readout cell's count against a threshold), the solver (Tsit5, PID), OpenAI-ES with centred ranks and Adam "
-        "on scaled parameters, every size, budget and learning rate, and the neural-ODE problem (Van der Pol). "
+        "on scaled parameters, every size, budget and learning rate, and the neural-ODE problems (Van der Pol; ROBER "
+        "with the scaling of Kim et al. 2021). "
         "Forward passes count trial solves; BP's backward passes are not counted (in its favour). Every number "
         f"below is measured in this run. A claim counts as reproduced only where its criterion (in the Claims "
         f"table) holds, with differences beyond {N_SE:g} standard errors.")
     results: dict = {"quick": cfg.quick, "config": dataclasses.asdict(cfg), "claims": [], "timings_s": {}}
     t_start = time.perf_counter()
     for name, fn in (("ml_budget", _ml_budget), ("window", _window), ("spike_count", _spike_count),
-                     ("neural_ode", _neural_ode)):
+                     ("neural_ode", _neural_ode), ("rober", _rober)):
         if only is not None and name not in only:
             continue
         t0 = time.perf_counter()
