@@ -410,6 +410,18 @@ def _findings(results) -> list[dict]:
                                "shortest window, per coupling)",
                     "evidence": {"grad_norm_growth_by_g_mean": growth,
                                  "nonfinite_gradients_in_sweep": sum(not e["finite"] for e in win)}})
+    for name, label in (("neural_ode", "Van der Pol"), ("rober", "ROBER")):
+        runs = results.get(name, {}).get("runs", [])
+        # a BP run that went non-finite or ended far above its best: the claims compare best losses, which
+        # hides a run that diverged after its best
+        bad = [r for r in runs if r["method"] == "bp" and (r["nonfinite"] > 0 or not r["final_loss"] < 10 * r["best_loss"])]
+        for r in bad:
+            es = next(e for e in runs if e["method"] == "es" and e["width"] == r["width"])
+            out.append({"finding": f"BP diverged on {label} at width {r['width']} after reaching its best loss; ES did not",
+                        "evidence": {"bp_best_final_loss": [r["best_loss"], r["final_loss"]],
+                                     "bp_nonfinite_steps": r["nonfinite"], "bp_first_nonfinite_step": r["first_nonfinite"],
+                                     "es_best_final_loss": [es["best_loss"], es["final_loss"]],
+                                     "es_nonfinite_steps": es["nonfinite"]}})
     return out
 
 
