@@ -60,3 +60,16 @@ def test_figures_report_and_results(smoke):
     assert claim1["test_loss_init_bp_es"] == [test["init"]["loss"], test["bp"]["loss"], test["es"]["loss"]]
     assert set(res["spike_count"]["test"]) == {"init", "es", "es_minus_init"}
     assert "window_mse" in text
+
+
+def test_a_bp_run_that_diverged_after_its_best_is_a_finding():
+    # the claims compare best losses; a BP run that went non-finite afterwards must still be reported
+    runs = [{"method": "bp", "width": 4, "best_loss": 0.01, "final_loss": 0.012, "nonfinite": 0, "first_nonfinite": None},
+            {"method": "es", "width": 4, "best_loss": 0.1, "final_loss": 0.1, "nonfinite": 0, "first_nonfinite": None},
+            {"method": "bp", "width": 64, "best_loss": 1e-3, "final_loss": 9e24, "nonfinite": 142,
+             "first_nonfinite": 1859},
+            {"method": "es", "width": 64, "best_loss": 0.095, "final_loss": 0.098, "nonfinite": 0, "first_nonfinite": None}]
+    found = hazelden2023._findings({"rober": {"runs": runs}})
+    assert len(found) == 1 and "width 64" in found[0]["finding"] and "ROBER" in found[0]["finding"]
+    assert found[0]["evidence"]["bp_nonfinite_steps"] == 142
+    assert found[0]["evidence"]["es_best_final_loss"] == [0.095, 0.098]
