@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 
 import jax
@@ -21,19 +20,6 @@ from ._ml_train import train_ml_network
 ML_TASKS = ("integration_memory",)
 #: the train flags of the low-rank recipes that mean nothing for a Morris–Lecar network
 _UNUSED = ("rank", "noise", "rule", "l2")
-
-
-def is_ml_run(run) -> bool:
-    """Whether ``run`` is a folder whose ``config.json`` describes a Morris–Lecar network.
-
-    >>> is_ml_run("no-such-folder")
-    False
-    """
-    try:
-        config = json.loads((Path(run) / "config.json").read_text())
-        return config["model"]["class"] == "MorrisLecarNetwork"
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -92,4 +78,4 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["cmd_train", "is_ml_run", "ML_TASKS"]
+__all__ = ["cmd_train", "ML_TASKS"]

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from .._checks import positive_int, prng_key
 from .._errors import ArgumentError, ArgumentTypeError, DivergenceError, RunFolderError
-from .._io import atomic_write_bytes, load, output_folder
+from .._io import load, output_folder
 from ..tasks import get_task
 from ..training import (BPTT, CMAES, PGPE, Adam, OpenES, claim_run_folder, evaluate, finish_run, flat_search,
                         resume_run,
@@ -108,10 +108,6 @@ def _evaluate(params, static, trials, task):
 
 
 # ------------------------------------------------------------------------------------- run folder
-def _write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=True) + "\n").encode())
-
-
 def load_ml_run(run) -> tuple[MorrisLecarNetwork, object, dict]:
     """Return ``(net, task, config)`` of a run folder written by :func:`train_ml_network`.
 
