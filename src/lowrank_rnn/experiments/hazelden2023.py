@@ -306,11 +306,14 @@ def _spike_count(cfg: Config, report, results):
     return res
 
 
-#: the neural-ODE problems of the abstract: a general (low-dimensional nonlinear) problem and a stiff benchmark
+#: the neural-ODE problems of the abstract, a general (low-dimensional nonlinear) problem and a stiff benchmark:
+#: section -> (problem of compare_es_bp, its name in the claims and findings, title, description, figure)
 _NODE_PROBLEMS = {
-    "neural_ode": ("oscillator", "Neural ODE (Van der Pol): BP against ES at several widths",
+    "neural_ode": ("oscillator", "the general neural-ODE problem (Van der Pol)",
+                   "Neural ODE (Van der Pol): BP against ES at several widths",
                    "An MLP vector field (depth 2, tanh) fitted to Van der Pol trajectories", "neural_ode.png"),
-    "rober": ("rober", "Stiff neural ODE (ROBER): BP against ES at several widths",
+    "rober": ("rober", "the stiff neural-ODE benchmark (ROBER)",
+              "Stiff neural ODE (ROBER): BP against ES at several widths",
               "An MLP vector field (depth 2, GELU) fitted to Robertson's stiff kinetics (k = 0.04, 3e7, 1e4) on a "
               "log time grid from 1e-5 to 1e5, each species scaled to its range and time taken as log t, the "
               "scaling that makes stiff neural ODEs trainable (Kim et al. 2021; `biophys.rober_data`), solved by "
@@ -319,7 +322,7 @@ _NODE_PROBLEMS = {
 
 
 def _node_section(name: str, cfg: Config, report, results):
-    problem, title, what, figure = _NODE_PROBLEMS[name]
+    problem, _, title, what, figure = _NODE_PROBLEMS[name]
     res = compare_es_bp(problem, widths=cfg.node_widths, budget=cfg.node_budget, popsize=cfg.node_popsize,
                         quick=cfg.quick)
     report.section(title, f"{what}, by BP (Adam) and by OpenAI-ES (popsize {cfg.node_popsize}) from the same "
@@ -367,8 +370,7 @@ def _claims(results) -> list[dict]:
                          "es_minus_init_loss": [es_init["diff"], es_init["se"]],
                          "bp_nonfinite_steps": runs["bp"]["nonfinite"],
                          "train_solves_bp_es": [(runs[k]["train_solves"] or [0])[-1] for k in ("bp", "es")]}})
-    for name, label in (("neural_ode", "the general neural-ODE problem (Van der Pol)"),
-                        ("rober", "the stiff neural-ODE benchmark (ROBER)")):
+    for name, (_, label, *_) in _NODE_PROBLEMS.items():
         if name not in results:
             continue
         runs = results[name]["runs"]
@@ -410,16 +412,19 @@ def _findings(results) -> list[dict]:
                                "shortest window, per coupling)",
                     "evidence": {"grad_norm_growth_by_g_mean": growth,
                                  "nonfinite_gradients_in_sweep": sum(not e["finite"] for e in win)}})
-    for name, label in (("neural_ode", "Van der Pol"), ("rober", "ROBER")):
+    for name, (_, label, *_) in _NODE_PROBLEMS.items():
         runs = results.get(name, {}).get("runs", [])
         # a BP run that went non-finite or ended far above its best: the claims compare best losses, which
         # hides a run that diverged after its best
-        bad = [r for r in runs if r["method"] == "bp" and (r["nonfinite"] > 0 or not r["final_loss"] < 10 * r["best_loss"])]
+        bad = [r for r in runs if r["method"] == "bp"
+               and (r["nonfinite"] > 0 or not r["final_loss"] < 10 * r["best_loss"])]
         for r in bad:
             es = next(e for e in runs if e["method"] == "es" and e["width"] == r["width"])
-            out.append({"finding": f"BP diverged on {label} at width {r['width']} after reaching its best loss; ES did not",
+            out.append({"finding": f"BP diverged on {label} at width {r['width']} after reaching its best loss; "
+                                   "ES did not",
                         "evidence": {"bp_best_final_loss": [r["best_loss"], r["final_loss"]],
-                                     "bp_nonfinite_steps": r["nonfinite"], "bp_first_nonfinite_step": r["first_nonfinite"],
+                                     "bp_nonfinite_steps": r["nonfinite"],
+                                     "bp_first_nonfinite_step": r["first_nonfinite"],
                                      "es_best_final_loss": [es["best_loss"], es["final_loss"]],
                                      "es_nonfinite_steps": es["nonfinite"]}})
     return out
