@@ -94,8 +94,11 @@ def test_full_run_reproduces_the_published_pattern(tmp_path):
     # 0.989 against 0.757, fitted two populations 0.893, with EM clustering; zero-mean clustering, now
     # used, measured outside the run on the same three networks, 6 draws each: fine-tuned 0.978, fitted
     # 0.87; published 0.895-0.975 and mean 0.70).
-    # DMS falls short at N = 512 (measured fine-tuned medians 0.52, 0.51, 0.63 with 2, 3, 4 populations;
-    # the authors' N = 4096 network reaches 1.0 by the same fine-tuning): the report says so; not asserted.
+    # DMS falls short (networks trained at N = 512, drawn at the authors' N = 4096; measured by hand on the
+    # first network: fine-tuned median 0.76, 0.53 drawn at 512; the authors' N = 4096 network reaches 1.0 by
+    # the same fine-tuning, and its tuned mixture 0.69-0.77 drawn at 512-2048): the report says so; not
+    # asserted. One Gaussian stays low at both sizes (measured 0.51 and 0.50 on that network).
+    assert res["dms"]["resample_N"] == 4096 and res["dms"]["resampled_at_resample_N_median"] <= 0.8
     mante = res["mante"]
     assert mante["resampled_2_populations_median"] >= 0.9 and mante["resampled_median"] <= 0.8
     assert mante["resampled_2_populations_median"] > mante["resampled_2_populations_fit_median"]
@@ -104,6 +107,32 @@ def test_full_run_reproduces_the_published_pattern(tmp_path):
     assert mante["epairs_significant_fraction"] >= 2 / 3 and res["dms"]["epairs_significant_fraction"] >= 1 / 2
     trunc = json.loads((tmp_path / "results.json").read_text())["truncation"]
     assert np.all(np.isfinite(trunc["accuracy"]))
+
+
+def test_dms_networks_are_drawn_at_the_authors_size(monkeypatch):
+    """The DMS descriptions are resampled into networks of the authors' N = 4096 (their tuned mixture
+    needs it: drawn at 512-2048 its median falls to 0.69-0.77); other tasks at the trained N."""
+    import jax
+
+    from lowrank_rnn import analysis
+    from lowrank_rnn.experiments import _dubreuil2022_sections as sec
+    from lowrank_rnn.experiments._dubreuil2022_config import Config
+    from lowrank_rnn.models import LowRankRNN
+    from lowrank_rnn.tasks import get_task
+
+    cfg = Config.make(False)
+    assert cfg.resample_N("dms") == 4096 and cfg.N("dms") == 512
+    assert all(cfg.resample_N(t) == cfg.N(t) for t in ("rdm", "romo", "raposo", "mante"))
+    sizes = []
+    monkeypatch.setattr(analysis, "task_accuracy", lambda net, task, **kw: sizes.append(net.N) or 1.0)
+    small = Config.make(True)
+    model = LowRankRNN(24, 1, 1, 1, key=jax.random.key(0), noise=0.1)
+    fit = analysis.fit_mixture(model, 1)
+    task = get_task("rdm")
+    assert sec._resampled(small, fit, task, "rdm", 0, 40) == [1.0] * small.n_resampled
+    sec._resampled(small, fit, task, "rdm", 0)
+    sec._empirical(small, model, task, "rdm", 0, 40)
+    assert sizes == [40] * 3 + [24] * 3 + [40] * 3
 
 
 def test_populations_epairs_and_gain_modulation(quick_run):

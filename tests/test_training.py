@@ -206,6 +206,35 @@ def test_recipes_name_known_tasks():
     assert set(RECIPES) == set(TASKS)
     assert RECIPES["rdm"].lr == 5e-3 and RECIPES["rdm"].epochs == 20 and RECIPES["rdm"].hidden == 512
     assert RECIPES["mante"].clip == 0.1 and RECIPES["mante"].early_stop == 0.01 and RECIPES["mante"].train_inputs
+    # DMS as the published dms_fig1.py: pre-training and every stage stopped at loss 0.05, best epoch kept,
+    # then the delay range widened to 1000 and 4000 ms
+    dms = RECIPES["dms"]
+    assert dms.early_stop == 0.05 and dms.keep_best and dms.pretrain["early_stop"] == 0.05 and dms.pretrain["keep_best"]
+    assert [(s["task_overrides"]["delay_max"], s["lr"], s["clip"], s["epochs"]) for s in dms.stages] == [
+        (1000.0, 1e-3, 1.0, 50), (4000.0, 1e-4, None, 400)]
+    assert all(not r.stages and not r.keep_best for name, r in RECIPES.items() if name != "dms")
+
+
+@pytest.mark.slow
+def test_staged_recipe_trains_every_stage(tmp_path, monkeypatch):
+    """A recipe with stages: pre-training, then each stage in its own run folder, the last one in ``out``
+    with the widest delays (about a minute: five compilations)."""
+    import dataclasses
+
+    from lowrank_rnn.training import _recipes, train_recipe
+
+    rec = RECIPES["dms"]
+    tiny = dataclasses.replace(rec, pretrain={**rec.pretrain, "epochs": 1},
+                               stages=tuple({**s, "epochs": 1} for s in rec.stages))
+    monkeypatch.setitem(_recipes.RECIPES, "dms", tiny)
+    run = tmp_path / "run"
+    model, history = train_recipe("dms", out=run, hidden=16, epochs=1, n_trials=50, progress=False)
+    assert model.N == 16 and len(history["train_loss"]) == 1
+    for folder in (run / "pretrain", run / "stage1", run / "stage2", run):
+        assert (folder / "model.npz").exists(), folder
+    assert json.loads((run / "stage1" / "config.json").read_text())["task"]["delay_max"] == 700.0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["task"]["delay_max"] == 4000.0 and cfg["training"]["lr"] == 1e-4 and cfg["training"]["keep_best"]
 
 
 def test_cli_train_and_evaluate(tmp_path, capsys, monkeypatch):

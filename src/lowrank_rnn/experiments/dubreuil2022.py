@@ -15,7 +15,8 @@ and ``DIR/results.json``:
 2. **Several populations.** Two zero-mean populations are fitted to the Mante and DMS networks (the
    authors' choice; clustered with their means held at 0, ``fit_mixture(..., method="zero_mean")``),
    the mixture's statistics are fine-tuned so that networks drawn from them perform the task
-   (:func:`lowrank_rnn.analysis.fine_tune_mixture`), and new networks are drawn from them; 3 and 4
+   (:func:`lowrank_rnn.analysis.fine_tune_mixture`), and new networks are drawn from them (DMS: of the
+   authors' N = 4096 neurons, as their notebook draws them, and of the trained N beside); 3 and 4
    populations are tried where two stay below 0.9 (default run). The paper: CDM two populations
    0.895-0.975 (mean about 0.94), DMS 8 of 10 networks >= 0.985 after fine-tuning. ePAIRS
    (:func:`lowrank_rnn.analysis.epairs`) on every network's loadings, and the gain modulation of the
@@ -35,7 +36,10 @@ paper: 100 networks per task); fine-tuning per mixture 40 epochs at lr 1e-2 for 
 the authors' 60 epochs at lr 1e-4 with the published support network's steps and fractions kept,
 returning the epoch of lowest validation loss; the one-Gaussian description fine-tuned as a control;
 and, for both, networks redrawn from each trained network's own loading vectors (the empirical
-distribution, no fit). ``quick`` trains
+distribution, no fit). The DMS descriptions are fine-tuned at the trained N = 512; the DMS networks
+drawn from them, the control ones and the redrawn ones have N = 4096 (``Config.resample_sizes``: the
+authors' fine-tuned mixture needs that size, drawn at 512-2048 it falls to medians of 0.69-0.77), and
+the one-Gaussian ones are drawn at both 512 and 4096. ``quick`` trains
 one N = 128 network on RDM and one on Mante, and fine-tunes the Mante mixture for 15 epochs.
 """
 

@@ -45,7 +45,11 @@ class Recipe:
     task_overrides: task arguments that differ from the task's defaults.
     pretrain: a full-rank pre-training stage whose top-R SVD initialises the low-rank network,
         as a dict of ``epochs``, ``lr`` (a function of N allowed as ``"lr_over_sqrt_n"``),
-        ``noise_std`` and ``task_overrides``; None for none.
+        ``noise_std`` and ``task_overrides`` (optional: ``early_stop``, ``keep_best``); None for none.
+    stages: later low-rank stages (shaping), each a dict of ``task_overrides``, ``lr``, ``clip``
+        and ``epochs``, trained in turn from the network of the stage before, with the recipe's
+        ``batch`` and ``early_stop``; empty for none.
+    keep_best: every stage returns the parameters of its epoch of lowest validation loss.
     source: where the numbers come from.
 
     Examples
@@ -67,6 +71,8 @@ class Recipe:
     train_inputs: bool = False
     task_overrides: dict = dataclasses.field(default_factory=dict)
     pretrain: dict | None = None
+    stages: tuple[dict, ...] = ()
+    keep_best: bool = False
     source: str = "Dubreuil, Valente et al. 2022, training_scripts"
 
 
@@ -81,12 +87,17 @@ RECIPES: dict[str, Recipe] = {
                    pretrain={"epochs": 5, "lr": "lr_over_sqrt_n", "noise_std": 5e-3, "task_overrides": {}},
                    source="Dubreuil, Valente et al. 2022, Romo script: full-rank pre-training (5 epochs, "
                           "lr 1e-2/sqrt(N), noise 5e-3), top-2 SVD, 100 epochs lr 1e-2 clip 1 early stop 0.01"),
-    "dms": Recipe("dms", rank=2, noise_std=0.05, lr=1e-2, epochs=300, clip=0.01, early_stop=0.01,
+    "dms": Recipe("dms", rank=2, noise_std=0.05, lr=1e-2, epochs=300, clip=0.01, early_stop=0.05,
                   task_overrides={"delay_max": 700.0},
-                  pretrain={"epochs": 50, "lr": 1e-5, "noise_std": 0.05, "task_overrides": {"delay_max": 2000.0}},
-                  source="Dubreuil, Valente et al. 2022, DMS script: full-rank pre-training (lr 1e-5, 50 epochs, "
-                         "delay <= 2000 ms), top-2 SVD, lr 1e-2 clip 0.01 up to 300 epochs at delay <= 700 ms "
-                         "(the later widening of the delay range is not reproduced; noise 0.05 assumed)"),
+                  pretrain={"epochs": 50, "lr": 1e-5, "noise_std": 0.05, "task_overrides": {"delay_max": 2000.0},
+                            "early_stop": 0.05, "keep_best": True},
+                  stages=({"task_overrides": {"delay_max": 1000.0}, "lr": 1e-3, "clip": 1.0, "epochs": 50},
+                          {"task_overrides": {"delay_max": 4000.0}, "lr": 1e-4, "clip": None, "epochs": 400}),
+                  keep_best=True,
+                  source="Dubreuil, Valente et al. 2022, dms_fig1.py: full-rank pre-training (lr 1e-5, 50 epochs, "
+                         "delay <= 2000 ms), top-2 SVD, then delays <= 700 ms (lr 1e-2, clip 0.01, up to 300 "
+                         "epochs), <= 1000 ms (lr 1e-3, clip 1, 50) and <= 4000 ms (lr 1e-4, 400), each stage "
+                         "stopped at training loss 0.05 with its best epoch kept (noise 0.05 assumed)"),
     "gonogo": Recipe("gonogo", rank=1, source="library default (no published low-rank recipe)"),
     "detection": Recipe("detection", rank=1, source="library default (no published low-rank recipe)"),
     "flipflop": Recipe("flipflop", rank=3, train_inputs=True, source="library default (rank = number of bits)"),
@@ -164,11 +175,13 @@ def train_recipe(name: str, *, out: str | Path | None = None, seed: int = 0, ran
     ``rank``, ``hidden``, ``noise`` (sigma, library convention), ``epochs``, ``lr`` and ``batch``
     override the recipe; ``seed`` makes the run (initialisation, trials, noise) reproducible.
     A recipe with a full-rank pre-training stage runs it first (into ``out/pretrain``) and starts
-    the low-rank network from the top-R SVD of its connectivity. ``method`` trains the (final)
-    low-rank stage: :class:`~lowrank_rnn.training.BPTT` by default; a method given without an
-    optimizer (``BPTT()``, ``OpenES()``, ``PGPE()``) gets the recipe's, ``Adam(lr, clip=...)``; a
+    the low-rank network from the top-R SVD of its connectivity; a recipe with later ``stages`` trains
+    them in turn (``out/stage1``, ... hold all but the last, which is ``out``; ``epochs`` and ``lr``
+    override the first low-rank stage only; the history returned is the last stage's). ``method`` trains
+    the low-rank stages: :class:`~lowrank_rnn.training.BPTT` by default; a method given without an
+    optimizer (``BPTT()``, ``OpenES()``, ``PGPE()``) gets each stage's, ``Adam(lr, clip=...)``; a
     pre-training stage keeps backpropagation (and its 1000 trials). ``n_trials`` trials are drawn for
-    the final stage (20 % held out).
+    each low-rank stage (20 % held out).
     ``out`` is held for the whole recipe (:func:`~lowrank_rnn.training.train`'s run folder).
 
     Examples
@@ -182,6 +195,7 @@ def train_recipe(name: str, *, out: str | Path | None = None, seed: int = 0, ran
     R, N = ov.get("rank", recipe.rank), ov.get("hidden", recipe.hidden)
     if N < R:
         raise ArgumentError(f"hidden must be >= rank (N >= R), got hidden = {N} and rank = {R}")
+    given = method
     method = _with_optimizer(BPTT() if method is None else method, Adam(ov.get("lr", recipe.lr), clip=recipe.clip))
     task = get_task(name, **recipe.task_overrides)
     alpha = task.dt / task.tau
@@ -196,8 +210,10 @@ def train_recipe(name: str, *, out: str | Path | None = None, seed: int = 0, ran
             full = FullRankRNN(N, task.n_inputs, task.n_outputs, key=k_init, alpha=alpha,
                                noise=noise_from_published(pre["noise_std"], alpha))
             pre_run = RunSettings(out=None if run.out is None else run.out / "pretrain", resume=resume)
+            if pre.get("keep_best", False):
+                pre_run = dataclasses.replace(pre_run, keep_best=True)
             full, _ = train(full, pre_task, key=k_pre, epochs=int(pre["epochs"]), method=BPTT(optimizer=Adam(pre_lr)),
-                            batch=recipe.batch, run=pre_run, progress=progress)
+                            batch=recipe.batch, early_stop=pre.get("early_stop"), run=pre_run, progress=progress)
             model = LowRankRNN.from_full_rank(full, R)
             model = LowRankRNN(N, R, task.n_inputs, task.n_outputs, noise=sigma, alpha=alpha, m=model.m, n=model.n,
                                input_vectors=model.input_vectors, input_scales=model.input_scales,
@@ -205,9 +221,23 @@ def train_recipe(name: str, *, out: str | Path | None = None, seed: int = 0, ran
                                h0=model.h0)
         else:
             model = build_model(task, rank=R, hidden=N, noise=sigma, key=k_init)
-        return train(model, task, key=k_train, epochs=ov.get("epochs", recipe.epochs), method=method,
-                     batch=ov.get("batch", recipe.batch), n_trials=n_trials, early_stop=recipe.early_stop,
-                     trainable=model.trainable(inputs=recipe.train_inputs), run=run, progress=progress)
+        first = {"task_overrides": recipe.task_overrides, "lr": ov.get("lr", recipe.lr), "clip": recipe.clip,
+                 "epochs": ov.get("epochs", recipe.epochs)}
+        stages = [first, *recipe.stages]
+        for i, stage in enumerate(stages):
+            last = i == len(stages) - 1
+            folder = run.out if last or run.out is None else run.out / f"stage{i + 1}"
+            stage_method = method if i == 0 else _with_optimizer(BPTT() if given is None else given,
+                                                                 Adam(float(stage["lr"]), clip=stage["clip"]))
+            model, history = train(model, get_task(name, **stage["task_overrides"]),
+                                   key=jax.random.fold_in(k_train, i) if recipe.stages else k_train,
+                                   epochs=int(stage["epochs"]), method=stage_method,
+                                   batch=ov.get("batch", recipe.batch),
+                                   n_trials=n_trials, early_stop=recipe.early_stop,
+                                   trainable=model.trainable(inputs=recipe.train_inputs),
+                                   run=RunSettings(out=folder, resume=resume, keep_best=recipe.keep_best),
+                                   progress=progress)
+        return model, history
 
 
 # ------------------------------------------------------------------------------------- learning rules
