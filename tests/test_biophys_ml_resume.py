@@ -15,6 +15,7 @@ from lowrank_rnn.biophys import _ml_train
 from lowrank_rnn.cli import main
 from lowrank_rnn.tasks import get_task
 from lowrank_rnn.training import BPTT, Adam, OpenES
+from lowrank_rnn.training._checkpoint import _META
 
 # the task of `lowrank-rnn train --trial-ms 40`: the Python runs and the command line's share one compilation
 SHORT = dict(loss="mse", fixation=2, stimulus=15, delay=13, response=8, pulse_width=1)
@@ -35,6 +36,17 @@ def _interrupt_after(monkeypatch, k):
     monkeypatch.setattr(_ml_train, "_evaluate", evaluate)
 
 
+def _number_epochs_from_zero(run):
+    """Rewrite the history in ``run``'s checkpoint as it was saved before 2026-12-07: epochs 0, 1, ..."""
+    path = run / "checkpoint.npz"
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(bytes(arrays[_META]).decode())
+    meta["history"]["epoch"] = [e - 1 for e in meta["history"]["epoch"]]
+    arrays[_META] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+
+
 @pytest.mark.parametrize("method", [BPTT(Adam(0.05)), OpenES(popsize=4, sigma=0.1, optimizer=Adam(0.05))],
                          ids=["bptt", "es"])
 def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, method):
@@ -47,22 +59,23 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, monkey
         _interrupt_after(m, 1)
         with pytest.raises(KeyboardInterrupt):
             biophys.train_ml_network(net, task, out=tmp_path / "cut", **kw)
-    assert json.loads((tmp_path / "cut" / "history.json").read_text())["epoch"] == [0]
+    assert json.loads((tmp_path / "cut" / "history.json").read_text())["epoch"] == [1]
     assert not (tmp_path / "cut" / "train_seconds").exists()
+    _number_epochs_from_zero(tmp_path / "cut")  # a checkpoint written before epochs were numbered from 1
     resumed, h = biophys.train_ml_network(net, task, out=tmp_path / "cut", **kw)
     for name in ARRAYS:
         np.testing.assert_array_equal(getattr(resumed, name), getattr(whole, name), err_msg=name)
-    assert h["epoch"] == [0, 1, 2] and h["forward_passes"] == h_whole["forward_passes"]
+    assert h["epoch"] == h_whole["epoch"] == [1, 2, 3] and h["forward_passes"] == h_whole["forward_passes"]
     assert h["train_loss"] == h_whole["train_loss"] and h["val_loss"] == h_whole["val_loss"]
     saved, _, _ = biophys.load_ml_run(tmp_path / "cut")
     np.testing.assert_array_equal(saved.g_raw, whole.g_raw)
     # epochs may grow; another run's checkpoint is refused; resume=False starts over
-    more, h_more = biophys.train_ml_network(net, task, out=tmp_path / "cut", **{**kw, "epochs": 4})
-    assert h_more["epoch"] == [0, 1, 2, 3] and h_more["train_loss"][:3] == h_whole["train_loss"]
+    _, h_more = biophys.train_ml_network(net, task, out=tmp_path / "cut", **{**kw, "epochs": 4})
+    assert h_more["epoch"] == [1, 2, 3, 4] and h_more["train_loss"][:3] == h_whole["train_loss"]
     with pytest.raises(RunFolderError, match="different run"):
         biophys.train_ml_network(net, task, out=tmp_path / "cut", **{**kw, "batch": 4, "n_trials": 6})
     _, h_again = biophys.train_ml_network(net, task, out=tmp_path / "cut", resume=False, **{**kw, "epochs": 1})
-    assert h_again["epoch"] == [0] and h_again["train_loss"] == h_whole["train_loss"][:1]
+    assert h_again["epoch"] == [1] and h_again["train_loss"] == h_whole["train_loss"][:1]
 
 
 def test_cli_resumes_and_restarts(tmp_path, capsys):
@@ -72,9 +85,9 @@ def test_cli_resumes_and_restarts(tmp_path, capsys):
     assert main(base + ["--epochs", "1"]) == 0
     assert main(base + ["--epochs", "2"]) == 0  # resumes: one more epoch
     assert "for 2 epochs" in capsys.readouterr().out
-    assert json.loads((run / "history.json").read_text())["epoch"] == [0, 1]
+    assert json.loads((run / "history.json").read_text())["epoch"] == [1, 2]
     assert main(base + ["--epochs", "1", "--restart"]) == 0
-    assert json.loads((run / "history.json").read_text())["epoch"] == [0]
+    assert json.loads((run / "history.json").read_text())["epoch"] == [1]
 
 
 def test_training_evaluate_reads_morris_lecar_run_folders(tmp_path, capsys):

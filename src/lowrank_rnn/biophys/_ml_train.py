@@ -20,8 +20,7 @@ from .._errors import ArgumentError, ArgumentTypeError, DivergenceError, RunFold
 from .._io import load, output_folder
 from ..tasks import get_task
 from ..training import (BPTT, CMAES, PGPE, Adam, OpenES, claim_run_folder, evaluate, finish_run, flat_search,
-                        resume_run,
-                        register_run_model, write_checkpoint)
+                        register_run_model, resume_run, write_checkpoint)
 from ._ml_network import MorrisLecarNetwork, model_config, network_from_config
 
 HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "val_accuracy", "grad_norm", "grad_norm_max", "nonfinite_grads",
@@ -67,12 +66,35 @@ def _transformation(optimizer):
     return optimizer.transformation() if isinstance(optimizer, Adam) else optimizer
 
 
-# The compiled steps take only hashable settings (the optimizer, the search, the task) besides arrays, so
-# one compilation serves every run of the same shapes in a process (a fresh optax transformation or
-# unravel closure per run would compile again for each).
+def _optimizer_parts(optimizer, dtype):
+    """Return ``(static, hyper)``: what the compiled BP step specialises on, and the array it reads.
+
+    An :class:`~lowrank_rnn.training.Adam` travels as its form (``"adam"`` or ``"adam+clip"``) and
+    the array ``[lr, clip]`` of the parameters' ``dtype``, so one compilation serves every learning
+    rate and clip (as a static argument, each new ``Adam(lr)`` compiled the step again); any other
+    optax transformation is static.
+    """
+    if isinstance(optimizer, Adam):
+        clip = 1.0 if optimizer.clip is None else optimizer.clip
+        form = "adam" if optimizer.clip is None else "adam+clip"
+        return form, jnp.asarray([optimizer.lr, clip], dtype)
+    return optimizer, None
+
+
+def _step_transformation(static_opt, hyper):
+    """The optax transformation of :func:`_optimizer_parts`'s output, inside the compiled step."""
+    if isinstance(static_opt, str):  # Adam.transformation(), its lr and clip traced
+        adam = optax.adam(hyper[0])
+        return optax.chain(optax.clip_by_global_norm(hyper[1]), adam) if static_opt == "adam+clip" else adam
+    return static_opt
+
+
+# The compiled steps take only hashable settings (the optimizer's form, the search, the task) besides
+# arrays, so one compilation serves every run of the same shapes in a process (a fresh optax
+# transformation or unravel closure per run would compile again for each).
 @eqx.filter_jit
-def _bp_step(params, opt_state, static, trials, task, optimizer):
-    tx = _transformation(optimizer)
+def _bp_step(params, opt_state, static, trials, task, optimizer, hyper):
+    tx = _step_transformation(optimizer, hyper)
 
     def loss_fn(p):
         return ml_network_loss(eqx.combine(p, static), task, trials)
@@ -82,7 +104,10 @@ def _bp_step(params, opt_state, static, trials, task, optimizer):
     ok = jnp.isfinite(loss) & jnp.isfinite(gnorm)
     updates, new_state = tx.update(grads, opt_state, params)
     new_params = eqx.apply_updates(params, updates)
-    keep = lambda a, b: jax.tree_util.tree_map(lambda x, y: jnp.where(ok, x, y), a, b)  # noqa: E731
+
+    def keep(a, b):
+        return jax.tree_util.tree_map(lambda x, y: jnp.where(ok, x, y), a, b)
+
     return keep(new_params, params), keep(new_state, opt_state), loss, gnorm, ok
 
 
@@ -96,8 +121,15 @@ def _es_step(state, key, static, template, scales, trials, task, search, fitness
         f = 1.0 - task.accuracy(signal, trials) if fitness == "accuracy" else task.loss(signal, trials)
         return jnp.asarray(f, jnp.float32)
 
-    state, f_pop, f_mean, ok = search.generation(state, key, lambda thetas: jax.vmap(member)(thetas))
+    state, _, f_mean, ok = search.generation(state, key, lambda thetas: jax.vmap(member)(thetas))
     return state, f_mean, ok
+
+
+@eqx.filter_jit
+def _sample(task, key, n):
+    """``task.sample(key, n)`` compiled once per task and ``n`` (``jax.jit(task.sample)``, a new bound
+    method at each run, compiled again for every run)."""
+    return task.sample(key, n)
 
 
 @eqx.filter_jit
@@ -115,12 +147,13 @@ def load_ml_run(run) -> tuple[MorrisLecarNetwork, object, dict]:
 
     >>> import jax, tempfile
     >>> from lowrank_rnn.tasks import get_task
-    >>> from lowrank_rnn.training import BPTT
+    >>> from lowrank_rnn.training import OpenES
     >>> task = get_task("integration_memory", stimulus=20.0, delay=10.0, response=10.0, fixation=0.0,
     ...                 n_pulses=2, pulse_width=5.0)
     >>> run = tempfile.mkdtemp()
     >>> _ = train_ml_network(MorrisLecarNetwork(4, 1, 1, key=jax.random.key(0)), task, key=jax.random.key(1),
-    ...                      epochs=1, batch=2, n_trials=5, out=run, progress=False)
+    ...                      epochs=1, batch=2, n_trials=5, method=OpenES(popsize=4, sigma=0.1), out=run,
+    ...                      progress=False)
     >>> net, task, config = load_ml_run(run)
     >>> config["model"]["class"], net.n
     ('MorrisLecarNetwork', 4)
@@ -201,9 +234,9 @@ def train_ml_network(net: MorrisLecarNetwork, task, *, key, epochs: int, method=
     Returns
     -------
     (MorrisLecarNetwork, dict)
-        The trained network and the history: lists of ``epoch``, ``train_loss``, ``val_loss``,
-        ``val_accuracy``, ``grad_norm``, ``grad_norm_max`` (NaN for ES), ``nonfinite_grads`` (per
-        epoch), ``forward_passes`` (cumulative) and ``wall_time``.
+        The trained network and the history: lists of ``epoch`` (from 1), ``train_loss``,
+        ``val_loss``, ``val_accuracy``, ``grad_norm``, ``grad_norm_max`` (NaN for ES),
+        ``nonfinite_grads`` (per epoch), ``forward_passes`` (cumulative) and ``wall_time``.
 
     Examples
     --------
@@ -238,7 +271,7 @@ def train_ml_network(net: MorrisLecarNetwork, task, *, key, epochs: int, method=
     n_trials = positive_int("n_trials", n_trials, low=2)
     if not (isinstance(val_fraction, float) and 0.0 < val_fraction < 1.0):
         raise ArgumentError(f"val_fraction must be a float in (0, 1), got {val_fraction!r}")
-    n_val = max(1, int(round(val_fraction * n_trials)))
+    n_val = max(1, round(val_fraction * n_trials))
     n_train = n_trials - n_val
     if batch > n_train:
         raise ArgumentError(f"batch must be <= the number of training trials ({n_train} of n_trials = {n_trials}), "
@@ -263,7 +296,7 @@ def _train(net, task, *, key, epochs, method, batch, n_trials, val_fraction, n_v
     n_train = n_trials - n_val
     k_trials, k_order, k_es = jax.random.split(key, 3)
     t_sample = time.perf_counter()
-    trials = jax.block_until_ready(jax.jit(task.sample, static_argnums=1)(k_trials, n_trials))
+    trials = jax.block_until_ready(_sample(task, k_trials, n_trials))
     sample_seconds = time.perf_counter() - t_sample
     train_set, val_set = trials[:n_train], trials[n_train:]
     params, static = eqx.partition(net, eqx.is_inexact_array)
@@ -274,11 +307,12 @@ def _train(net, task, *, key, epochs, method, batch, n_trials, val_fraction, n_v
         name = "bptt"
         optimizer = Adam() if method.optimizer is None else method.optimizer
         opt_state = _transformation(optimizer).init(params)
+        step_opt, hyper = _optimizer_parts(optimizer, jnp.result_type(*jax.tree_util.tree_leaves(params)))
         per_step = batch
         opt_cfg = {"lr": optimizer.lr, "clip": optimizer.clip} if isinstance(optimizer, Adam) else {"optimizer": "optax"}
 
-        def current(state):
-            raise AssertionError("BPTT keeps its parameters")
+        def current(params, state):  # BP trains the parameters themselves
+            return params
     else:
         name = method.name
         flat, unravel = ravel_pytree(params)
@@ -295,7 +329,7 @@ def _train(net, task, *, key, epochs, method, batch, n_trials, val_fraction, n_v
         opt_cfg = {"strategy": name, "popsize": search.popsize, "sigma": float(method.sigma),
                    "fitness": method.fitness}
 
-        def current(state):
+        def current(params, state):  # ES: the search's mean, unscaled
             return unravel(jnp.asarray(search.mean(state), flat.dtype) * scales)
 
     config = {"task": task.config(), "model": model_config(net),
@@ -306,29 +340,34 @@ def _train(net, task, *, key, epochs, method, batch, n_trials, val_fraction, n_v
     params, opt_state, history, start_epoch, elapsed, _ = resume_run(
         out, config, resume=resume, epochs=epochs, params=params, state=opt_state, fields=HISTORY_FIELDS)
     history = {f: list(history[f]) for f in HISTORY_FIELDS}
+    if history["epoch"][:1] == [0]:  # a checkpoint written before epochs were numbered from 1, as in train's
+        history["epoch"] = [e + 1 for e in history["epoch"]]
     for _ in range(start_epoch):  # the minibatch orders of the epochs done: the same streams as in one go
         rng.permutation(n_train)
     forward = history["forward_passes"][-1] if history["forward_passes"] else 0
     step_no = start_epoch * n_batches
-    final = params if name == "bptt" else current(opt_state)
+    final = current(params, opt_state)
     start = time.perf_counter() - elapsed
     cpu_start = time.process_time()
     # split keys do not depend on how many are drawn (JAX's partitionable Threefry): epochs may grow on resume
     es_keys = jax.random.split(k_es, max(epochs, start_epoch) * n_batches) if name != "bptt" else None
     bar = tqdm(range(start_epoch, epochs), desc=f"train {task.name} morris_lecar {name}", unit="epoch",
                disable=not progress, initial=start_epoch, total=epochs)
-    where = (lambda epoch: f" {out} keeps the checkpoint of the last complete epoch ({epoch})." if out is not None
-             else "")
+
+    def where(done):  # what the run folder keeps after `done` complete epochs
+        return f" {out} keeps the checkpoint of the last complete epoch ({done})." if out is not None else ""
+
     for epoch in bar:
         order = rng.permutation(n_train)[: n_batches * batch].reshape(n_batches, batch)
         losses, gnorms, bad = [], [], 0
-        epoch_start = params if name == "bptt" else current(opt_state)
+        epoch_start = current(params, opt_state)
         for b in range(n_batches):
             step_no += 1
             minibatch = train_set[order[b]]
-            good = params if name == "bptt" else opt_state
+            good = (params, opt_state)
             if name == "bptt":
-                params, opt_state, loss, gnorm, ok = _bp_step(params, opt_state, static, minibatch, task, optimizer)
+                params, opt_state, loss, gnorm, ok = _bp_step(params, opt_state, static, minibatch, task, step_opt,
+                                                              hyper)
                 gnorms.append(float(gnorm))
             else:
                 opt_state, loss, ok = _es_step(opt_state, es_keys[step_no - 1], static, template, scales, minibatch,
@@ -343,7 +382,7 @@ def _train(net, task, *, key, epochs, method, batch, n_trials, val_fraction, n_v
                 bar.close()
                 what = ("the loss or its gradient (norm " + f"{float(gnorm):.4g})" if name == "bptt"
                         else "the mean's loss, every member's loss, or the update")
-                good_params = good if name == "bptt" else current(good)
+                good_params = current(*good)
                 err = DivergenceError(
                     f"{'backpropagation through the solver' if name == 'bptt' else name} diverged on {task.name}: in "
                     f"epoch {epoch + 1}, minibatch {b + 1} of {n_batches} (step {step_no}, {forward} trial solves) "
@@ -353,7 +392,7 @@ def _train(net, task, *, key, epochs, method, batch, n_trials, val_fraction, n_v
                 err.model = eqx.combine(good_params, static)
                 err.history = history
                 raise err
-        final = params if name == "bptt" else current(opt_state)
+        final = current(params, opt_state)
         val_loss, val_acc = _evaluate(final, static, val_set, task)
         forward += n_val
         if not np.isfinite(float(val_loss)) and max_nonfinite is not None:
@@ -367,7 +406,7 @@ def _train(net, task, *, key, epochs, method, batch, n_trials, val_fraction, n_v
             err.model = eqx.combine(epoch_start, static)
             err.history = history
             raise err
-        row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"),
                "val_loss": float(val_loss), "val_accuracy": float(val_acc),
                "grad_norm": float(np.mean(gnorms)) if gnorms else float("nan"),
                "grad_norm_max": float(np.max(gnorms)) if gnorms else float("nan"), "nonfinite_grads": bad,
@@ -401,11 +440,13 @@ def evaluate_ml_run(run, *, n_trials: int = 200, seed: int = 12345, figures: boo
 
     >>> import jax, tempfile
     >>> from lowrank_rnn.tasks import get_task
+    >>> from lowrank_rnn.training import OpenES
     >>> task = get_task("integration_memory", stimulus=20.0, delay=10.0, response=10.0, fixation=0.0,
     ...                 n_pulses=2, pulse_width=5.0)
     >>> run = tempfile.mkdtemp()
     >>> _ = train_ml_network(MorrisLecarNetwork(4, 1, 1, key=jax.random.key(0)), task, key=jax.random.key(1),
-    ...                      epochs=1, batch=2, n_trials=5, out=run, progress=False)
+    ...                      epochs=1, batch=2, n_trials=5, method=OpenES(popsize=4, sigma=0.1), out=run,
+    ...                      progress=False)
     >>> sorted(k for k in evaluate_ml_run(run, n_trials=4, figures=False) if k in ("accuracy", "loss"))
     ['accuracy', 'loss']
     """
