@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import sys
 
 import jax
@@ -173,7 +172,7 @@ def simulate_lif_conductance(nu_e, nu_i, *, T, key, n_neurons=64, a_e, a_i, tau_
             frac = int(100 * float(np.where(done, 1.0, np.minimum(t / T, 1.0)).min()))
             bar.update(max(frac - shown, 0))
             shown = max(shown, frac)
-    v, t, since, n, sx, sx2, done = (np.asarray(x, np.float64) for x in states)
+    _, t, _, n, sx, sx2, _ = (np.asarray(x, np.float64) for x in states)
     # a neuron stopped at 3T before its first spike after T counts its spikes over the time it ran
     censored = t >= 3.0 * T
     duration = np.where(censored, np.minimum(t, 3.0 * T), sx)

@@ -535,7 +535,7 @@ def section_gain_modulation(cfg: Config, report, results: dict, trained: dict) -
 
     if "mante" not in trained or "mante" not in cfg.two_population_tasks:
         return
-    model, task, fits = trained["mante"][0]
+    _, task, fits = trained["mante"][0]
     C = cfg.populations
     tuned = fits.get(f"{C}_tuned")
     if tuned is None:

@@ -22,9 +22,12 @@ from ._circuit import embedding_test as embedding_test
 from ._circuit import fit_latent_circuit as fit_latent_circuit
 from ._circuit import noise_from_langdon as noise_from_langdon
 from ._circuit import plot_circuit as plot_circuit
+from ._lowrank import LowRankFit as LowRankFit  # Valente et al. 2022
+from ._lowrank import RankSelection as RankSelection
+from ._lowrank import fit_lowrank as fit_lowrank
+from ._lowrank import r2_score as r2_score
+from ._lowrank import select_rank as select_rank
 from ._recording import Recording as Recording
-from ._lowrank import LowRankFit as LowRankFit, fit_lowrank as fit_lowrank, r2_score as r2_score  # Valente et al. 2022
-from ._lowrank import RankSelection as RankSelection, select_rank as select_rank
 
 __all__ = [
     "Recording",

@@ -21,7 +21,6 @@ $m n^\top / N$) applies to it.
 from __future__ import annotations
 
 import dataclasses
-import math
 from functools import partial
 from typing import Any
 
