@@ -16,9 +16,11 @@ SECTIONS = ("Morris–Lecar network: loss against forward passes", "BP gradients
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory, run_reproduction_with):
     out = tmp_path_factory.mktemp("hazelden2023")
+    # the neural-ODE budget is the smallest with two ES generations (popsize + 1 = 5 forward passes each)
     cfg = hazelden2023.Config(quick=True, n=4, trial=(0.0, 20.0, 10.0, 10.0), n_pulses=2, pulse_width=5.0,
-                              n_train=8, n_val=4, n_test=6, batch=4, bp_epochs=2, popsize=4, windows=(40.0, 80.0), couplings=(1.0,),
-                              window_trials=1, spike_epochs=1, node_widths=(4,), node_budget=40, node_popsize=4)
+                              n_train=8, n_val=4, n_test=6, batch=4, bp_epochs=2, popsize=4, windows=(40.0, 80.0),
+                              couplings=(1.0,), window_trials=1, spike_epochs=1, node_widths=(4,), node_budget=10,
+                              node_popsize=4)
     return out, run_reproduction_with(hazelden2023, out, cfg)
 
 
@@ -64,11 +66,13 @@ def test_figures_report_and_results(smoke):
 
 def test_a_bp_run_that_diverged_after_its_best_is_a_finding():
     # the claims compare best losses; a BP run that went non-finite afterwards must still be reported
-    runs = [{"method": "bp", "width": 4, "best_loss": 0.01, "final_loss": 0.012, "nonfinite": 0, "first_nonfinite": None},
+    runs = [{"method": "bp", "width": 4, "best_loss": 0.01, "final_loss": 0.012, "nonfinite": 0,
+             "first_nonfinite": None},
             {"method": "es", "width": 4, "best_loss": 0.1, "final_loss": 0.1, "nonfinite": 0, "first_nonfinite": None},
             {"method": "bp", "width": 64, "best_loss": 1e-3, "final_loss": 9e24, "nonfinite": 142,
              "first_nonfinite": 1859},
-            {"method": "es", "width": 64, "best_loss": 0.095, "final_loss": 0.098, "nonfinite": 0, "first_nonfinite": None}]
+            {"method": "es", "width": 64, "best_loss": 0.095, "final_loss": 0.098, "nonfinite": 0,
+             "first_nonfinite": None}]
     found = hazelden2023._findings({"rober": {"runs": runs}})
     assert len(found) == 1 and "width 64" in found[0]["finding"] and "ROBER" in found[0]["finding"]
     assert found[0]["evidence"]["bp_nonfinite_steps"] == 142

@@ -30,6 +30,7 @@ import numpy as np
 import optax
 
 from .. import biophys
+from .._errors import DivergenceError
 from ..tasks import get_task
 from ..training import BPTT, Adam, OpenES
 from ._hazelden2023_node import compare_es_bp, plot_es_bp
@@ -71,7 +72,7 @@ class Config:
     node_popsize: int = 32
 
     @classmethod
-    def make(cls, quick: bool) -> "Config":
+    def make(cls, quick: bool) -> Config:
         if not quick:
             return cls(quick=False)
         return cls(quick=True, n=8, trial=(0.0, 60.0, 40.0, 40.0), n_pulses=3, pulse_width=10.0, n_train=32,
@@ -108,7 +109,7 @@ def _train(net, task, cfg: Config, method, epochs: int, key) -> dict:
         trained, h = biophys.train_ml_network(net, task, key=key, epochs=epochs, method=method, batch=cfg.batch,
                                               n_trials=n_all, val_fraction=cfg.n_val / n_all, max_nonfinite=None,
                                               progress=False)
-    except Exception as err:  # a failed solve or divergence is a result here, reported as such
+    except DivergenceError as err:  # a failed solve or divergence is a result here, reported as such
         trained = getattr(err, "model", None)
         h = getattr(err, "history", None) or {"forward_passes": [], "val_loss": [], "val_accuracy": [],
                                               "train_loss": [], "nonfinite_grads": [], "grad_norm": []}
@@ -117,16 +118,20 @@ def _train(net, task, cfg: Config, method, epochs: int, key) -> dict:
     return {"net": trained, "history": h}
 
 
+@eqx.filter_jit
+def _per_trial(net, task, trials):
+    """Per-trial losses ``(B,)`` and the signal the task reads; compiled once per network structure, task
+    and number of trials (a closure jitted at each call compiled again for every network scored)."""
+    z, v, _ = jax.vmap(net.run)(trials.inputs)
+    signal = v if task.reads == "voltage" else z
+    one = jax.vmap(lambda sg, t: task.loss(sg[None], jax.tree_util.tree_map(lambda x: x[None], t)))
+    return one(signal, trials), signal
+
+
 def _scores(net, task, trials) -> tuple[np.ndarray, np.ndarray]:
     """Per-trial loss and correctness (0/1) of ``net`` on ``trials``, NumPy arrays ``(B,)`` (NaN losses
     where a solve failed)."""
-    def per_trial(n, tr):
-        z, v, _ = jax.vmap(n.run)(tr.inputs)
-        signal = v if task.reads == "voltage" else z
-        one = jax.vmap(lambda sg, t: task.loss(sg[None], jax.tree_util.tree_map(lambda x: x[None], t)))
-        return one(signal, tr), signal
-
-    losses, signal = eqx.filter_jit(per_trial)(net, trials)
+    losses, signal = _per_trial(net, task, trials)
     correct = task.choices(signal, trials) == np.sign(np.asarray(trials.conditions["evidence"]))
     return np.asarray(losses, np.float64), correct.astype(np.float64)
 
@@ -231,7 +236,8 @@ def _window(cfg: Config, report, results):
             trials = task.sample(jax.random.key(3), cfg.window_trials)
             params, static = eqx.partition(net, eqx.is_inexact_array)
             loss, grads = eqx.filter_jit(jax.value_and_grad(
-                lambda p: biophys.ml_network_loss(eqx.combine(p, static), task, trials)))(params)
+                lambda p, static=static, task=task, trials=trials: biophys.ml_network_loss(
+                    eqx.combine(p, static), task, trials)))(params)
             leaves = jax.tree_util.tree_leaves(grads)
             finite = bool(all(jnp.all(jnp.isfinite(x)) for x in leaves)) and bool(jnp.isfinite(loss))
             gnorm = float(jnp.sqrt(sum(jnp.sum(jnp.where(jnp.isfinite(x), x, 0.0) ** 2) for x in leaves)))
@@ -314,10 +320,10 @@ _NODE_PROBLEMS = {
                    "An MLP vector field (depth 2, tanh) fitted to Van der Pol trajectories", "neural_ode.png"),
     "rober": ("rober", "the stiff neural-ODE benchmark (ROBER)",
               "Stiff neural ODE (ROBER): BP against ES at several widths",
-              "An MLP vector field (depth 2, GELU) fitted to Robertson's stiff kinetics (k = 0.04, 3e7, 1e4) on a "
-              "log time grid from 1e-5 to 1e5, each species scaled to its range and time taken as log t, the "
-              "scaling that makes stiff neural ODEs trainable (Kim et al. 2021; `biophys.rober_data`), solved by "
-              "Tsit5", "rober.png"),
+              ("An MLP vector field (depth 2, GELU) fitted to Robertson's stiff kinetics (k = 0.04, 3e7, 1e4) on a "
+               "log time grid from 1e-5 to 1e5, each species scaled to its range and time taken as log t, the "
+               "scaling that makes stiff neural ODEs trainable (Kim et al. 2021; `biophys.rober_data`), solved by "
+               "Tsit5"), "rober.png"),
 }
 
 
