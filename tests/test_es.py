@@ -261,3 +261,20 @@ def test_command_line_rejects_bad_es_options(capsys):
             main(["train", "--task", "rdm", "--out", "x", *argv])
         text = str(err.value) + capsys.readouterr().err
         assert msg in text, text
+
+
+@pytest.mark.parametrize("strategy", [OpenES(popsize=4, sigma=0.1), PGPE(popsize=4, sigma=0.1), CMAES(sigma=0.1)],
+                         ids=["openai_es", "pgpe", "cma_es"])
+def test_flat_search_state_keeps_its_types_across_a_generation(strategy):
+    """A step compiled on flat_search's initial state serves every later generation: the state's arrays
+    keep their shapes, dtypes and weak typing (the strategies' weakly typed initial scalars made the
+    Morris-Lecar and neural-ODE ES steps compile twice)."""
+    search = es_module.flat_search(strategy, 3)
+    state = search.init(jax.random.key(0), jnp.ones(3))
+    step = jax.jit(lambda s, k: search.generation(s, k, lambda thetas: jnp.sum(thetas ** 2, axis=1))[0])
+    new = step(state, jax.random.key(1))
+
+    def avals(tree):
+        return [(x.shape, x.dtype, x.aval.weak_type) for x in jax.tree_util.tree_leaves(tree)]
+
+    assert avals(new) == avals(state)

@@ -430,9 +430,14 @@ class FlatSearch:
         return int(self.strategy.popsize)
 
     def init(self, key, theta0):
-        """Return the strategy's state with its mean at ``theta0`` (D numbers, stored as float32)."""
+        """Return the strategy's state with its mean at ``theta0`` (D numbers, stored as float32).
+
+        Every array of the state has a fixed ("strong") type, as after :meth:`generation`: a step
+        compiled on the initial state serves the later ones (with the weakly typed scalars that the
+        strategy's own init returns, the second generation compiled the step again)."""
         es, ep = _algorithm(self.strategy, self.num_dims)
-        return es.init(key, jnp.asarray(theta0, jnp.float32).reshape(self.num_dims), ep)
+        state = es.init(key, jnp.asarray(theta0, jnp.float32).reshape(self.num_dims), ep)
+        return jax.tree_util.tree_map(lambda x: jnp.asarray(x, x.dtype), state)
 
     def generation(self, state, key, fitness: Callable):
         """Return ``(state, f_pop (P,), f_mean, ok)`` after one generation; traceable (jit, scan)."""
