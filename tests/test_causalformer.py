@@ -24,15 +24,18 @@ from lowrank_rnn.causal import (
 )
 
 SMALL = dict(seq_len=6, d_model=16, n_heads=2, d_qk=4, d_v=4)
+#: the options the authors' code does not use (the defaults are theirs)
+OTHER = dict(position_embedding="time2vec", query_position=6, final_norm=True)
 
 
 def _perturbed(y: jax.Array, j: int, key) -> jax.Array:
     return y.at[:, j].add(jax.random.normal(key, (y.shape[0],)))
 
 
+@pytest.mark.parametrize("options", [{}, OTHER], ids=["authors", "other"])
 @pytest.mark.parametrize("j", [0, 2])
-def test_encoder_output_of_a_neuron_ignores_other_neurons(getkey, j):
-    model = Causalformer(4, **SMALL, key=getkey())
+def test_encoder_output_of_a_neuron_ignores_other_neurons(getkey, j, options):
+    model = Causalformer(4, **SMALL, **options, key=getkey())
     y = jax.random.normal(getkey(), (6, 4))
     y2 = _perturbed(y, j, getkey())
     enc, enc2 = np.asarray(model.encode(y, 7.0)), np.asarray(model.encode(y2, 7.0))
@@ -41,9 +44,10 @@ def test_encoder_output_of_a_neuron_ignores_other_neurons(getkey, j):
     assert not np.allclose(enc[j], enc2[j])                    # the perturbation does reach neuron j
 
 
+@pytest.mark.parametrize("options", [{}, OTHER], ids=["authors", "other"])
 @pytest.mark.parametrize("j", [1, 3])
-def test_decoder_local_cross_attention_ignores_other_neurons(getkey, j):
-    model = Causalformer(4, **SMALL, key=getkey())
+def test_decoder_local_cross_attention_ignores_other_neurons(getkey, j, options):
+    model = Causalformer(4, **SMALL, **options, key=getkey())
     y = jax.random.normal(getkey(), (6, 4))
     y2 = _perturbed(y, j, getkey())
     trace, trace2 = (model.decode(model.encode(v, 3.0), 3.0) for v in (y, y2))
@@ -70,9 +74,53 @@ def test_dropout_only_with_a_key(getkey):
     assert not np.allclose(model(y, 0.0), model(y, 2000.0))   # the value-time embedding sees t0
 
 
+def test_defaults_are_the_authors_architecture(getkey):
+    key = getkey()
+    model = Causalformer(4, **SMALL, key=key)
+    # no norm after the encoder nor before the head; an all-periodic position code; queries at position 0
+    assert model.encoder_norm_out is None and model.decoder_norm_out is None
+    assert model.position_linear is None and model.position_periodic.shape == (2, 16)
+    assert model.query_position == 0
+    other = Causalformer(4, **SMALL, **OTHER, key=key)
+    assert other.encoder_norm_out is not None and other.decoder_norm_out is not None
+    assert other.position_linear.shape == (2,) and other.position_periodic.shape == (2, 15)
+    # the all-periodic code stays in [-1, 1] at any position; the linear component of time2vec does not
+    far = jax.numpy.arange(0.0, 1000.0, 10.0)
+    none = (None, None)
+    for m, bounded in [(model, True), (other, False)]:
+        zero = np.zeros((4, far.size), np.float32)
+        code = np.asarray(m._embed(zero, far, 0 * far, *none) - m._embed(zero, 0 * far, 0 * far, *none))
+        assert (np.abs(code).max() <= 2.0) == bounded
+
+
+def test_query_position_moves_the_forecast_only(getkey):
+    key, y = getkey(), jax.random.normal(getkey(), (6, 3))
+    first, last = (Causalformer(3, **SMALL, query_position=q, key=key) for q in (0, 6))
+    for a, b in zip(jax.tree_util.tree_leaves(first), jax.tree_util.tree_leaves(last)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))   # the same weights
+    np.testing.assert_array_equal(first.encode(y), last.encode(y))
+    assert not np.allclose(first(y), last(y))
+
+
+def test_embedding_parts_drop_out_independently(getkey):
+    model = Causalformer(3, **SMALL, dropout=0.5, key=getkey())
+    y = jax.random.normal(getkey(), (6, 3))
+    # each entry keeps (scaled by 2) or drops the value-time-position part and, on its own draw, the neuron part
+    pos, t = jax.numpy.arange(6.0), jax.numpy.arange(6.0)
+    ones = jax.numpy.ones((3, 6, 16), bool)
+    vt = np.asarray(model._embed(y.T, pos, t, ones, ~ones))        # 2 x the value-time-position part
+    neuron = np.asarray(model._embed(y.T, pos, t, ~ones, ones))    # 2 x the neuron part
+    keeps = _former._keep_masks(getkey(), 0.5, [(3, 6, 16)] * 2)
+    dropped = np.asarray(model._embed(y.T, pos, t, *keeps))
+    np.testing.assert_allclose(dropped, np.where(keeps[0], vt, 0) + np.where(keeps[1], neuron, 0), rtol=1e-6)
+    assert 0.3 < np.mean(keeps[0] != keeps[1]) < 0.7
+
+
 @pytest.mark.parametrize("name, value, error", [
     ("n_neurons", 0, ArgumentError), ("n_neurons", 2.5, ArgumentTypeError), ("seq_len", 0, ArgumentError),
     ("d_model", 1, ArgumentError), ("n_heads", -1, ArgumentError), ("dropout", 1.0, ArgumentError),
+    ("position_embedding", "abs", ArgumentError), ("query_position", 7, ArgumentError),
+    ("query_position", -1, ArgumentError), ("final_norm", "yes", ArgumentTypeError),
     ("key", 0, ArgumentTypeError)])
 def test_constructor_names_bad_arguments(name, value, error):
     kwargs = dict(n_neurons=3, **SMALL, key=jax.random.key(0))
@@ -120,7 +168,7 @@ def test_fit_forecasts_a_var_chain_near_the_true_predictor(chain_fit):
     hist = result.history
     assert len(hist["val_loss"]) == len(hist["train_loss"]) == len(hist["learning_rate"])
     assert hist["val_loss"][result.best_epoch - 1] == min(hist["val_loss"])
-    assert hist["learning_rate"][0] == 2e-3
+    assert hist["learning_rate"] == [2e-3] * len(hist["val_loss"])   # constant by default, as the authors' runs
 
 
 def test_attention_scores_rank_the_true_edges_first(chain_fit):
