@@ -24,9 +24,9 @@ def test_train_and_evaluate_under_x64(tmp_path):
             "rule": ["--task", "delayed_xor", "--rule", "eprop"],
         }}
         for name, args in runs.items():
-            rc = main(["train", *args, "--epochs", "1", "--out", f"{{root}}/{{name}}", "--no-cache"])
+            rc = main(["train", *args, "--epochs", "1", "--trials", "64", "--out", f"{{root}}/{{name}}", "--no-cache"])
             assert rc == 0, (name, rc)
-        rc = main(["evaluate", f"{{root}}/bptt", "--json", "--no-figures", "--no-cache"])
+        rc = main(["evaluate", f"{{root}}/bptt", "--json", "--trials", "64", "--no-figures", "--no-cache"])
         assert rc == 0, rc
     """)
     env = dict(os.environ, JAX_ENABLE_X64="1")
