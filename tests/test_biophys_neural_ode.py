@@ -1,5 +1,6 @@
 """Neural ODEs, the Van der Pol and ROBER data sets, and their training by BP and ES (Hazelden et al. 2023)."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import matplotlib
@@ -72,6 +73,27 @@ def test_bp_training_reduces_the_oscillator_loss(osc):
     assert np.all(np.isfinite(hist["grad_norm"][:-1])) and hist["grad_norm"][0] > 0
     assert hist["nonfinite_grads"][-1] == 0
 
+
+
+def test_a_new_adam_learning_rate_does_not_compile_the_bp_step_again(osc, caplog):
+    """Adam's lr (and clip) are arguments of the compiled BP step: a run that differs only in them
+    compiles no new step (they were static, and each new Adam compiled it again). The first run
+    shares the shapes of the test above, so in a full run of this file it compiles nothing."""
+    import logging
+
+    kw = dict(steps=1, key=jax.random.key(2), progress=False)
+    a, _ = bp.train_neural_ode(bp.NeuralODE(2, 8, 1, key=jax.random.key(1)), osc, method=BPTT(Adam(3e-2)), **kw)
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level(logging.WARNING):
+            b, _ = bp.train_neural_ode(bp.NeuralODE(2, 8, 1, key=jax.random.key(1)), osc, method=BPTT(Adam(1e-2)),
+                                       **kw)
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    compiled = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Compiling ")]
+    assert not [m for m in compiled if "_bp_step" in m], compiled
+    assert not all(np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(eqx.filter(a, eqx.is_array)),
+                                                         jax.tree_util.tree_leaves(eqx.filter(b, eqx.is_array))))
 
 def test_es_training_reduces_the_oscillator_loss_counting_forward_passes(osc):
     model = bp.NeuralODE(2, 8, 1, key=jax.random.key(1))

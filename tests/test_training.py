@@ -200,6 +200,26 @@ def test_any_optax_optimizer():
     np.testing.assert_allclose(h_a["train_loss"], h_b["train_loss"], rtol=1e-5)
 
 
+
+def test_a_new_adam_learning_rate_or_clip_does_not_compile_the_epoch_again(caplog):
+    """Adam's lr and clip are arguments of the compiled epoch, not static: a second run that differs
+    only in them compiles nothing (they were static, and each new Adam compiled the epoch again)."""
+    import logging
+
+    task = get_task("rdm", **SHORT)
+    kw = dict(key=jax.random.key(1), epochs=1, n_trials=40, batch=16, progress=False)
+    a, _ = train(_small(jax.random.key(0), task, N=24), task, method=BPTT(optimizer=Adam(2e-2, clip=1.0)), **kw)
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level(logging.WARNING):
+            b, _ = train(_small(jax.random.key(0), task, N=24), task, method=BPTT(optimizer=Adam(7e-3, clip=0.3)),
+                         **kw)
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    compiled = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Compiling jit(")]
+    assert not [m for m in compiled if "jit(_epoch)" in m or "jit(_opt_init)" in m], compiled
+    assert not np.array_equal(np.asarray(a.m), np.asarray(b.m))  # the new learning rate was used
+
 def test_recipes_name_known_tasks():
     from lowrank_rnn.tasks import TASKS
 

@@ -85,9 +85,9 @@ def opt_space(params, optimizer: Optimizer):
     :class:`Adam` is element-wise apart from the global norm, so it runs on one flat vector
     (``ravel_pytree``): the same updates, one fused kernel per stage instead of one per parameter
     array (fewer kernels to compile). Any other optimizer sees the parameter tree, as it may depend
-    on its structure.
+    on its structure. The compiled epoch's form of an Adam (``"adam"``, ``"adam+clip"``) counts as Adam.
     """
-    if isinstance(optimizer, Adam):
+    if isinstance(optimizer, (Adam, str)):
         vec, to_tree = ravel_pytree(params)
         return vec, to_tree, lambda tree: ravel_pytree(tree)[0]
     return params, (lambda p: p), (lambda tree: tree)
