@@ -2,39 +2,18 @@
 it, BP logs gradient norms and stops on non-finite values keeping its last good checkpoint, and the
 command line writes a run folder that evaluate reads."""
 
-import dataclasses
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from lowrank_rnn import ArgumentError, DivergenceError, biophys
-from lowrank_rnn.biophys import _ml_train
 from lowrank_rnn.cli import main
 from lowrank_rnn.tasks import get_task
 from lowrank_rnn.training import BPTT, Adam, OpenES
 
 SHORT = dict(fixation=0.0, stimulus=40.0, delay=20.0, response=40.0, n_pulses=2, pulse_width=10.0)
-
-
-def test_the_bp_step_reads_adam_as_arrays_and_any_optax_transformation_as_given():
-    """Adam's learning rate and clip enter the compiled step as an array (one compilation for every
-    Adam of the same form), with the updates of Adam's own transformation; any other optax
-    transformation (hazelden2023's multi_transform) is used as it is."""
-    tx = optax.sgd(0.1)
-    form, hyper = _ml_train._optimizer_parts(tx, jnp.float32)
-    assert form is tx and hyper is None and _ml_train._step_transformation(form, hyper) is tx
-    params, grads = {"w": jnp.array([1.0, -2.0])}, {"w": jnp.array([3.0, 40.0])}
-    for adam in (Adam(0.05), Adam(0.05, clip=0.5)):
-        form, hyper = _ml_train._optimizer_parts(adam, jnp.float32)
-        assert form == _ml_train._optimizer_parts(dataclasses.replace(adam, lr=0.3), jnp.float32)[0]
-        ours, theirs = _ml_train._step_transformation(form, hyper), adam.transformation()
-        u_ours, _ = ours.update(grads, ours.init(params), params)
-        u_theirs, _ = theirs.update(grads, theirs.init(params), params)
-        np.testing.assert_array_equal(u_ours["w"], u_theirs["w"])
 
 
 def test_bp_refuses_the_spike_count_loss_before_compiling():

@@ -1,6 +1,7 @@
 """Training: RDM is learnt, runs are deterministic and resume exactly, divergence is caught,
 early stop and keep-best, the run folder, the command line, and errors before compilation."""
 
+import dataclasses
 import json
 
 import jax
@@ -14,7 +15,7 @@ from lowrank_rnn import ArgumentError, ArgumentTypeError, DivergenceError, RunFo
 from lowrank_rnn.cli import main
 from lowrank_rnn.models import FullRankRNN, LowRankRNN, MixtureLowRankRNN, noise_from_published
 from lowrank_rnn.tasks import get_task
-from lowrank_rnn.training import BPTT, RECIPES, Adam, RunSettings, train
+from lowrank_rnn.training import BPTT, RECIPES, Adam, RunSettings, train, traced_optimizer, traced_transformation
 from lowrank_rnn.training._evaluate import evaluate
 from lowrank_rnn.training._setup import epoch_streams
 
@@ -239,8 +240,6 @@ def test_recipes_name_known_tasks():
 def test_staged_recipe_trains_every_stage(tmp_path, monkeypatch):
     """A recipe with stages: pre-training, then each stage in its own run folder, the last one in ``out``
     with the widest delays (about a minute: five compilations)."""
-    import dataclasses
-
     from lowrank_rnn.training import _recipes, train_recipe
 
     rec = RECIPES["dms"]
@@ -303,3 +302,21 @@ def test_epoch_streams_shuffle_and_seed_per_epoch():
     ranks = np.stack([np.argsort(epoch_streams(seed, e, n_train=800, n_batches=25, batch=32)[0].ravel())
                       for e in range(40)])
     assert abs(np.corrcoef(ranks[:-1].ravel(), ranks[1:].ravel())[0, 1]) < 5 / np.sqrt(ranks[1:].size)
+
+
+def test_a_compiled_step_reads_adam_as_arrays_and_any_optax_transformation_as_given():
+    """Adam's learning rate and clip enter a compiled training step (BPTT epoch, Morris–Lecar and
+    neural-ODE BP steps) as an array (one compilation for every
+    Adam of the same form), with the updates of Adam's own transformation; any other optax
+    transformation (e.g. hazelden2023's multi_transform) is used as it is."""
+    tx = optax.sgd(0.1)
+    form, hyper = traced_optimizer(tx, jnp.float32)
+    assert form is tx and hyper is None and traced_transformation(form, hyper) is tx
+    params, grads = {"w": jnp.array([1.0, -2.0])}, {"w": jnp.array([3.0, 40.0])}
+    for adam in (Adam(0.05), Adam(0.05, clip=0.5)):
+        form, hyper = traced_optimizer(adam, jnp.float32)
+        assert form == traced_optimizer(dataclasses.replace(adam, lr=0.3), jnp.float32)[0]
+        ours, theirs = traced_transformation(form, hyper), adam.transformation()
+        u_ours, _ = ours.update(grads, ours.init(params), params)
+        u_theirs, _ = theirs.update(grads, theirs.init(params), params)
+        np.testing.assert_array_equal(u_ours["w"], u_theirs["w"])

@@ -20,7 +20,7 @@ from .._errors import ArgumentError, ArgumentTypeError, DivergenceError, RunFold
 from .._io import load, output_folder
 from ..tasks import get_task
 from ..training import (BPTT, CMAES, PGPE, Adam, OpenES, claim_run_folder, evaluate, finish_run, flat_search,
-                        register_run_model, resume_run, write_checkpoint)
+                        register_run_model, resume_run, traced_optimizer, traced_transformation, write_checkpoint)
 from ._ml_network import MorrisLecarNetwork, model_config, network_from_config
 
 HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "val_accuracy", "grad_norm", "grad_norm_max", "nonfinite_grads",
@@ -62,39 +62,12 @@ def ml_network_loss(net: MorrisLecarNetwork, task, trials) -> jax.Array:
 
 
 # ------------------------------------------------------------------------------------- compiled steps
-def _transformation(optimizer):
-    return optimizer.transformation() if isinstance(optimizer, Adam) else optimizer
-
-
-def _optimizer_parts(optimizer, dtype):
-    """Return ``(static, hyper)``: what the compiled BP step specialises on, and the array it reads.
-
-    An :class:`~lowrank_rnn.training.Adam` travels as its form (``"adam"`` or ``"adam+clip"``) and
-    the array ``[lr, clip]`` of the parameters' ``dtype``, so one compilation serves every learning
-    rate and clip (as a static argument, each new ``Adam(lr)`` compiled the step again); any other
-    optax transformation is static.
-    """
-    if isinstance(optimizer, Adam):
-        clip = 1.0 if optimizer.clip is None else optimizer.clip
-        form = "adam" if optimizer.clip is None else "adam+clip"
-        return form, jnp.asarray([optimizer.lr, clip], dtype)
-    return optimizer, None
-
-
-def _step_transformation(static_opt, hyper):
-    """The optax transformation of :func:`_optimizer_parts`'s output, inside the compiled step."""
-    if isinstance(static_opt, str):  # Adam.transformation(), its lr and clip traced
-        adam = optax.adam(hyper[0])
-        return optax.chain(optax.clip_by_global_norm(hyper[1]), adam) if static_opt == "adam+clip" else adam
-    return static_opt
-
-
 # The compiled steps take only hashable settings (the optimizer's form, the search, the task) besides
 # arrays, so one compilation serves every run of the same shapes in a process (a fresh optax
 # transformation or unravel closure per run would compile again for each).
 @eqx.filter_jit
 def _bp_step(params, opt_state, static, trials, task, optimizer, hyper):
-    tx = _step_transformation(optimizer, hyper)
+    tx = traced_transformation(optimizer, hyper)
 
     def loss_fn(p):
         return ml_network_loss(eqx.combine(p, static), task, trials)
@@ -306,8 +279,8 @@ def _train(net, task, *, key, epochs, method, batch, n_trials, val_fraction, n_v
     if isinstance(method, BPTT):
         name = "bptt"
         optimizer = Adam() if method.optimizer is None else method.optimizer
-        opt_state = _transformation(optimizer).init(params)
-        step_opt, hyper = _optimizer_parts(optimizer, jnp.result_type(*jax.tree_util.tree_leaves(params)))
+        step_opt, hyper = traced_optimizer(optimizer, jnp.result_type(*jax.tree_util.tree_leaves(params)))
+        opt_state = traced_transformation(step_opt, hyper).init(params)
         per_step = batch
         opt_cfg = {"lr": optimizer.lr, "clip": optimizer.clip} if isinstance(optimizer, Adam) else {"optimizer": "optax"}
 

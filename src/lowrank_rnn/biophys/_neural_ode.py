@@ -19,8 +19,7 @@ from tqdm.auto import tqdm
 
 from .._checks import float_dtype, is_concrete, positive_int, prng_key, real_scalar
 from .._errors import ArgumentError, ArgumentTypeError, DivergenceError
-from ..training import BPTT, CMAES, PGPE, Adam, OpenES, flat_search
-from ._ml_train import _optimizer_parts, _step_transformation
+from ..training import BPTT, CMAES, PGPE, Adam, OpenES, flat_search, traced_optimizer, traced_transformation
 
 #: The activations of the MLP vector field, by name.
 ACTIVATIONS: dict[str, Callable] = {"tanh": jnp.tanh, "gelu": jax.nn.gelu, "relu": jax.nn.relu,
@@ -338,10 +337,6 @@ def neural_ode_loss(model: NeuralODE, data: ODEData) -> float:
 # Module-level compiled steps: the parts that do not change between runs (the model's structure and
 # static fields, Adam's form or another optimizer, the strategy) are static arguments, so runs of the
 # same shapes share one compilation.
-def _transformation(optimizer) -> optax.GradientTransformation:
-    return optimizer.transformation() if isinstance(optimizer, Adam) else optimizer
-
-
 @eqx.filter_jit
 def _loss_jit(params, static, arrays):
     return _loss(eqx.combine(params, static), *arrays)
@@ -351,8 +346,8 @@ def _loss_jit(params, static, arrays):
 def _bp_step(params, state, static, arrays, optimizer, hyper):
     """One step of backpropagation through the solver; a non-finite loss or gradient is not applied.
     ``optimizer, hyper``: Adam's form and ``[lr, clip]`` (one compilation for every learning rate and
-    clip), or an optax transformation and None (:func:`._ml_train._optimizer_parts`)."""
-    tx = _step_transformation(optimizer, hyper)
+    clip), or an optax transformation and None (:func:`~lowrank_rnn.training.traced_optimizer`)."""
+    tx = traced_transformation(optimizer, hyper)
     loss, grads = jax.value_and_grad(lambda p: _loss(eqx.combine(p, static), *arrays))(params)
     gnorm = optax.tree.norm(grads)
     ok = jnp.isfinite(loss) & jnp.isfinite(gnorm)
@@ -463,8 +458,8 @@ def train_neural_ode(model: NeuralODE, data: ODEData, *, key, method: Any = None
     if isinstance(method, BPTT):
         name = "bptt"
         optimizer = method.optimizer if method.optimizer is not None else Adam()
-        state = _transformation(optimizer).init(params)
-        step_opt, hyper = _optimizer_parts(optimizer, jnp.result_type(*jax.tree_util.tree_leaves(params)))
+        step_opt, hyper = traced_optimizer(optimizer, jnp.result_type(*jax.tree_util.tree_leaves(params)))
+        state = traced_transformation(step_opt, hyper).init(params)
         per_step = 1
 
         def step(params, state, k):

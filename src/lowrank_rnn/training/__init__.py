@@ -35,11 +35,14 @@ from ._recipes import train_recipe as train_recipe
 from ._recipes import train_rule as train_rule
 from ._setup import Adam as Adam
 from ._setup import RunSettings as RunSettings
+from ._setup import traced_optimizer as traced_optimizer
+from ._setup import traced_transformation as traced_transformation
 from ._train import BPTT as BPTT
 from ._train import train as train
 
 __all__ = ["train", "BPTT", "Adam", "RunSettings", "OpenES", "CMAES", "PGPE", "get_strategy", "evaluate", "load_run", "run_history",
            "plot_latents", "hash_normal", "RECIPES", "Recipe", "build_model", "train_recipe", "rate_model", "train_rule"]
 __all__ += ["flat_search", "FlatSearch"]
+__all__ += ["traced_optimizer", "traced_transformation"]
 __all__ += ["claim_run_folder", "resume_run", "write_checkpoint", "finish_run"]
 __all__ += ["register_run_model"]

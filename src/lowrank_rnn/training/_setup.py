@@ -63,6 +63,49 @@ class Adam:
 Optimizer = Adam | optax.GradientTransformation
 
 
+def traced_optimizer(optimizer: Optimizer, dtype) -> tuple[Any, jax.Array | None]:
+    """Return ``(form, hyper)``: what a compiled training step specialises on, and the array it reads.
+
+    An :class:`Adam` travels as its form (``"adam"`` or ``"adam+clip"``) and the array
+    ``[lr, clip]`` of ``dtype`` (clip 1.0 when unused), so one compilation serves every learning
+    rate and clip; any other optax transformation is the form itself, with ``hyper = None``, and
+    compiles once per transformation object. Inside the compiled function,
+    :func:`traced_transformation` rebuilds the transformation.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> form, hyper = traced_optimizer(Adam(5e-3, clip=0.1), jnp.float32)
+    >>> form, hyper.tolist()
+    ('adam+clip', [0.004999999888241291, 0.10000000149011612])
+    """
+    if isinstance(optimizer, Adam):
+        clip = 1.0 if optimizer.clip is None else optimizer.clip
+        form = "adam" if optimizer.clip is None else "adam+clip"
+        return form, jnp.asarray([optimizer.lr, clip], dtype)
+    return optimizer, None
+
+
+def traced_transformation(form, hyper) -> optax.GradientTransformation:
+    """Return the optax transformation of :func:`traced_optimizer`'s ``(form, hyper)``: Adam's
+    update (:meth:`Adam.transformation`) with its lr and clip read from ``hyper``, or ``form``
+    itself when it is a transformation.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> tx = traced_transformation(*traced_optimizer(Adam(1e-2), jnp.float32))
+    >>> state = tx.init(jnp.zeros(3))
+    >>> updates, _ = tx.update(jnp.ones(3), state)
+    >>> [round(u, 6) for u in updates.tolist()]          # Adam's first step: -lr sign(g)
+    [-0.01, -0.01, -0.01]
+    """
+    if isinstance(form, str):
+        adam = optax.adam(hyper[0])
+        return optax.chain(optax.clip_by_global_norm(hyper[1]), adam) if form == "adam+clip" else adam
+    return form
+
+
 def check_optimizer(optimizer: Any) -> Optimizer:
     """Return ``optimizer`` (``Adam()`` for None) after checking it is an :class:`Adam` or an optax
     ``GradientTransformation``."""

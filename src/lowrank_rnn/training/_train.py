@@ -10,7 +10,6 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import optax
 from jax.flatten_util import ravel_pytree
 
 from .._errors import ArgumentError, ArgumentTypeError
@@ -19,8 +18,8 @@ from ..models import AbstractRNN, run_trials
 from . import _checkpoint as ckpt
 from . import _loop
 from ._es import CMAES, PGPE, OpenES, train_es
-from ._setup import (HISTORY_FIELDS, Adam, Optimizer, RunSettings, Setup, all_finite, check_optimizer, check_run,
-                     mean_before, opt_space, validation)
+from ._setup import (HISTORY_FIELDS, Optimizer, RunSettings, Setup, all_finite, check_optimizer, check_run,
+                     mean_before, opt_space, traced_optimizer, traced_transformation, validation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,30 +64,6 @@ Method = BPTT | OpenES | PGPE | CMAES
 _EPOCH_COMPILER_OPTIONS = {"xla_cpu_prefer_vector_width": 512}
 
 
-def _optimizer_parts(optimizer: Optimizer, dtype) -> tuple[Any, jax.Array | None]:
-    """Return ``(form, hyper)``: what the compiled epoch specialises on, and the array it reads.
-
-    An :class:`Adam` travels as its form (``"adam"`` or ``"adam+clip"``) and the array
-    ``[lr, clip]`` of the trained parameters' ``dtype``, so one compilation serves every learning
-    rate and clip (as a static argument, each new ``Adam(lr)`` compiled the epoch again); any other
-    optax transformation is static, and compiles once per transformation object.
-    """
-    if isinstance(optimizer, Adam):
-        clip = 1.0 if optimizer.clip is None else optimizer.clip
-        form = "adam" if optimizer.clip is None else "adam+clip"
-        return form, jnp.asarray([optimizer.lr, clip], dtype)
-    return optimizer, None
-
-
-def _step_transformation(form, hyper) -> optax.GradientTransformation:
-    """The optax transformation of :func:`_optimizer_parts`'s output, inside the compiled function:
-    ``Adam.transformation()`` with its lr and clip traced."""
-    if isinstance(form, str):
-        adam = optax.adam(hyper[0])
-        return optax.chain(optax.clip_by_global_norm(hyper[1]), adam) if form == "adam+clip" else adam
-    return form
-
-
 @partial(jax.jit, static_argnames=("static", "optimizer", "task", "n_batches", "batch", "noise_rng", "rule"),
          compiler_options=_EPOCH_COMPILER_OPTIONS)
 def _epoch(params, frozen, opt_state, train_set, val_set, order, words, hyper, *, static, optimizer, task,
@@ -97,11 +72,11 @@ def _epoch(params, frozen, opt_state, train_set, val_set, order, words, hyper, *
 
     Everything that varies between runs of the same shape (parameters, fixed arrays, trials, the
     epoch's minibatch ``order`` and noise seeds ``words``, see :func:`_epoch_streams`, and Adam's
-    ``hyper = [lr, clip]``, see :func:`_optimizer_parts`) is an argument, so one compilation serves
+    ``hyper = [lr, clip]``, see :func:`traced_optimizer`) is an argument, so one compilation serves
     every seed, epoch and learning rate, and JAX's persistent cache can reuse it across processes.
     ``optimizer`` is the optimizer's form (``"adam"``, ``"adam+clip"``) or an optax transformation.
     """
-    tx = _step_transformation(optimizer, hyper)
+    tx = traced_transformation(optimizer, hyper)
 
     def loss_fn(params, trials, key):
         model = eqx.combine(params, frozen, static)
@@ -138,7 +113,7 @@ def _epoch(params, frozen, opt_state, train_set, val_set, order, words, hyper, *
 
 @partial(jax.jit, static_argnames=("optimizer",))
 def _opt_init(params, hyper, *, optimizer):
-    return _step_transformation(optimizer, hyper).init(opt_space(params, optimizer)[0])
+    return traced_transformation(optimizer, hyper).init(opt_space(params, optimizer)[0])
 
 
 def _train_bptt(setup: Setup, method: BPTT) -> tuple[AbstractRNN, dict[str, list]]:
@@ -148,7 +123,7 @@ def _train_bptt(setup: Setup, method: BPTT) -> tuple[AbstractRNN, dict[str, list
         raise ArgumentError(f"BPTT(rule=...) needs a lowrank_rnn.learning.RateRNN, got a {type(setup.model).__name__}")
     optimizer = check_optimizer(method.optimizer)
     config = setup.config({}, optimizer, None if rule is None else {"credit_assignment": rule.spec()})
-    form, hyper = _optimizer_parts(optimizer, ravel_pytree(setup.params)[0].dtype)
+    form, hyper = traced_optimizer(optimizer, ravel_pytree(setup.params)[0].dtype)
     opt_state = _opt_init(setup.params, hyper, optimizer=form)
     run_epoch = partial(_epoch, static=setup.static, optimizer=form, task=setup.task,
                         n_batches=setup.n_batches, batch=setup.batch, noise_rng=setup.noise_rng, rule=rule)
