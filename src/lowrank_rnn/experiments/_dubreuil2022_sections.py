@@ -167,22 +167,14 @@ def run_task(cfg: Config, name: str, results: dict):
     res = np.concatenate([n["resampled"] for n in entry["networks"]])
     entry["trained_median"], entry["trained_min"] = float(np.median(acc)), float(acc.min())
     entry["resampled_median"], entry["resampled_mean"] = float(np.median(res)), float(res.mean())
-    for C in (2, 3, 4):
-        for suffix in ("", "_fit", "_at_trained_N"):
-            accs = [a for n in entry["networks"] for a in n.get(f"resampled_{C}_populations{suffix}", [])]
-            if accs:
-                entry[f"resampled_{C}_populations{suffix}_median"] = float(np.median(accs))
-                entry[f"resampled_{C}_populations{suffix}_mean"] = float(np.mean(accs))
-    large = [a for n in entry["networks"] for a in n.get("resampled_at_resample_N", [])]
-    if large:
-        entry["resampled_at_resample_N_median"] = float(np.median(large))
-        entry["resampled_at_resample_N_mean"] = float(np.mean(large))
-    emp = [a for n in entry["networks"] for a in n.get("resampled_empirical", [])]
-    if emp:
-        entry["resampled_empirical_median"] = float(np.median(emp))
-    tuned1 = [a for n in entry["networks"] for a in n.get("resampled_tuned", [])]
-    if tuned1:
-        entry["resampled_tuned_median"], entry["resampled_tuned_mean"] = float(np.median(tuned1)), float(np.mean(tuned1))
+    # accuracies pooled over the networks: median and mean (the own-loadings control: median only)
+    pooled = [f"resampled_{C}_populations{suffix}" for C in (2, 3, 4) for suffix in ("", "_fit", "_at_trained_N")]
+    for key in (*pooled, "resampled_at_resample_N", "resampled_empirical", "resampled_tuned"):
+        accs = [a for n in entry["networks"] for a in n.get(key, [])]
+        if accs:
+            entry[f"{key}_median"] = float(np.median(accs))
+            if key != "resampled_empirical":
+                entry[f"{key}_mean"] = float(np.mean(accs))
     ps = np.array([n["epairs_p"] for n in entry["networks"]])
     entry["epairs_p"] = float(np.median(ps))
     entry["epairs_significant_fraction"] = float(np.mean(ps < 0.05))
