@@ -94,6 +94,34 @@ def test_small_task_loss_decreases():
     assert np.all(np.diff(h["train_loss"]) < 0)
 
 
+@pytest.mark.parametrize("strategy", [OpenES(popsize=4, sigma=0.1, optimizer=Adam(2e-2, clip=1.0)),
+                                      PGPE(popsize=4, sigma=0.1, sigma_lr=0.1, optimizer=Adam(2e-2))])
+def test_a_new_sigma_or_learning_rate_does_not_compile_the_epoch_again(caplog, strategy):
+    """sigma (PGPE: its lr and largest change too) and Adam's lr are arguments of the compiled epoch:
+    a second run that differs only in them compiles neither the epoch nor the strategy's init, and a
+    run's second epoch does not compile its first again (the init's weakly typed scalars did)."""
+    import logging
+
+    task = get_task("rdm", **SHORT)
+    kw = dict(key=jax.random.key(1), epochs=2, n_trials=12, batch=4, progress=False)
+    changes = {"sigma": 0.05, "optimizer": Adam(7e-3, clip=1.0)}  # CMA-ES's sigma: the same path, not timed here
+    if isinstance(strategy, PGPE):
+        changes.update(sigma_lr=0.2, sigma_max_change=0.1, optimizer=Adam(7e-3))
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level(logging.WARNING):
+            a, _ = train(_model(jax.random.key(0), task), task, method=strategy, **kw)
+            first = [r.getMessage() for r in caplog.records]
+            caplog.clear()
+            b, _ = train(_model(jax.random.key(0), task), task, method=dataclasses.replace(strategy, **changes), **kw)
+            second = [r.getMessage() for r in caplog.records]
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    assert len([m for m in first if m.startswith("Compiling jit(_es_epoch)")]) <= 1, first
+    assert not [m for m in second if m.startswith(("Compiling jit(_es_epoch)", "Compiling jit(_es_init)"))], second
+    assert not np.array_equal(np.asarray(a.m), np.asarray(b.m))  # the new values were used
+
+
 def test_cma_es_learns_rdm_from_the_error_rate():
     """Fitness = 1 - accuracy (no gradient exists): CMA-ES still reaches a high validation accuracy."""
     task = get_task("rdm", **SHORT)

@@ -48,7 +48,7 @@ from .._errors import ArgumentError, ArgumentTypeError
 from ..dynamics import host_words
 from ..models import run_trials
 from . import _loop
-from ._setup import (HISTORY_FIELDS, Optimizer, Setup, check_optimizer, mean_before, transformation,
+from ._setup import (HISTORY_FIELDS, Adam, Optimizer, Setup, check_optimizer, mean_before, transformation,
                      validation)
 
 STRATEGIES = ("openai_es", "cma_es", "pgpe")
@@ -235,8 +235,12 @@ def _resolve(strategy: Strategy, num_dims: int) -> Strategy:
     return strategy
 
 
-def _algorithm(strategy: Strategy, num_dims: int):
+def _algorithm(strategy: Strategy, num_dims: int, hyper: dict | None = None):
     """Return the evosax algorithm and its parameters for a flat solution of ``num_dims`` numbers.
+
+    With ``hyper`` (from :func:`_traced`), sigma, sigma_min, PGPE's sigma_lr and sigma_max_change
+    and Adam's lr and clip are read from its arrays, not from ``strategy``: a compiled epoch then
+    serves every value of them.
 
     The only place that speaks evosax (0.3.x): ``Open_ES``, ``PGPE`` and ``CMA_ES`` of
     ``evosax.algorithms``, each minimising; Open_ES and PGPE shape the fitness by centered ranks.
@@ -245,23 +249,63 @@ def _algorithm(strategy: Strategy, num_dims: int):
     from evosax.algorithms import CMA_ES, Open_ES
     from evosax.algorithms import PGPE as EvosaxPGPE
 
+    def value(name):
+        return hyper[name] if hyper is not None and name in hyper else getattr(strategy, name)
+
+    def optimizer():
+        if hyper is not None and "lr" in hyper:
+            return strategy.optimizer.transformation(lr=hyper["lr"])
+        return transformation(strategy.optimizer)
+
     solution = jnp.zeros((num_dims,), jnp.float32)
     if isinstance(strategy, OpenES):
         if strategy.sigma_decay == 1.0:
-            schedule = optax.constant_schedule(strategy.sigma)
+            schedule = optax.constant_schedule(value("sigma"))
         else:
-            schedule = optax.exponential_decay(strategy.sigma, 1, strategy.sigma_decay,
-                                               end_value=strategy.sigma_min)
-        es = Open_ES(strategy.popsize, solution, use_antithetic_sampling=True, optimizer=transformation(strategy.optimizer),
+            schedule = optax.exponential_decay(value("sigma"), 1, strategy.sigma_decay,
+                                               end_value=value("sigma_min"))
+        es = Open_ES(strategy.popsize, solution, use_antithetic_sampling=True, optimizer=optimizer(),
                      std_schedule=schedule)
         return es, es.default_params
     if isinstance(strategy, PGPE):
-        es = EvosaxPGPE(strategy.popsize, solution, optimizer=transformation(strategy.optimizer))
-        params = es.default_params.replace(std_init=strategy.sigma, std_lr=strategy.sigma_lr,
-                                           std_max_change=strategy.sigma_max_change)
+        es = EvosaxPGPE(strategy.popsize, solution, optimizer=optimizer())
+        params = es.default_params.replace(std_init=value("sigma"), std_lr=value("sigma_lr"),
+                                           std_max_change=value("sigma_max_change"))
         return es, params
     es = CMA_ES(strategy.popsize, solution)
-    return es, es.default_params.replace(std_init=jnp.asarray(strategy.sigma, jnp.float32))
+    return es, es.default_params.replace(std_init=jnp.asarray(value("sigma"), jnp.float32))
+
+
+#: the continuous hyperparameters of each strategy, traced in the compiled epoch (:func:`_traced`)
+_TRACED = {OpenES: ("sigma", "sigma_min"), PGPE: ("sigma", "sigma_lr", "sigma_max_change"), CMAES: ("sigma",)}
+
+
+def _traced(strategy: Strategy) -> tuple[Strategy, dict]:
+    """Return ``(form, hyper)``: what the compiled epoch specialises on, and the arrays it reads.
+
+    ``form`` is ``strategy`` with its continuous hyperparameters (:data:`_TRACED`) set to None and
+    its :class:`~lowrank_rnn.training.Adam`'s learning rate to 1; ``hyper`` holds their values as
+    float32 arrays (``"lr"`` for an Adam; another optax transformation stays in ``form``). Two
+    strategies that differ only in these values share one compilation. Adam's ``clip`` stays in
+    ``form``: traced, it changed the trained arrays in the last bit (XLA arranges the clipped update
+    differently when the norm is not a constant), and a strategy's results must not depend on
+    whether its epoch was compiled before.
+    """
+    form = dataclasses.replace(strategy)  # a copy; its fields are set below without the checks
+    hyper = {name: jnp.asarray(getattr(strategy, name), jnp.float32) for name in _TRACED[type(strategy)]}
+    for name in hyper:
+        _set(form, name, None)
+    if isinstance(strategy.optimizer, Adam):
+        hyper["lr"] = jnp.asarray(strategy.optimizer.lr, jnp.float32)
+        _set(form, "optimizer", dataclasses.replace(strategy.optimizer, lr=1.0))
+    return form, hyper
+
+
+def _strong(tree):
+    """Return ``tree`` with every array of a fixed ("strong") type: a strategy's init returns weakly
+    typed scalars, which a generation makes strong, and an epoch compiled on the first would compile
+    again on the second."""
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(x, x.dtype), tree)
 
 
 def strategy_config(strategy: Strategy) -> dict:
@@ -299,22 +343,23 @@ def _population_fitness(fitness, task, noise_rng, unravel, frozen, static) -> Ca
 
 # ------------------------------------------------------------------------------------- compiled pieces
 @partial(jax.jit, static_argnames=("strategy",))
-def _es_init(key, mean, *, strategy):
-    es, ep = _algorithm(strategy, mean.shape[0])
-    return es.init(key, mean, ep)
+def _es_init(key, mean, hyper, *, strategy):
+    es, ep = _algorithm(strategy, mean.shape[0], hyper)
+    return _strong(es.init(key, mean, ep))
 
 
 @partial(jax.jit, static_argnames=("static", "strategy", "task", "n_batches", "batch", "noise_rng"))
-def _es_epoch(es_state, params, frozen, train_set, val_set, order, words, ask_words, *, static, strategy, task,
-              n_batches, batch, noise_rng):
+def _es_epoch(es_state, params, frozen, train_set, val_set, order, words, ask_words, hyper, *, static, strategy,
+              task, n_batches, batch, noise_rng):
     """One epoch of evolution, compiled: ``n_batches`` generations in one ``lax.scan``, then validation.
 
     ``params`` gives only the structure of the trainable arrays (to unflatten the mean). ``order``
     and ``words`` are BPTT's minibatch order and noise seeds of the epoch (:func:`~._setup.epoch_streams`,
-    hashed on the host), ``ask_words`` the seeds of the population draws.
+    hashed on the host), ``ask_words`` the seeds of the population draws, ``hyper`` the traced
+    hyperparameters of ``strategy`` (:func:`_traced`).
     Returns (evosax state, trainable arrays at the mean, statistics).
     """
-    es, ep = _algorithm(strategy, es_state.mean.shape[0])
+    es, ep = _algorithm(strategy, es_state.mean.shape[0], hyper)
     _, unravel = ravel_pytree(params)
     population_fitness = _population_fitness(strategy.fitness, task, noise_rng, unravel, frozen, static)
     keys = jax.random.wrap_key_data(words, impl="threefry2x32")  # a reinterpretation, no Threefry call
@@ -368,8 +413,9 @@ def train_es(setup: Setup, strategy: Strategy) -> tuple[Any, dict[str, list]]:
     config = setup.config({"method": "es", "strategy": strategy_config(strategy),
                            "fitness": _fitness_name(strategy.fitness), "num_params": int(flat.shape[0]),
                            "generations_per_epoch": n_batches}, strategy.optimizer)
-    es_state = _es_init(jax.random.split(setup.key)[1], flat, strategy=strategy)
-    run_epoch = partial(_es_epoch, static=setup.static, strategy=strategy, task=setup.task, n_batches=n_batches,
+    form, hyper = _traced(strategy)
+    es_state = _es_init(jax.random.split(setup.key)[1], flat, hyper, strategy=form)
+    run_epoch = partial(_es_epoch, hyper=hyper, static=setup.static, strategy=form, task=setup.task, n_batches=n_batches,
                         batch=setup.batch, noise_rng=setup.noise_rng)
     seed = setup.seed
     gens = np.arange(n_batches, dtype=np.uint32)
@@ -436,8 +482,7 @@ class FlatSearch:
         compiled on the initial state serves the later ones (with the weakly typed scalars that the
         strategy's own init returns, the second generation compiled the step again)."""
         es, ep = _algorithm(self.strategy, self.num_dims)
-        state = es.init(key, jnp.asarray(theta0, jnp.float32).reshape(self.num_dims), ep)
-        return jax.tree_util.tree_map(lambda x: jnp.asarray(x, x.dtype), state)
+        return _strong(es.init(key, jnp.asarray(theta0, jnp.float32).reshape(self.num_dims), ep))
 
     def generation(self, state, key, fitness: Callable):
         """Return ``(state, f_pop (P,), f_mean, ok)`` after one generation; traceable (jit, scan)."""

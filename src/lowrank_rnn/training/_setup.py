@@ -54,9 +54,10 @@ class Adam:
         if self.clip is not None:
             object.__setattr__(self, "clip", real_scalar("clip", self.clip, low=0.0, low_open=True))
 
-    def transformation(self) -> optax.GradientTransformation:
-        """Return the optax transformation of this optimizer."""
-        adam = optax.adam(self.lr)
+    def transformation(self, lr=None) -> optax.GradientTransformation:
+        """Return the optax transformation of this optimizer; ``lr`` (an array, traced in a compiled
+        function) replaces ``self.lr`` when given."""
+        adam = optax.adam(self.lr if lr is None else lr)
         return adam if self.clip is None else optax.chain(optax.clip_by_global_norm(self.clip), adam)
 
 
