@@ -1,6 +1,9 @@
 """analysis.hessian_eigenvalues and analysis.exact_loss: Lanczos on Hessian-vector products against
 the dense Hessian, and the exact curvature of a model trained by a local rule."""
 
+import logging
+import re
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -118,3 +121,23 @@ def test_bad_input():
         hessian_eigenvalues(lambda p: jnp.sum(p.m**2), model, wrt=lambda p: p.W)
     with pytest.raises(ArgumentTypeError, match="model must be"):
         exact_loss("model", get_task("rdm"), key=jax.random.key(0))
+
+
+def test_exact_losses_of_one_structure_share_one_compiled_product(caplog):
+    # a measurement per model and checkpoint (liu2022_curvature) compiled the Hessian-vector product
+    # again at every call while it closed over the loss; the pytree loss compiles it once, with the
+    # same eigenvalues as the loss's plain function
+    task = get_task("rdm")
+    runs = []
+    with jax.log_compiles(), caplog.at_level(logging.WARNING):
+        for seed in (0, 1):
+            model = LowRankRNN(16, 1, 1, 1, key=jax.random.key(seed))
+            loss, params = exact_loss(model, task, key=jax.random.key(seed + 5), n_trials=4)
+            lam = hessian_eigenvalues(loss, params, k=1, wrt=lambda p: p.m, iterations=6, key=jax.random.key(2))
+            runs.append((loss, params, lam))
+    compiled = [r for r in caplog.records if re.search(r"Finished XLA compilation of jit\(_?hvp\)", r.getMessage())]
+    assert len(compiled) == 1
+    for loss, params, lam in runs:
+        plain = hessian_eigenvalues(lambda p, loss=loss: loss(p), params, k=1, wrt=lambda p: p.m, iterations=6,
+                                    key=jax.random.key(2))
+        np.testing.assert_allclose(lam, plain, rtol=1e-6)

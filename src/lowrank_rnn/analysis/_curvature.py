@@ -117,9 +117,17 @@ def hessian_eigenvalues(loss: Callable, params, *, k: int = 1, method: str = "la
         raise ArgumentError(f"iterations = {m} must be >= k = {k}")
     m = min(m, n)
 
-    @jax.jit
-    def hvp(v):
-        return jax.jvp(jax.grad(f), (theta,), (v.astype(theta.dtype),))[1]
+    if isinstance(loss, eqx.Module):
+        # a loss that is a pytree (exact_loss's): one compiled product for every loss, parameters and
+        # leaf of the same structure, its arrays traced (a closure would compile at every call)
+        mask = None if wrt is None else eqx.tree_at(wrt, jax.tree_util.tree_map(lambda _: False, params), True)
+
+        def hvp(v):
+            return _hvp(loss, params, mask, v)
+    else:
+        @jax.jit
+        def hvp(v):
+            return jax.jvp(jax.grad(f), (theta,), (v.astype(theta.dtype),))[1]
 
     T, Q = _lanczos(lambda v: np.asarray(hvp(jnp.asarray(v)), dtype=np.float64), n, m,
                     np.asarray(jax.random.normal(key, (n,)), dtype=np.float64))
@@ -128,6 +136,26 @@ def hessian_eigenvalues(loss: Callable, params, *, k: int = 1, method: str = "la
     if return_vectors:
         return w[order], (Q @ s[:, order]).T
     return w[order]
+
+
+@eqx.filter_jit
+def _hvp(loss, params, mask, v):
+    """$H v$ of ``loss`` at ``params``, with respect to the leaf flagged ``True`` in ``mask`` (a pytree
+    of bools shaped like ``params``), or to every leaf flattened where ``mask`` is None."""
+    if mask is None:
+        theta, unravel = ravel_pytree(params)
+
+        def f(u):
+            return loss(unravel(u))
+    else:
+        (leaf,) = [x for m, x in zip(jax.tree_util.tree_leaves(mask), jax.tree_util.tree_leaves(params)) if m]
+        theta, unravel_leaf = ravel_pytree(leaf)
+
+        def f(u):
+            new = unravel_leaf(u)
+            return loss(jax.tree_util.tree_map(lambda m, x: new if m else x, mask, params))
+
+    return jax.jvp(jax.grad(f), (theta,), (v.astype(theta.dtype),))[1]
 
 
 def _lanczos(matvec, n: int, m: int, v0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -188,10 +216,20 @@ def exact_loss(model: AbstractRNN, task, *, key: jax.Array, n_trials: int = 256,
     trials = task.sample(k_trials, n_trials)
     spec = model.trainable() if trainable is None else trainable
     params, static = eqx.partition(model, spec)
-    noise_key = k_noise if noise else None
+    return _ExactLoss(static, trials, k_noise if noise else None, task), params
 
-    def loss(p):
-        net = eqx.combine(p, static)
-        return task.loss(run_trials(net, trials.inputs, key=noise_key), trials)
 
-    return loss, params
+class _ExactLoss(eqx.Module):
+    """The loss :func:`exact_loss` returns: ``task.loss(run_trials(model, trials.inputs), trials)`` as a
+    function of the trainable arrays. A pytree (its trials and the model's other arrays are leaves), so
+    that :func:`hessian_eigenvalues` compiles one Hessian-vector product for every loss of the same
+    structure: another model of the same sizes, or other trials of the same number."""
+
+    static: object
+    trials: object
+    noise_key: object
+    task: object = eqx.field(static=True)
+
+    def __call__(self, p):
+        net = eqx.combine(p, self.static)
+        return self.task.loss(run_trials(net, self.trials.inputs, key=self.noise_key), self.trials)
