@@ -32,7 +32,7 @@ def _perturbed(y: jax.Array, j: int, key) -> jax.Array:
     return y.at[:, j].add(jax.random.normal(key, (y.shape[0],)))
 
 
-@pytest.mark.parametrize("options", [{}, OTHER], ids=["authors", "other"])
+@pytest.mark.parametrize("options", [{}, OTHER, {"norm": "batch"}], ids=["authors", "other", "batch_norm"])
 @pytest.mark.parametrize("j", [0, 2])
 def test_encoder_output_of_a_neuron_ignores_other_neurons(getkey, j, options):
     model = Causalformer(4, **SMALL, **options, key=getkey())
@@ -120,13 +120,41 @@ def test_embedding_parts_drop_out_independently(getkey):
     ("n_neurons", 0, ArgumentError), ("n_neurons", 2.5, ArgumentTypeError), ("seq_len", 0, ArgumentError),
     ("d_model", 1, ArgumentError), ("n_heads", -1, ArgumentError), ("dropout", 1.0, ArgumentError),
     ("position_embedding", "abs", ArgumentError), ("query_position", 7, ArgumentError),
-    ("query_position", -1, ArgumentError), ("final_norm", "yes", ArgumentTypeError),
+    ("query_position", -1, ArgumentError), ("final_norm", "yes", ArgumentTypeError), ("norm", "group", ArgumentError),
     ("key", 0, ArgumentTypeError)])
 def test_constructor_names_bad_arguments(name, value, error):
     kwargs = dict(n_neurons=3, **SMALL, key=jax.random.key(0))
     kwargs[name] = value
     with pytest.raises(error, match=name):
         Causalformer(kwargs.pop("n_neurons"), **kwargs)
+
+
+def test_batch_norm_trains_on_pooled_minibatch_statistics(getkey):
+    """While training, a batch norm normalises each channel with the mean and biased variance
+    pooled over the minibatch and the tokens (all neurons: why it is an option, not the default);
+    its running statistics then move by momentum 0.1 towards them (unbiased variance)."""
+    model = Causalformer(3, **SMALL, norm="batch", key=getkey())
+    x = jax.random.normal(getkey(), (5, 3, 6, 16)) * 2.0 + 1.0      # (batch, neurons, positions, d)
+    stats = {}
+
+    def one(xb):
+        out = _former._norm(model, "encoder_norm_ff", xb, "batch", stats)
+        return out, stats["encoder_norm_ff"]
+
+    out, (mean, var) = jax.vmap(one, axis_name="batch")(x)
+    flat = np.asarray(x).reshape(-1, 16)
+    np.testing.assert_allclose(np.asarray(mean[0]), flat.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(out), (np.asarray(x) - flat.mean(0)) / np.sqrt(flat.var(0) + 1e-5),
+                               rtol=1e-4, atol=1e-5)
+    updated = _former._update_running(model, model, {"encoder_norm_ff": (mean[0], var[0])},
+                                      {"encoder_norm_ff": flat.shape[0]})
+    np.testing.assert_allclose(np.asarray(updated.encoder_norm_ff.running_mean), 0.1 * flat.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(updated.encoder_norm_ff.running_var), 0.9 + 0.1 * flat.var(0, ddof=1),
+                               rtol=1e-5)
+    # not training: the running statistics, token by token
+    y = np.asarray(updated.encoder_norm_ff(x))
+    np.testing.assert_allclose(y[0, 0, 0], (flat[0] - 0.1 * flat.mean(0)) / np.sqrt(0.9 + 0.1 * flat.var(0, ddof=1)
+                                                                                 + 1e-5), rtol=1e-4)
 
 
 # ------------------------------------------------------------------ training on a known process

@@ -14,9 +14,9 @@ $i$'s forecast, so that its weights read as Granger influence $j \\to i$:
 3. the decoder's local cross-attention lets neuron $i$'s query read neuron $i$'s history only; its
    global cross-attention reads every neuron's history.
 
-Departure from the authors' code: layer normalisation per token replaces their batch
-normalisation, whose batch statistics pool tokens of all neurons during training and so would
-break constraint 1.
+Departure from the authors' code, by default: layer normalisation per token replaces their batch
+normalisation, whose batch statistics pool tokens of all neurons during training and so break
+constraint 1 while training; ``norm="batch"`` restores it.
 """
 
 from __future__ import annotations
@@ -95,6 +95,64 @@ class _LayerNorm(eqx.Module):
         return (x - mean) * jax.lax.rsqrt(var + 1e-5) * self.scale + self.shift
 
 
+class _BatchNorm(eqx.Module):
+    """Batch normalisation of each channel (last axis), as PyTorch's ``BatchNorm1d``: while
+    training, the mean and (biased) variance of each channel pooled over the minibatch and all its
+    tokens; otherwise the running estimates, updated after every training step by
+    $r \\leftarrow (1 - m) r + m\\,\\hat s$ with momentum $m = 0.1$ (the unbiased variance)."""
+
+    scale: jax.Array
+    shift: jax.Array
+    running_mean: jax.Array
+    running_var: jax.Array
+
+    def __init__(self, size: int):
+        self.scale = jnp.ones(size)
+        self.shift = jnp.zeros(size)
+        self.running_mean = jnp.zeros(size)
+        self.running_var = jnp.ones(size)
+
+    def normalise(self, x: jax.Array, mean: jax.Array, var: jax.Array) -> jax.Array:
+        return (x - mean) * jax.lax.rsqrt(var + 1e-5) * self.scale + self.shift
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.normalise(x, self.running_mean, self.running_var)
+
+
+#: momentum of the batch normalisation's running statistics (PyTorch's default)
+_BN_MOMENTUM = 0.1
+
+
+def _norm(model, name: str, x: jax.Array, batch_axis: str | None, stats: dict | None) -> jax.Array:
+    """Apply ``model``'s normalisation ``name`` (none if ``None``) to the tokens ``x`` (..., d).
+    A batch norm while training (``batch_axis`` names the vmapped minibatch axis) normalises with
+    the statistics pooled over the tokens of ``x`` and the minibatch, and records them in ``stats``
+    (mean, biased variance)."""
+    norm = getattr(model, name)
+    if norm is None:
+        return x
+    if isinstance(norm, _BatchNorm) and batch_axis is not None:
+        axes = tuple(range(x.ndim - 1))
+        mean = jax.lax.pmean(jnp.mean(x, axis=axes), batch_axis)
+        var = jax.lax.pmean(jnp.mean(jnp.square(x - mean), axis=axes), batch_axis)
+        stats[name] = (mean, var)
+        return norm.normalise(x, mean, var)
+    return norm(x)
+
+
+def _update_running(params, old, stats: dict, count: dict):
+    """``params`` with each batch norm's running statistics moved from those of ``old`` towards
+    the minibatch's ``stats`` (see :func:`_norm`) pooled over ``count[name]`` tokens."""
+    for name, (mean, var) in stats.items():
+        count_ = count[name]
+        norm = getattr(old, name)
+        new = ((1.0 - _BN_MOMENTUM) * norm.running_mean + _BN_MOMENTUM * mean,
+               (1.0 - _BN_MOMENTUM) * norm.running_var + _BN_MOMENTUM * var * count_ / max(count_ - 1, 1))
+        params = eqx.tree_at(lambda p, name=name: (getattr(p, name).running_mean, getattr(p, name).running_var),
+                             params, new)
+    return params
+
+
 class _FeedForward(eqx.Module):
     """Token-wise feed-forward block: Dense, GELU, dropout, Dense, dropout."""
 
@@ -146,25 +204,22 @@ class _Attention(eqx.Module):
 
 @eqx.filter_jit
 def _initial_layers(key: jax.Array, n_neurons: int, d_model: int, n_heads: int, d_qk: int, d_v: int, d_ff: int,
-                    dropout: float, periodic_only: bool, final_norm: bool) -> tuple:
+                    dropout: float, periodic_only: bool, final_norm: bool, batch_norm: bool) -> tuple:
     """The initial layers of a :class:`Causalformer`, in the order of its fields (``None`` for
     the linear position component without it and for the final norms without them)."""
     ks = jax.random.split(key, 9)
-    final = _LayerNorm(d_model) if final_norm else None
+    Norm = _BatchNorm if batch_norm else _LayerNorm
+    final = Norm(d_model) if final_norm else None
     return (_Dense(2, d_model, key=ks[0]),
             None if periodic_only else jax.random.normal(ks[1], (2,)),                # omega_0, phi_0
             jax.random.normal(ks[2], (2, d_model if periodic_only else d_model - 1)),  # omega_k, phi_k
             jax.random.normal(ks[3], (n_neurons, d_model)),
-            _LayerNorm(d_model), _Attention(d_model, n_heads, d_qk, d_v, key=ks[4]),
-            _LayerNorm(d_model), _FeedForward(d_model, d_ff, dropout, key=ks[5]), final,
-            _LayerNorm(d_model), _Attention(d_model, n_heads, d_qk, d_v, key=ks[6]),
-            _LayerNorm(d_model), _Attention(d_model, n_heads, d_qk, d_v, key=ks[7]),
-            _LayerNorm(d_model), _FeedForward(d_model, d_ff, dropout, key=ks[8]), final,
+            Norm(d_model), _Attention(d_model, n_heads, d_qk, d_v, key=ks[4]),
+            Norm(d_model), _FeedForward(d_model, d_ff, dropout, key=ks[5]), final,
+            Norm(d_model), _Attention(d_model, n_heads, d_qk, d_v, key=ks[6]),
+            Norm(d_model), _Attention(d_model, n_heads, d_qk, d_v, key=ks[7]),
+            Norm(d_model), _FeedForward(d_model, d_ff, dropout, key=ks[8]), final,
             _Dense(d_model, 1, key=jax.random.fold_in(key, 9)))
-
-
-def _maybe(norm, x: jax.Array) -> jax.Array:
-    return x if norm is None else norm(x)
 
 
 class DecoderTrace(NamedTuple):
@@ -219,10 +274,12 @@ class Causalformer(eqx.Module):
     cross-attention (query $i$ over neuron $i$'s encoded tokens), a global cross-attention (query
     $i$ over all $nL$ encoded tokens) and a feed-forward block; a linear head gives $\\hat y_{L, i}$.
     Attention is scaled dot-product, $\\mathrm{softmax}(QK^\\top/\\sqrt{d_{qk}})V$, with
-    ``n_heads`` heads. Layer normalisation is per token (the authors' code uses batch
-    normalisation, whose training statistics pool the tokens of all neurons and would break the
-    encoder's locality), and dropout acts on the embeddings and the feed-forward blocks while
-    training (when a ``key`` is passed).
+    ``n_heads`` heads. Normalisation is per token (``norm="layer"``, default) or, as the authors'
+    code, batch normalisation of each channel (``norm="batch"``): while training its statistics
+    pool the tokens of all neurons in the minibatch, so neuron $j$'s inputs reach neuron $i$'s
+    encoded tokens through them, and the encoder is local to each neuron only in the trained model
+    (evaluation uses the running statistics, a fixed per-channel affine map). Dropout acts on the
+    embeddings and the feed-forward blocks while training (when a ``key`` is passed).
 
     Parameters
     ----------
@@ -243,6 +300,9 @@ class Causalformer(eqx.Module):
         ``False``: the authors' code builds none (its final norms are switched off). On the
         authors' own $N = 5$ network, leaving them out raised every seed's attention AUROC (the
         ``lu2023`` reproduction's documentation page).
+    norm: ``"layer"`` (default: per token, every constraint holds while training too) or
+        ``"batch"`` (the authors' code; see above). The batch norm's running statistics are
+        updated by :func:`fit` after every step, not by the optimiser.
     key: ``jax.random`` key of the initial weights.
 
     Examples
@@ -257,18 +317,18 @@ class Causalformer(eqx.Module):
     position_linear: jax.Array | None
     position_periodic: jax.Array
     neuron_embedding: jax.Array
-    encoder_norm_attention: _LayerNorm
+    encoder_norm_attention: _LayerNorm | _BatchNorm
     encoder_attention: _Attention
-    encoder_norm_ff: _LayerNorm
+    encoder_norm_ff: _LayerNorm | _BatchNorm
     encoder_ff: _FeedForward
-    encoder_norm_out: _LayerNorm | None
-    decoder_norm_local: _LayerNorm
+    encoder_norm_out: _LayerNorm | _BatchNorm | None
+    decoder_norm_local: _LayerNorm | _BatchNorm
     decoder_local: _Attention
-    decoder_norm_global: _LayerNorm
+    decoder_norm_global: _LayerNorm | _BatchNorm
     decoder_global: _Attention
-    decoder_norm_ff: _LayerNorm
+    decoder_norm_ff: _LayerNorm | _BatchNorm
     decoder_ff: _FeedForward
-    decoder_norm_out: _LayerNorm | None
+    decoder_norm_out: _LayerNorm | _BatchNorm | None
     head: _Dense
     n_neurons: int = eqx.field(static=True)
     seq_len: int = eqx.field(static=True)
@@ -279,7 +339,7 @@ class Causalformer(eqx.Module):
     def __init__(self, n_neurons: int, *, seq_len: int = 10, d_model: int = 100, n_heads: int = 10,
                  d_qk: int = 8, d_v: int = 8, d_ff: int | None = None, dropout: float = 0.1,
                  position_embedding: str = "periodic", query_position: int = 0, final_norm: bool = False,
-                 key: jax.Array):
+                 norm: str = "layer", key: jax.Array):
         n_neurons = positive_int("n_neurons", n_neurons)
         seq_len = positive_int("seq_len", seq_len)
         d_model = positive_int("d_model", d_model, low=2)
@@ -295,6 +355,8 @@ class Causalformer(eqx.Module):
             raise ArgumentError(f"query_position must lie in [0, seq_len] = [0, {seq_len}], got {query_position}")
         if not isinstance(final_norm, (bool, np.bool_)):
             raise ArgumentTypeError(f"final_norm must be True or False, got {type(final_norm).__name__}")
+        if norm not in ("layer", "batch"):
+            raise ArgumentError(f"norm must be 'layer' or 'batch', got {norm!r}")
         key = prng_key("key", key)
         # all draws in one compiled function: one compilation per model size instead of one per array shape
         (self.value_time, self.position_linear, self.position_periodic, self.neuron_embedding,
@@ -302,9 +364,14 @@ class Causalformer(eqx.Module):
          self.encoder_norm_out, self.decoder_norm_local, self.decoder_local, self.decoder_norm_global,
          self.decoder_global, self.decoder_norm_ff, self.decoder_ff, self.decoder_norm_out,
          self.head) = _initial_layers(key, n_neurons, d_model, n_heads, d_qk, d_v, d_ff, dropout,
-                                      position_embedding == "periodic", bool(final_norm))
+                                      position_embedding == "periodic", bool(final_norm), norm == "batch")
         self.n_neurons, self.seq_len, self.d_model, self.dropout = n_neurons, seq_len, d_model, dropout
         self.query_position = query_position
+
+    @property
+    def norm(self) -> str:
+        """``"layer"`` or ``"batch"``: the normalisation of the residual blocks."""
+        return "batch" if isinstance(self.decoder_norm_ff, _BatchNorm) else "layer"
 
     @property
     def n_heads(self) -> int:
@@ -344,6 +411,10 @@ class Causalformer(eqx.Module):
 
     @eqx.filter_jit
     def _encode(self, y: jax.Array, t0: jax.Array, key: jax.Array | None) -> jax.Array:
+        return self._encode_tokens(y, t0, key, None, None)
+
+    def _encode_tokens(self, y: jax.Array, t0: jax.Array, key: jax.Array | None, batch_axis: str | None,
+                       stats: dict | None) -> jax.Array:
         L = self.seq_len
         positions = jnp.arange(L, dtype=y.dtype)
         shape, d_ff = (self.n_neurons, L, self.d_model), self.encoder_ff.inner.weight.shape[1]
@@ -351,13 +422,10 @@ class Causalformer(eqx.Module):
                                                                    [shape, shape, (*shape[:2], d_ff), shape])
         tokens = self._embed(y.T, positions, t0 + positions, keep_vt, keep_neuron)
 
-        def local(x):
-            xn = self.encoder_norm_attention(x)
-            return x + self.encoder_attention(xn, xn)[0]
-
-        h = jax.vmap(local)(tokens)
-        h = h + self.encoder_ff(self.encoder_norm_ff(h), keep_inner, keep_outer)
-        return _maybe(self.encoder_norm_out, h)
+        xn = _norm(self, "encoder_norm_attention", tokens, batch_axis, stats)
+        h = tokens + jax.vmap(lambda x: self.encoder_attention(x, x)[0])(xn)   # each neuron on its own
+        h = h + self.encoder_ff(_norm(self, "encoder_norm_ff", h, batch_axis, stats), keep_inner, keep_outer)
+        return _norm(self, "encoder_norm_out", h, batch_axis, stats)
 
     def decode(self, encoded: jax.Array, t0=0.0, *, key: jax.Array | None = None) -> DecoderTrace:
         """Return the decoder's :class:`DecoderTrace` (states after the local cross-attention,
@@ -375,6 +443,10 @@ class Causalformer(eqx.Module):
 
     @eqx.filter_jit
     def _decode(self, encoded: jax.Array, t0: jax.Array, key: jax.Array | None) -> DecoderTrace:
+        return self._decode_tokens(encoded, t0, key, None, None)
+
+    def _decode_tokens(self, encoded: jax.Array, t0: jax.Array, key: jax.Array | None, batch_axis: str | None,
+                       stats: dict | None) -> DecoderTrace:
         n, L = self.n_neurons, self.seq_len
         dtype = encoded.dtype
         position = jnp.full((1,), self.query_position, dtype)
@@ -383,14 +455,15 @@ class Causalformer(eqx.Module):
                                                                    [shape, shape, (n, d_ff), (n, self.d_model)])
         q = self._embed(jnp.zeros((n, 1), dtype), position, t0 + jnp.full((1,), L, dtype), keep_vt,
                         keep_neuron)[:, 0]   # (n, d)
-        qn = self.decoder_norm_local(q)
+        qn = _norm(self, "decoder_norm_local", q, batch_axis, stats)
         local = jax.vmap(lambda qi, ei: self.decoder_local(qi[None], ei)[0][0])(qn, encoded)
         q = q + local
         after_local = q
-        out, weights = self.decoder_global(self.decoder_norm_global(q), encoded.reshape(n * L, -1))
+        out, weights = self.decoder_global(_norm(self, "decoder_norm_global", q, batch_axis, stats),
+                                           encoded.reshape(n * L, -1))
         q = q + out
-        q = q + self.decoder_ff(self.decoder_norm_ff(q), keep_inner, keep_outer)
-        prediction = self.head(_maybe(self.decoder_norm_out, q))[:, 0]
+        q = q + self.decoder_ff(_norm(self, "decoder_norm_ff", q, batch_axis, stats), keep_inner, keep_outer)
+        prediction = self.head(_norm(self, "decoder_norm_out", q, batch_axis, stats))[:, 0]
         return DecoderTrace(after_local, weights, prediction)
 
     def __call__(self, y, t0=0.0, *, key: jax.Array | None = None) -> jax.Array:
@@ -402,6 +475,14 @@ class Causalformer(eqx.Module):
     def _forecast(self, y: jax.Array, t0: jax.Array, key: jax.Array | None) -> jax.Array:
         k_enc, k_dec = (None, None) if key is None else tuple(jax.random.split(key))
         return self._decode(self._encode(y, t0, k_enc), t0, k_dec).prediction
+
+    def _forecast_training(self, y: jax.Array, t0: jax.Array, key: jax.Array, batch_axis: str):
+        """The forecast with dropout (``key``) and, for batch norms, the statistics of the minibatch
+        vmapped over ``batch_axis``; returns (forecast, statistics by norm name)."""
+        k_enc, k_dec = jax.random.split(key)
+        stats = {}
+        encoded = self._encode_tokens(y, t0, k_enc, batch_axis, stats)
+        return self._decode_tokens(encoded, t0, k_dec, batch_axis, stats).prediction, stats
 
 
 # ------------------------------------------------------------------------------------- training
@@ -513,6 +594,10 @@ def _epoch(params, static, opt_state, lr_scale, keys, X, n_train: int, batch_siz
     ``lr`` and ``weight_decay`` are arrays, so other values reuse the compiled epoch."""
     optimizer = optax.adamw(lr, weight_decay=weight_decay)
     n_batches = n_train // batch_size
+    n, L = static.n_neurons, static.seq_len
+    tokens = {name: batch_size * (n * L if name.startswith("encoder") else n)     # pooled by each batch norm
+              for name in ("encoder_norm_attention", "encoder_norm_ff", "encoder_norm_out", "decoder_norm_local",
+                           "decoder_norm_global", "decoder_norm_ff", "decoder_norm_out")}
 
     def one_model(p, state, scale, key):
         k_perm, k_drop = jax.random.split(key)
@@ -525,13 +610,17 @@ def _epoch(params, static, opt_state, lr_scale, keys, X, n_train: int, batch_siz
 
             def loss_fn(p):
                 model = eqx.combine(p, static)
-                pred = jax.vmap(model._forecast)(y, starts.astype(jnp.float32), jax.random.split(k, batch_size))
-                return jnp.mean((pred - target) ** 2)
+                pred, stats = jax.vmap(lambda *a: model._forecast_training(*a, "batch"), axis_name="batch")(
+                    y, starts.astype(jnp.float32), jax.random.split(k, batch_size))
+                stats = {name: (m[0], v[0]) for name, (m, v) in stats.items()}  # equal over the batch
+                return jnp.mean((pred - target) ** 2), stats
 
-            loss, grads = jax.value_and_grad(loss_fn)(p)
+            (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(p)
             updates, state = optimizer.update(grads, state, p)
             updates = jax.tree_util.tree_map(lambda u: scale * u, updates)
-            return (optax.apply_updates(p, updates), state), loss
+            # running statistics of batch norms: from the minibatch, not the optimiser
+            new_p = _update_running(optax.apply_updates(p, updates), p, stats, tokens)
+            return (new_p, state), loss
 
         (p, state), losses = jax.lax.scan(step, (p, state), (order, jax.random.split(k_drop, n_batches)))
         return p, state, jnp.mean(losses)
@@ -657,7 +746,7 @@ def _train(models: list[Causalformer], X: np.ndarray, *, key, epochs, batch_size
                                else key).ravel().tolist()
         config = {"models": count, "n_neurons": models[0].n_neurons, "seq_len": L, "d_model": models[0].d_model,
                   "n_heads": models[0].n_heads, "dropout": models[0].dropout,
-                  "query_position": models[0].query_position,
+                  "query_position": models[0].query_position, "norm": models[0].norm,
                   "initial_weights_sha256": _digest(*jax.tree_util.tree_leaves(params)),
                   "data_shape": list(X.shape), "data_sha256": _digest(X), "key": [int(w) for w in key_words],
                   "epochs": epochs, "batch_size": bs, "lr": lr, "weight_decay": weight_decay,
