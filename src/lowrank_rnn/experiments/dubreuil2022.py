@@ -39,7 +39,12 @@ and, for both, networks redrawn from each trained network's own loading vectors 
 distribution, no fit). The DMS descriptions are fine-tuned at the trained N = 512; the DMS networks
 drawn from them, the control ones and the redrawn ones have N = 4096 (``Config.resample_sizes``: the
 authors' fine-tuned mixture needs that size, drawn at 512-2048 it falls to medians of 0.69-0.77), and
-the one-Gaussian ones are drawn at both 512 and 4096. ``quick`` trains
+the one-Gaussian ones are drawn at both 512 and 4096. DMS falls short at this trained N = 512 (as
+the authors' own N = 500 network does). Networks trained at N = 4096 by hand (rank two, no full-rank
+pre-training; see the docs page): started from a draw of the fine-tuned N = 512 populations, one
+Gaussian about 0.5 and two fine-tuned populations 1.0, the published result; started from the
+N = 512 network's own loadings redrawn, two populations stay at about 0.5.
+``quick`` trains
 one N = 128 network on RDM and one on Mante, and fine-tunes the Mante mixture for 15 epochs.
 """
 
