@@ -1,6 +1,7 @@
 """Local learning rules: the autodiff rules against explicit-trace oracles, BPTT limits, errors, training."""
 
 import json
+import logging
 from pathlib import Path
 
 import equinox as eqx
@@ -375,3 +376,13 @@ def test_bench_local_rules_quick(tmp_path, monkeypatch):
     assert all(-1.0 <= c < 0.9999 for c in cos)  # an approximation of the gradient, not the gradient
     for name in ("learning_curves.png", "accuracy_curves.png", "gradient_alignment.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_a_new_learning_rate_compiles_nothing(caplog):
+    # liu2022_curvature's late phase trains at 3x the rate: the rate is an array of the compiled chunk
+    task = get_task("delayed_xor", delay=20.0, cue=10.0, dt=1.0, tau=10.0)
+    net = RateRNN(12, 2, 2, key=jax.random.key(0), n_excitatory=10, alpha=0.1)
+    with jax.log_compiles(), caplog.at_level(logging.WARNING):
+        for lr in (1e-3, 3e-3):
+            fit(net, task, key=jax.random.key(1), iterations=5, eval_every=5, lr=lr)
+    assert sum("Finished XLA compilation of jit(_chunk)" in r.getMessage() for r in caplog.records) == 1

@@ -37,16 +37,17 @@ def _adam(lr, decay_every, decay) -> optax.GradientTransformation:
 
 @partial(jax.jit, static_argnames=("static", "task", "rule", "opt_spec", "n_steps", "batch", "val_batch", "l2",
                                    "track", "noise_rng"))
-def _chunk(params, frozen, opt_state, keys, start, **options):
+def _chunk(params, frozen, opt_state, keys, start, lr, **options):
     """:func:`_chunk_one` for runs stacked along a leading axis (``jax.vmap``: one compiled program
-    advances every seed, which fills the CPU better than one small network at a time)."""
-    return jax.vmap(lambda p, f, s, k: _chunk_one(p, f, s, k, start, **options))(params, frozen, opt_state, keys)
+    advances every seed, which fills the CPU better than one small network at a time). The learning
+    rate ``lr`` is an array (another rate compiles nothing); ``opt_spec`` is ``(decay_every, decay)``."""
+    return jax.vmap(lambda p, f, s, k: _chunk_one(p, f, s, k, start, lr, **options))(params, frozen, opt_state, keys)
 
 
-def _chunk_one(params, frozen, opt_state, key, start, *, static, task, rule, opt_spec, n_steps, batch, val_batch,
+def _chunk_one(params, frozen, opt_state, key, start, lr, *, static, task, rule, opt_spec, n_steps, batch, val_batch,
                l2, track, noise_rng):
     """``n_steps`` updates on fresh trials (one ``lax.scan``), then validation and the BPTT alignment."""
-    opt = _adam(*opt_spec)
+    opt = _adam(lr, *opt_spec)
 
     def loss_of(p, trials, k, r):
         model = eqx.combine(p, frozen, static)
@@ -142,8 +143,10 @@ def fit(model, task, *, key: jax.Array, credit_assignment_rule="bptt", iteration
         parts.append(eqx.partition(arrays, filt))
     stack = lambda trees: jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)  # noqa: E731
     params, frozen = stack([p for p, _ in parts]), stack([f for _, f in parts])
-    opt_spec = (lr, decay_every, decay)
-    opt_state = jax.vmap(_adam(*opt_spec).init)(params)
+    opt_spec = (decay_every, decay)
+    opt_state = jax.vmap(_adam(lr, *opt_spec).init)(params)
+    # the learning rate in the parameters' precision, as the Python number was cast: traced, not static
+    lr_array = jnp.asarray(lr, jnp.result_type(*jax.tree_util.tree_leaves(params)))
     keys = jax.random.split(key, len(models)) if many else key[None]
     histories: list[dict[str, list]] = [{f: [] for f in FIT_FIELDS} for _ in models]
     t0 = time.perf_counter()
@@ -155,9 +158,10 @@ def fit(model, task, *, key: jax.Array, credit_assignment_rule="bptt", iteration
         bar = tqdm(total=iterations, desc=f"fit {rule.spec()}", unit="it")
     while done < iterations:
         n = min(eval_every, iterations - done)
-        params, opt_state, stats = _chunk(params, frozen, opt_state, keys, np.int32(done), static=static, task=task,
-                                          rule=rule, opt_spec=opt_spec, n_steps=n, batch=batch, val_batch=val_batch, l2=l2,
-                                          track=bool(track_alignment), noise_rng=noise_rng)
+        params, opt_state, stats = _chunk(params, frozen, opt_state, keys, np.int32(done), lr_array, static=static,
+                                          task=task, rule=rule, opt_spec=opt_spec, n_steps=n, batch=batch,
+                                          val_batch=val_batch, l2=l2, track=bool(track_alignment),
+                                          noise_rng=noise_rng)
         stats = jax.device_get(stats)
         done += n
         bad = ~np.asarray(stats["finite"]) | ~np.isfinite(np.asarray(stats["val_loss"]))
