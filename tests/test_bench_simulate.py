@@ -81,9 +81,10 @@ def test_numpy_loop_matches_simulate(bench):
 
 def test_disagreement_is_detected(bench, monkeypatch):
     true_loop = bench.numpy_loop
-    # a NumPy loop with a 1 % wrong step must fail the agreement check
+    # a NumPy loop with a 1 % wrong step must fail the agreement check; the first cell of the quick run
+    # (N = 128, batch 1, 60 steps), whose compiled JAX paths this module has already
     monkeypatch.setattr(bench, "numpy_loop", lambda J, n, x0, s: true_loop(J, n, x0, s, dt=bench.DT * 1.01))
-    cell = bench.measure_cell(64, 2, steps=20, repeats=1, full_max_n=32, scaled_steps=5,
+    cell = bench.measure_cell(128, 1, steps=60, repeats=1, full_max_n=128, scaled_steps=10,
                               numpy_dtype="float32", tol=1e-3)
     assert not cell["agreement"]["ok"]
     assert cell["agreement"]["max_abs_dx_lowrank_dense"] <= 1e-3 < cell["agreement"]["max_abs_dx_dense_numpy"]
