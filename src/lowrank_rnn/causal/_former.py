@@ -302,7 +302,9 @@ class Causalformer(eqx.Module):
         ``lu2023`` reproduction's documentation page).
     norm: ``"layer"`` (default: per token, every constraint holds while training too) or
         ``"batch"`` (the authors' code; see above). The batch norm's running statistics are
-        updated by :func:`fit` after every step, not by the optimiser.
+        updated by :func:`fit` after every step, not by the optimiser. On the authors' own
+        $N = 5$ network ``"batch"`` raised every seed's attention AUROC to theirs (the ``lu2023``
+        reproduction's documentation page).
     key: ``jax.random`` key of the initial weights.
 
     Examples

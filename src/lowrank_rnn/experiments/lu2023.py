@@ -503,7 +503,9 @@ def run(out_dir, *, quick: bool = False, networks: int | None = None, methods=No
         "is not the whole gap: on the authors' own N = 5 network (p = 0.4, network 4), where their ten seeds "
         "gave 0.86–1.00, three seeds of our former forecaster (paper sizes, test R² 0.92–0.95) gave 0.66–0.78 "
         "and 0.74 averaged, and of the present one (the authors' architecture and constant learning rate) "
-        "0.79–0.87 and 0.87 averaged (a check outside this run; docs/papers/lu2023.md).")
+        "0.79–0.87 and 0.87 averaged; with the authors' batch normalisation (Causalformer(norm=\"batch\"), not "
+        "used in this run) 0.93–0.98 and 0.993 averaged, as theirs (a check outside this run; "
+        "docs/papers/lu2023.md).")
     if not attention_run:
         why = "`--methods granger`" if "attention" not in methods else "attention_networks = 0"
         report.text(f"**Attention was not run** ({why}): the rows `method: \"attention\"` of the "
