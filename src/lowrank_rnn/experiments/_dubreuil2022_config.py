@@ -77,8 +77,10 @@ class Config:
     #: pre-training; rank two costs 2.7-5.6 CPU-s per epoch there), 5 draws at 4096 of 1000 trials: started from a
     #: draw at 4096 of the first default network's fine-tuned two populations (accuracy 0.75), delay stages
     #: <= 1000 and <= 4000 ms (1.0): one Gaussian 0.51, two populations fitted 0.53, fine-tuned at 4096 with the
-    #: DMS settings below 1.0 (five of five); started from its own loadings redrawn at 4096 (0.45; 1.0 after 3
-    #: epochs): 0.52, 0.50, 0.55. Rank two straight from the random init at 4096 stalls at 0.75.
+    #: DMS settings below 1.0 (five of five), one Gaussian fine-tuned 0.74 (the same start trained at N = 512:
+    #: two populations fine-tuned 0.76 / 0.51 drawn at 512 / 4096); started from its own loadings redrawn at
+    #: 4096 (0.45; 1.0 after 3 epochs): 0.52, 0.50, 0.55. Rank two straight from the random init at 4096 stalls
+    #: at 0.75.
     resample_sizes: tuple[tuple[str, int], ...] = (("dms", 4096),)
     #: the control: the one-Gaussian description fine-tuned in the same way
     tune_one_gaussian: bool = True
