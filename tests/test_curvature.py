@@ -127,16 +127,20 @@ def test_exact_losses_of_one_structure_share_one_compiled_product(caplog):
     # a measurement per model and checkpoint (liu2022_curvature) compiled the Hessian-vector product
     # again at every call while it closed over the loss; the pytree loss compiles it once, with the
     # same eigenvalues as the loss's plain function
+    # counted per loss, from "Compiling" (logged before the persistent cache is read, so a program another
+    # test process already wrote there counts too); the first may find it compiled by an earlier test
     task = get_task("rdm")
-    runs = []
+    runs, compiles = [], []
     with jax.log_compiles(), caplog.at_level(logging.WARNING):
         for seed in (0, 1):
+            caplog.clear()
             model = LowRankRNN(16, 1, 1, 1, key=jax.random.key(seed))
             loss, params = exact_loss(model, task, key=jax.random.key(seed + 5), n_trials=4)
             lam = hessian_eigenvalues(loss, params, k=1, wrt=lambda p: p.m, iterations=6, key=jax.random.key(2))
             runs.append((loss, params, lam))
-    compiled = [r for r in caplog.records if re.search(r"Finished XLA compilation of jit\(_?hvp\)", r.getMessage())]
-    assert len(compiled) == 1
+            compiles.append([r.getMessage() for r in caplog.records
+                             if re.search(r"Compiling jit\(_?hvp\)", r.getMessage())])
+    assert len(compiles[0]) <= 1 and compiles[1] == [], compiles
     for loss, params, lam in runs:
         plain = hessian_eigenvalues(lambda p, loss=loss: loss(p), params, k=1, wrt=lambda p: p.m, iterations=6,
                                     key=jax.random.key(2))
