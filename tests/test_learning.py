@@ -382,7 +382,12 @@ def test_a_new_learning_rate_compiles_nothing(caplog):
     # liu2022_curvature's late phase trains at 3x the rate: the rate is an array of the compiled chunk
     task = get_task("delayed_xor", delay=20.0, cue=10.0, dt=1.0, tau=10.0)
     net = RateRNN(12, 2, 2, key=jax.random.key(0), n_excitatory=10, alpha=0.1)
+    # counted per rate from "Compiling" (logged before the persistent cache is read); the first fit may find
+    # the chunk compiled by an earlier test of this process
+    compiles = []
     with jax.log_compiles(), caplog.at_level(logging.WARNING):
         for lr in (1e-3, 3e-3):
+            caplog.clear()
             fit(net, task, key=jax.random.key(1), iterations=5, eval_every=5, lr=lr)
-    assert sum("Finished XLA compilation of jit(_chunk)" in r.getMessage() for r in caplog.records) == 1
+            compiles.append(sum(r.getMessage().startswith("Compiling jit(_chunk)") for r in caplog.records))
+    assert compiles[0] <= 1 and compiles[1] == 0, compiles
