@@ -393,9 +393,9 @@ SHORTFALL = {
             "N = 4096) 1.0 in five of five, one Gaussian fine-tuned 0.74; the same start trained at N = 512 instead: "
             "two populations fine-tuned 0.76 (drawn at 512) and 0.51 (at 4096). But that start was itself a "
             "two-population draw: started instead from the network's own loading vectors redrawn at N = 4096 "
-            "(accuracy 0.45; trained to 1.0 in 3 epochs), one Gaussian 0.52, two populations fitted 0.50, fine-tuned 0.55 (the output-0 plateau throughout). Whether "
-            "training at N = 4096 from the published start (full-rank pre-training) yields the structure is not "
-            "tested here."),
+            "(accuracy 0.45; trained to 1.0 in 3 epochs), one Gaussian 0.52, two populations fitted 0.50, "
+            "fine-tuned 0.55 (the output-0 plateau throughout). Whether training at N = 4096 from the published "
+            "start (full-rank pre-training) yields the structure is not tested here."),
     "mante": ("The authors' CDM networks had N = 4096 (here 512 in the default run, 128 in the quick one); "
               "smaller networks give more variable resampled networks."),
 }
