@@ -155,3 +155,37 @@ def test_populations_epairs_and_gain_modulation(quick_run):
     gm = res["gain_modulation"]
     assert gm["gated"] is True and min(gm["relevant_over_irrelevant"]) > 1.0
     assert len(gm["contexts"]["0"]["populations"]) == 2
+
+
+def test_command_line_options_are_checked_before_any_work(tmp_path, capsys):
+    """--only / --hidden / --networks reach dubreuil2022.run and are refused, with the argument named,
+    before anything trains; reproductions without such an option refuse it."""
+    for args, message in ((["dubreuil2022", "--only", "dms", "--hidden", "0"], "hidden must be an integer >= 1"),
+                          (["dubreuil2022", "--only", "dms", "--networks", "-1"], "networks must be an integer >= 1"),
+                          (["dubreuil2022", "--quick", "--only", "dms"], "only: none of ['dms']"),
+                          (["valente2022", "--hidden", "64"], "does not take --hidden")):
+        with pytest.raises(SystemExit):
+            main(["reproduce", *args, "--out", str(tmp_path)])
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_dms_training_checkpoints_and_reads_back(tmp_path):
+    """The DMS protocol (full-rank pre-training, then the rank-two delay stages) trains in run folders
+    under the reproduction's output; run again, it reads the finished stages back: the same network."""
+    import dataclasses
+
+    import jax
+
+    from lowrank_rnn.experiments import _dubreuil2022_sections as sec
+    from lowrank_rnn.experiments._dubreuil2022_config import Config
+
+    cfg = dataclasses.replace(Config.make(False), dms_pretrain_epochs=1, dms_stages=((700.0, 1e-2, 0.01, 1),))
+    folder = tmp_path / "runs" / "dms_N16_seed0"
+    model, task, hist = sec._train_dms(cfg, 16, 0, folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["pretrain", "stage1"]
+    assert all((folder / s / "checkpoint.npz").exists() for s in ("pretrain", "stage1"))
+    again, _, hist2 = sec._train_dms(cfg, 16, 0, folder)
+    assert hist2 == hist and hist["pretrain_epochs"] == 1 and hist["stage_end"] == [1]
+    same = jax.tree_util.tree_map(lambda a, b: bool(np.array_equal(a, b)), model, again)
+    assert all(jax.tree_util.tree_leaves(same))

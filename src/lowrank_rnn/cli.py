@@ -47,8 +47,11 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from . import experiments
 
     module = experiments.get(args.name)
-    extra = {name: getattr(args, name) for name in ("networks", "ratios", "scheduler", "mnist", "methods")
+    extra = {name: getattr(args, name) for name in ("networks", "ratios", "scheduler", "mnist", "methods", "only",
+                                                    "hidden")
              if getattr(args, name, None) is not None}
+    if "only" in extra:
+        extra["only"] = [part.strip() for part in extra["only"].split(",") if part.strip()]
     if extra:  # options of some reproductions only (israely2025's sweep)
         import inspect
 
@@ -109,7 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("name", help=f"which paper: {', '.join(sorted(REPRODUCTIONS)) or '(none yet)'}")
     rp.add_argument("--out", required=True, help="output folder (created if missing)")
     rp.add_argument("--quick", action="store_true", help="small networks and few seeds (a few minutes)")
-    rp.add_argument("--networks", type=int, default=None, help="networks per parameter value (sweeps: israely2025)")
+    rp.add_argument("--networks", type=int, default=None, help="networks per parameter value (israely2025), per "
+                    "(N, p) cell (lu2023) or per task (dubreuil2022)")
+    rp.add_argument("--only", default=None, help="comma-separated parts to run, e.g. dms (dubreuil2022: tasks; "
+                    "most reproductions: sections)")
+    rp.add_argument("--hidden", type=int, default=None, help="neurons of every trained network (dubreuil2022; "
+                    "default the published 512)")
     rp.add_argument("--ratios", default=None, help="comma-separated beta/alpha values (israely2025)")
     rp.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786 (sweeps)")
     rp.add_argument("--mnist", default=None, help="an .npz with x_train, y_train, x_test, y_test used instead "

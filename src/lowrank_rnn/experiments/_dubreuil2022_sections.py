@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -24,21 +25,26 @@ def _eval_key(task: str, seed: int, j: int = 0) -> jax.Array:
 TASK_IDS = {"rdm": 1, "romo": 2, "raposo": 3, "mante": 4, "dms": 5}
 
 
-def _train_dms(cfg: Config, N: int, seed: int):
+def _train_dms(cfg: Config, N: int, seed: int, folder=None):
     """DMS by the published protocol (``train_dms.py``): full-rank pre-training (lr 1e-5, delay <= 2000
     ms), top-2 SVD, then the rank-two network through the stages of ``cfg.dms_stages`` (maximum delay,
     lr, clip, epochs), each stopped at training loss ``cfg.dms_early_stop`` with its best epoch (lowest
-    validation loss) kept. Returns (model, evaluation task: the default DMS, delays 500-3000 ms, history)."""
+    validation loss) kept. Every stage checkpoints into its run folder under ``folder`` (``pretrain``,
+    ``stage1``, ...; none when None), so an interrupted run resumes where it stopped and a finished one
+    is read back. Returns (model, evaluation task: the default DMS, delays 500-3000 ms, history)."""
     rec = RECIPES["dms"]
     alpha = 0.2
     sigma = noise_from_published(rec.noise_std, alpha)
     k_init, k_pre, k_train = jax.random.split(jax.random.key(seed), 3)
-    best = RunSettings(keep_best=True)
+
+    def best(stage: str) -> RunSettings:
+        return RunSettings(out=None if folder is None else Path(folder) / stage, keep_best=True)
+
     pre_task = get_task("dms", **rec.pretrain["task_overrides"])
     full = FullRankRNN(N, 2, 1, key=k_init, alpha=alpha, noise=noise_from_published(rec.pretrain["noise_std"], alpha))
     full, pre = train(full, pre_task, key=k_pre, epochs=cfg.dms_pretrain_epochs,
                       method=BPTT(optimizer=Adam(float(rec.pretrain["lr"]))), batch=rec.batch,
-                      early_stop=cfg.dms_early_stop, run=best, progress=False)
+                      early_stop=cfg.dms_early_stop, run=best("pretrain"), progress=False)
     init = LowRankRNN.from_full_rank(full, 2)
     model = LowRankRNN(N, 2, 2, 1, noise=sigma, alpha=alpha, m=init.m, n=init.n, input_vectors=init.input_vectors,
                        input_scales=init.input_scales, readout_vectors=init.readout_vectors,
@@ -47,7 +53,7 @@ def _train_dms(cfg: Config, N: int, seed: int):
     for i, (delay, lr, clip, epochs) in enumerate(cfg.dms_stages):
         model, h = train(model, get_task("dms", delay_max=delay), key=jax.random.fold_in(k_train, i), epochs=epochs,
                          method=BPTT(optimizer=Adam(lr, clip=clip)), batch=rec.batch, early_stop=cfg.dms_early_stop,
-                         trainable=model.trainable(), run=best, progress=False)
+                         trainable=model.trainable(), run=best(f"stage{i + 1}"), progress=False)
         for k, v in h.items():
             history.setdefault(k, []).extend(v)
         history.setdefault("stage_end", []).append(len(history["epoch"]))
@@ -126,9 +132,11 @@ def _populations(cfg: Config, model, task, name: str, seed: int, net: dict, fits
         net["resampled_tuned"] = _resampled(cfg, tuned1, task, name, seed, N)
 
 
-def run_task(cfg: Config, name: str, results: dict):
+def run_task(cfg: Config, name: str, results: dict, out_dir=None):
     """Train ``cfg.networks(name)`` networks on task ``name``, fit one Gaussian to each, resample,
-    and measure every accuracy; store the numbers in ``results["tasks"][name]``; return the models."""
+    and measure every accuracy; store the numbers in ``results["tasks"][name]``; return the models.
+    DMS networks train in resumable run folders ``out_dir/runs/dms_N<N>_seed<seed>/`` (none when
+    ``out_dir`` is None)."""
     rec = RECIPES[name]
     N = cfg.N(name)
     recipe = ("Dubreuil, Valente et al. 2022, train_dms.py: full-rank pre-training, top-2 SVD, delay stages "
@@ -138,7 +146,8 @@ def run_task(cfg: Config, name: str, results: dict):
     for seed in range(cfg.networks(name)):
         t0 = time.perf_counter()
         if name == "dms":
-            model, task, hist = _train_dms(cfg, N, seed)
+            folder = None if out_dir is None else Path(out_dir) / "runs" / f"dms_N{N}_seed{seed}"
+            model, task, hist = _train_dms(cfg, N, seed, folder)
         else:
             model, hist = train_recipe(name, hidden=N, seed=seed, progress=False, resume=False)
             task = get_task(name, **rec.task_overrides)

@@ -56,6 +56,8 @@ from pathlib import Path
 
 from . import _dubreuil2022_sections as sec
 from ._dubreuil2022_config import PUBLISHED, PUBLISHED_TRUNCATION, TASKS, Config
+from .._checks import positive_int
+from .._errors import ArgumentError
 from ._report import start_report
 
 __all__ = ["run", "TITLE", "TASKS", "PUBLISHED", "PUBLISHED_TRUNCATION", "Config"]
@@ -64,21 +66,46 @@ TITLE = ("Dubreuil, Valente et al. 2022 (Nat. Neurosci. 25:783): population stru
          "networks resampled from one Gaussian and from several populations")
 
 
-def run(out_dir, *, quick: bool = False, only=None) -> Path:
+def run(out_dir, *, quick: bool = False, only=None, hidden: int | None = None, networks: int | None = None,
+        config: Config | None = None) -> Path:
     """Return the path of ``report.md`` after reproducing the paper's central result into ``out_dir``.
 
     Parameters
     ----------
-    out_dir: folder for ``report.md``, ``results.json`` and the PNG figures (created if missing).
+    out_dir: folder for ``report.md``, ``results.json`` and the PNG figures (created if missing). The
+        DMS networks train in resumable run folders ``out_dir/runs/dms_N<N>_seed<seed>/`` (a run
+        interrupted there continues where it stopped when started again with the same settings).
     quick: RDM and Mante only, N = 128, one network each, three resampled networks (about a minute).
-    only: optional subset of :data:`TASKS` (for development; the report then covers only them).
+    only: optional subset of :data:`TASKS` (the report then covers only them).
+    hidden: neurons of every trained network (default: the published N = 512; quick: 128). For
+        example the authors' N = 4096 DMS network: ``only=["dms"], hidden=4096, networks=1``
+        (command line: ``--only dms --hidden 4096 --networks 1``; about 2-4 CPU-hours, most of them
+        the full-rank pre-training).
+    networks: networks trained per task (default: 3 on RDM, Raposo and Mante, 2 on Romo and DMS;
+        quick: 1).
+    config: a :class:`Config` replacing the one ``quick`` picks (``hidden`` and ``networks`` still apply).
     """
     report = start_report(out_dir, TITLE, only=only, allowed=TASKS, what="tasks")
-    cfg = Config.make(bool(quick))
+    hidden = None if hidden is None else positive_int("hidden", hidden)
+    networks = None if networks is None else positive_int("networks", networks)
+    if config is not None and not isinstance(config, Config):
+        raise ArgumentError(f"config must be a dubreuil2022.Config or None, got {type(config).__name__}")
+    cfg = config if config is not None else Config.make(bool(quick))
     if only is not None:
-        cfg = dataclasses.replace(cfg, tasks=tuple(t for t in cfg.tasks if t in only))
+        kept = tuple(t for t in cfg.tasks if t in only)
+        if not kept:
+            raise ArgumentError(f"only: none of {sorted(only)} is in this run's tasks {cfg.tasks}")
+        cfg = dataclasses.replace(cfg, tasks=kept)
+    if hidden is not None:
+        cfg = dataclasses.replace(cfg, hidden=tuple((t, hidden) for t, _ in cfg.hidden))
+    if networks is not None:
+        cfg = dataclasses.replace(cfg, n_networks=tuple((t, networks) for t, _ in cfg.n_networks))
     report.text(
-        f"Run: {'quick (RDM and Mante, N = 128, one network each)' if cfg.quick else 'default'}. "
+        f"Run: {'quick (RDM and Mante, N = 128, one network each)' if cfg.quick else 'default'}"
+        + (f", tasks {', '.join(cfg.tasks)}" if only is not None else "")
+        + (f", trained networks of N = {hidden}" if hidden is not None else "")
+        + (f", {networks} network(s) per task" if networks is not None else "")
+        + (", a configuration given by the caller" if config is not None else "") + ". "
         "Networks x <- x + α(−x + m nᵀφ(x)/N + I u) + σ√α ξ with φ = tanh, α = dt/τ = 20/100 ms, readout "
         "z = wᵀφ(x)/N, trained with `lowrank_rnn.training.train` by the published recipes "
         "(`lowrank_rnn.training.RECIPES`); accuracy by each task's own rule on fresh noisy trials "
@@ -92,7 +119,7 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
     trained = {}
     for task in cfg.tasks:
         t0 = time.perf_counter()
-        trained[task] = sec.run_task(cfg, task, results)
+        trained[task] = sec.run_task(cfg, task, results, out_dir)
         results["timings_s"][task] = round(time.perf_counter() - t0, 2)
     sec.section_resampling(cfg, report, results)
     sec.section_populations(cfg, report, results)
@@ -100,7 +127,7 @@ def run(out_dir, *, quick: bool = False, only=None) -> Path:
     t0 = time.perf_counter()
     sec.section_latents(cfg, report, results, trained)
     results["timings_s"]["latents"] = round(time.perf_counter() - t0, 2)
-    if cfg.truncation:
+    if cfg.truncation and "rdm" in cfg.tasks:  # a full-rank RDM network: with the RDM part only
         t0 = time.perf_counter()
         sec.section_truncation(cfg, report, results)
         results["timings_s"]["truncation"] = round(time.perf_counter() - t0, 2)
