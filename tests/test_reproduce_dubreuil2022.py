@@ -180,7 +180,8 @@ def test_dms_training_checkpoints_and_reads_back(tmp_path):
     from lowrank_rnn.experiments import _dubreuil2022_sections as sec
     from lowrank_rnn.experiments._dubreuil2022_config import Config
 
-    cfg = dataclasses.replace(Config.make(False), dms_pretrain_epochs=1, dms_stages=((700.0, 1e-2, 0.01, 1),))
+    cfg = dataclasses.replace(Config.make(False), dms_pretrain_epochs=1, dms_stages=((700.0, 1e-2, 0.01, 1),),
+                              dms_stage_batches=(32,))
     folder = tmp_path / "runs" / "dms_N16_seed0"
     model, task, hist = sec._train_dms(cfg, 16, 0, folder)
     assert sorted(p.name for p in folder.iterdir()) == ["pretrain", "stage1"]
@@ -189,3 +190,26 @@ def test_dms_training_checkpoints_and_reads_back(tmp_path):
     assert hist2 == hist and hist["pretrain_epochs"] == 1 and hist["stage_end"] == [1]
     same = jax.tree_util.tree_map(lambda a, b: bool(np.array_equal(a, b)), model, again)
     assert all(jax.tree_util.tree_leaves(same))
+
+
+def test_dms_4096_protocol_reaches_training(monkeypatch):
+    """Config.dms_4096 (the authors' 2020 train_dms.py) trains the pre-training in minibatches of 128 and the
+    stages in 32 / 128 / 128, never stopping early; the default run keeps 32 everywhere and stops at 0.05."""
+    from lowrank_rnn.experiments import _dubreuil2022_sections as sec
+    from lowrank_rnn.experiments._dubreuil2022_config import Config
+
+    calls = []
+
+    def fake_train(model, task, **kw):
+        calls.append((type(model).__name__, kw["batch"], kw["early_stop"], kw["epochs"], task.delay_max))
+        return model, {"epoch": [1], "train_loss": [1.0], "val_loss": [1.0], "val_accuracy": [0.5]}
+
+    monkeypatch.setattr(sec, "train", fake_train)
+    cfg = Config.dms_4096()
+    assert cfg.tasks == ("dms",) and cfg.N("dms") == 4096 and cfg.networks("dms") == 1
+    sec._train_dms(cfg, 8, 0)
+    assert calls == [("FullRankRNN", 128, None, 50, 2000.0), ("LowRankRNN", 32, None, 100, 700.0),
+                     ("LowRankRNN", 128, None, 50, 1000.0), ("LowRankRNN", 128, None, 40, 4000.0)]
+    calls.clear()
+    sec._train_dms(Config.make(False), 8, 0)
+    assert [(b, e) for _, b, e, *_ in calls] == [(32, 0.05)] * 4

@@ -89,11 +89,14 @@ class Config:
     epairs_null: int = 100
     #: DMS as the published ``train_dms.py``: full-rank pre-training epochs (lr 1e-5, delay <= 2000 ms), then
     #: rank-two stages (maximum delay in ms, Adam lr, gradient clip, maximum epochs; published 300, 50, 400),
-    #: every stage stopped at training loss ``dms_early_stop`` with its best epoch kept
+    #: every stage stopped at training loss ``dms_early_stop`` (None: never) with its best epoch kept; the
+    #: minibatch sizes of the pre-training and of each stage
     dms_pretrain_epochs: int = 50
     dms_stages: tuple[tuple[float, float, float | None, int], ...] = ((700.0, 1e-2, 0.01, 300), (1000.0, 1e-3, 1.0, 50),
                                                                       (4000.0, 1e-4, None, 100))
-    dms_early_stop: float = 0.05
+    dms_early_stop: float | None = 0.05
+    dms_pretrain_batch: int = 32
+    dms_stage_batches: tuple[int, ...] = (32, 32, 32)
     truncation: bool = True
     truncation_hidden: int = 256
     truncation_epochs: int = 20
@@ -108,6 +111,19 @@ class Config:
                    n_networks=(("rdm", 1), ("mante", 1)), n_resampled=3, n_eval_trials=500,
                    two_population_tasks=("mante",), extra_populations=(), fine_tune_epochs=(("mante", 15),),
                    tune_one_gaussian=False, epairs_null=50, truncation=False)
+
+    @classmethod
+    def dms_4096(cls) -> "Config":
+        """One DMS network at N = 4096 by the protocol of the authors' first ``train_dms.py`` (2020, committed
+        with their ``models/dms_rank2_4096.pt``, the network their two-population DMS result rests on):
+        full-rank pre-training 50 epochs at lr 1e-5 in minibatches of 128, then the stages <= 700 ms (lr 1e-2,
+        clip 0.01, 100 epochs, minibatches of 32), <= 1000 ms (lr 1e-3, clip 1, 50 epochs, 128) and <= 4000 ms
+        (lr 1e-4, 40 epochs, 128), every one run to its last epoch with its best epoch kept (no early stop).
+        The later script (and the default run) trains at N = 512 in minibatches of 32, stopping at loss 0.05."""
+        return cls(quick=False, tasks=("dms",), hidden=(("dms", 4096),), n_networks=(("dms", 1),),
+                   dms_pretrain_batch=128, dms_stages=((700.0, 1e-2, 0.01, 100), (1000.0, 1e-3, 1.0, 50),
+                                                      (4000.0, 1e-4, None, 40)),
+                   dms_stage_batches=(32, 128, 128), dms_early_stop=None, truncation=False)
 
     def N(self, task: str) -> int:
         """Neurons of the networks trained on ``task``."""

@@ -28,10 +28,10 @@ TASK_IDS = {"rdm": 1, "romo": 2, "raposo": 3, "mante": 4, "dms": 5}
 def _train_dms(cfg: Config, N: int, seed: int, folder=None):
     """DMS by the published protocol (``train_dms.py``): full-rank pre-training (lr 1e-5, delay <= 2000
     ms), top-2 SVD, then the rank-two network through the stages of ``cfg.dms_stages`` (maximum delay,
-    lr, clip, epochs), each stopped at training loss ``cfg.dms_early_stop`` with its best epoch (lowest
-    validation loss) kept. Every stage checkpoints into its run folder under ``folder`` (``pretrain``,
-    ``stage1``, ...; none when None), so an interrupted run resumes where it stopped and a finished one
-    is read back. Returns (model, evaluation task: the default DMS, delays 500-3000 ms, history)."""
+    lr, clip, epochs) in minibatches of ``cfg.dms_stage_batches``, each stopped at training loss
+    ``cfg.dms_early_stop`` (if not None) with its best epoch (lowest validation loss) kept. Every stage
+    checkpoints into its run folder under ``folder`` (``pretrain``, ``stage1``, ...; none when None), so
+    an interrupted run resumes where it stopped and a finished one is read back. Returns (model, evaluation task: the default DMS, delays 500-3000 ms, history)."""
     rec = RECIPES["dms"]
     alpha = 0.2
     sigma = noise_from_published(rec.noise_std, alpha)
@@ -43,16 +43,16 @@ def _train_dms(cfg: Config, N: int, seed: int, folder=None):
     pre_task = get_task("dms", **rec.pretrain["task_overrides"])
     full = FullRankRNN(N, 2, 1, key=k_init, alpha=alpha, noise=noise_from_published(rec.pretrain["noise_std"], alpha))
     full, pre = train(full, pre_task, key=k_pre, epochs=cfg.dms_pretrain_epochs,
-                      method=BPTT(optimizer=Adam(float(rec.pretrain["lr"]))), batch=rec.batch,
+                      method=BPTT(optimizer=Adam(float(rec.pretrain["lr"]))), batch=cfg.dms_pretrain_batch,
                       early_stop=cfg.dms_early_stop, run=best("pretrain"), progress=False)
     init = LowRankRNN.from_full_rank(full, 2)
     model = LowRankRNN(N, 2, 2, 1, noise=sigma, alpha=alpha, m=init.m, n=init.n, input_vectors=init.input_vectors,
                        input_scales=init.input_scales, readout_vectors=init.readout_vectors,
                        readout_scales=init.readout_scales, h0=init.h0)
     history = {"pretrain_epochs": len(pre["epoch"]), "pretrain_final_loss": pre["train_loss"][-1]}
-    for i, (delay, lr, clip, epochs) in enumerate(cfg.dms_stages):
+    for i, ((delay, lr, clip, epochs), batch) in enumerate(zip(cfg.dms_stages, cfg.dms_stage_batches, strict=True)):
         model, h = train(model, get_task("dms", delay_max=delay), key=jax.random.fold_in(k_train, i), epochs=epochs,
-                         method=BPTT(optimizer=Adam(lr, clip=clip)), batch=rec.batch, early_stop=cfg.dms_early_stop,
+                         method=BPTT(optimizer=Adam(lr, clip=clip)), batch=batch, early_stop=cfg.dms_early_stop,
                          trainable=model.trainable(), run=best(f"stage{i + 1}"), progress=False)
         for k, v in h.items():
             history.setdefault(k, []).extend(v)
