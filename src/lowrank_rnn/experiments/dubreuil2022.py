@@ -101,11 +101,13 @@ def run(out_dir, *, quick: bool = False, only=None, hidden: int | None = None, n
     if networks is not None:
         cfg = dataclasses.replace(cfg, n_networks=tuple((t, networks) for t, _ in cfg.n_networks))
     report.text(
-        f"Run: {'quick (RDM and Mante, N = 128, one network each)' if cfg.quick else 'default'}"
-        + (f", tasks {', '.join(cfg.tasks)}" if only is not None else "")
-        + (f", trained networks of N = {hidden}" if hidden is not None else "")
-        + (f", {networks} network(s) per task" if networks is not None else "")
-        + (", a configuration given by the caller" if config is not None else "") + ". "
+        "Run: " + ("a configuration given by the caller" if config is not None else
+                   "quick (RDM and Mante, N = 128, one network each)" if cfg.quick else "default")
+        + (f", tasks {', '.join(cfg.tasks)}" if only is not None or config is not None else "")
+        + (f", trained networks of N = {', '.join(str(cfg.N(t)) for t in cfg.tasks)}"
+           if hidden is not None or config is not None else "")
+        + (f", {', '.join(str(cfg.networks(t)) for t in cfg.tasks)} network(s) per task"
+           if networks is not None or config is not None else "") + ". "
         "Networks x <- x + α(−x + m nᵀφ(x)/N + I u) + σ√α ξ with φ = tanh, α = dt/τ = 20/100 ms, readout "
         "z = wᵀφ(x)/N, trained with `lowrank_rnn.training.train` by the published recipes "
         "(`lowrank_rnn.training.RECIPES`); accuracy by each task's own rule on fresh noisy trials "
