@@ -43,7 +43,9 @@ the one-Gaussian ones are drawn at both 512 and 4096. DMS falls short at this tr
 the authors' own N = 500 network does). Networks trained at N = 4096 by hand (rank two, no full-rank
 pre-training; see the docs page): started from a draw of the fine-tuned N = 512 populations, one
 Gaussian about 0.5 and two fine-tuned populations 1.0, the published result; started from the
-N = 512 network's own loadings redrawn, two populations stay at about 0.5.
+N = 512 network's own loadings redrawn, two populations stay at about 0.5. One network trained at
+N = 4096 by the authors' first ``train_dms.py`` (2020; :meth:`Config.dms_4096`) does not resample either
+(one Gaussian 0.50, two populations fine-tuned 0.53, four 0.74).
 ``quick`` trains
 one N = 128 network on RDM and one on Mante, and fine-tunes the Mante mixture for 15 epochs.
 """
