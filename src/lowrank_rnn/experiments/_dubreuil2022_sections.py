@@ -31,7 +31,8 @@ def _train_dms(cfg: Config, N: int, seed: int, folder=None):
     lr, clip, epochs) in minibatches of ``cfg.dms_stage_batches``, each stopped at training loss
     ``cfg.dms_early_stop`` (if not None) with its best epoch (lowest validation loss) kept. Every stage
     checkpoints into its run folder under ``folder`` (``pretrain``, ``stage1``, ...; none when None), so
-    an interrupted run resumes where it stopped and a finished one is read back. Returns (model, evaluation task: the default DMS, delays 500-3000 ms, history)."""
+    an interrupted run resumes where it stopped and a finished one is read back. Returns (model,
+    evaluation task: the default DMS, delays 500-3000 ms, history)."""
     rec = RECIPES["dms"]
     alpha = 0.2
     sigma = noise_from_published(rec.noise_std, alpha)

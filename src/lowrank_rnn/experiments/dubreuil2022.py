@@ -56,10 +56,10 @@ import dataclasses
 import time
 from pathlib import Path
 
-from . import _dubreuil2022_sections as sec
-from ._dubreuil2022_config import PUBLISHED, PUBLISHED_TRUNCATION, TASKS, Config
 from .._checks import positive_int
 from .._errors import ArgumentError
+from . import _dubreuil2022_sections as sec
+from ._dubreuil2022_config import PUBLISHED, PUBLISHED_TRUNCATION, TASKS, Config
 from ._report import start_report
 
 __all__ = ["run", "TITLE", "TASKS", "PUBLISHED", "PUBLISHED_TRUNCATION", "Config"]
@@ -79,10 +79,10 @@ def run(out_dir, *, quick: bool = False, only=None, hidden: int | None = None, n
         interrupted there continues where it stopped when started again with the same settings).
     quick: RDM and Mante only, N = 128, one network each, three resampled networks (about a minute).
     only: optional subset of :data:`TASKS` (the report then covers only them).
-    hidden: neurons of every trained network (default: the published N = 512; quick: 128). For
-        example the authors' N = 4096 DMS network: ``only=["dms"], hidden=4096, networks=1``
-        (command line: ``--only dms --hidden 4096 --networks 1``; about 2-4 CPU-hours, most of them
-        the full-rank pre-training).
+    hidden: neurons of every trained network (default: the published N = 512; quick: 128), e.g.
+        ``only=["dms"], hidden=4096, networks=1`` (command line: ``--only dms --hidden 4096
+        --networks 1``): the default protocol at N = 4096. The protocol behind the authors' N = 4096
+        network is ``config=Config.dms_4096()``.
     networks: networks trained per task (default: 3 on RDM, Raposo and Mante, 2 on Romo and DMS;
         quick: 1).
     config: a :class:`Config` replacing the one ``quick`` picks (``hidden`` and ``networks`` still apply).
