@@ -16,7 +16,10 @@ Paths, each a fresh process per run (``bench_training_worker.py``):
   loop includes compiling the epoch;
 * ``warm``: the same with the on-disk cache filled by an untimed one-epoch run before the rounds
   (what a user sees from the second run of a recipe on); timed: ``train_seconds``, the training
-  loop from the first epoch's compilation to the last checkpoint.
+  loop from the first epoch's compilation to the last checkpoint;
+* ``warm-noiseless`` (only when asked for with ``--paths``): ``warm`` with the network noise off
+  (``--noise 0``), its own primed cache. Not the published recipe: a bound, the time our loop
+  would take if drawing the noise cost nothing and nothing else changed.
 
 Drawing the trials is outside the timed loop on both sides (the reference makes them before its
 ``train`` is called). The paths run in rounds: each once per round, the order reversed every
@@ -58,7 +61,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "bench_training_worker.py"
 TASKS = ("rdm", "mante")
-OURS = ("cold", "warm")
+OURS = ("cold", "warm", "warm-noiseless")
+DEFAULT_PATHS = ("reference", "cold", "warm")
+# the extra options of a path's `lowrank-rnn train` call
+EXTRA = {"warm-noiseless": ["--noise", "0"]}
 
 
 def reference_setup(src: str | None, python: str | None) -> tuple[Path, str] | None:
@@ -91,9 +97,9 @@ def run_path(path: str, task: str, seed: int, *, workdir: Path, caches: dict[str
         env.pop("XLA_FLAGS", None)
         cmd = [python, str(WORKER), "reference", task, str(seed), *size]
     else:
-        env["LOWRANK_RNN_JAX_CACHE"] = str(caches[path] if path == "warm" else workdir / f"cold-{time.monotonic_ns()}")
+        env["LOWRANK_RNN_JAX_CACHE"] = str(caches[path] if path in caches else workdir / f"cold-{time.monotonic_ns()}")
         out = workdir / f"{task}-{path}-{seed}-{time.monotonic_ns()}"
-        cmd = [sys.executable, str(WORKER), "ours", task, str(seed), "--out", str(out), *size]
+        cmd = [sys.executable, str(WORKER), "ours", task, str(seed), "--out", str(out), *size, *EXTRA.get(path, [])]
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     pin = None
@@ -191,7 +197,9 @@ def machine() -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
-    parser.add_argument("--paths", nargs="+", default=["reference", *OURS], choices=["reference", *OURS])
+    parser.add_argument("--paths", nargs="+", default=list(DEFAULT_PATHS), choices=["reference", *OURS],
+                        help="the paths to run (default: reference, cold, warm); warm-noiseless is a bound "
+                             "(the network noise off), not the recipe")
     parser.add_argument("--rounds", type=int, default=None,
                         help="rounds per task (default 5, 1 with --quick; the seed of round r is r)")
     parser.add_argument("--reference-src", default=None,
@@ -219,11 +227,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_training_") as tmp:
         tmp = Path(tmp)
         for task in args.tasks:
-            caches = {"warm": tmp / f"warm-cache-{task}"}
-            if "warm" in paths:  # untimed: fills the cache (the number of epochs does not change the program)
-                prime = ["--hidden", "64"] if args.quick else []
-                run_path("warm", task, 1000, workdir=tmp, caches=caches, reference=reference,
-                         size=prime + ["--epochs", "1"], cpus=args.cpus)
+            caches = {p: tmp / f"{p}-cache-{task}" for p in ("warm", "warm-noiseless")}
+            for p in caches:  # untimed: fills the cache (the number of epochs does not change the program)
+                if p in paths:
+                    prime = ["--hidden", "64"] if args.quick else []
+                    run_path(p, task, 1000, workdir=tmp, caches=caches, reference=reference,
+                             size=prime + ["--epochs", "1"], cpus=args.cpus)
             for r in range(rounds):
                 for path in (paths if r % 2 == 0 else paths[::-1]):
                     row = {**run_path(path, task, r, workdir=tmp, caches=caches, reference=reference, size=size,

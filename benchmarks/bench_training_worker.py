@@ -156,12 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="run folder (ours)")
     parser.add_argument("--hidden", type=int, default=HIDDEN)
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--noise", type=float, default=None,
+                        help="ours: the network noise sigma instead of the recipe's (0: none; a bound, not the recipe)")
     args = parser.parse_args(argv)
     if args.side == "reference":
         row = run_reference(args.task, args.seed, hidden=args.hidden, epochs=args.epochs)
     else:
         extra = [] if args.hidden == HIDDEN else ["--hidden", str(args.hidden)]
         extra += [] if args.epochs is None else ["--epochs", str(args.epochs)]
+        extra += [] if args.noise is None else ["--noise", str(args.noise)]
         row = run_ours(args.task, args.seed, Path(args.out), extra)
     row["cpus"] = len(os.sched_getaffinity(0))
     row["process_cpu_seconds"] = _cpu()

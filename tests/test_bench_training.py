@@ -90,6 +90,36 @@ def test_rounds_reverse_the_order_and_share_the_primed_cache(bench, tmp_path, mo
     assert paths["cold"]["rounds"] == paths["warm"]["rounds"] == 3
 
 
+def test_noiseless_bound_runs_with_noise_off_and_its_own_primed_cache(bench, tmp_path, monkeypatch):
+    # run_path's command for each path, with the process replaced by a stand-in that records it
+    cmds = []
+
+    class Done:
+        returncode = 0
+        stdout = json.dumps({"side": "ours", "task": "rdm", "seed": 0, "epochs": 2, "val_accuracy": 1.0,
+                             "val_loss": 0.1, "train_seconds": 1.0}) + "\n"
+        stderr = ""
+
+    real_run = bench.subprocess.run
+
+    def fake_run(cmd, *args, env=None, **kwargs):
+        if str(bench.WORKER) not in cmd:  # not a training run (e.g. the machine's description)
+            return real_run(cmd, *args, env=env, **kwargs)
+        cmds.append((cmd, env["LOWRANK_RNN_JAX_CACHE"]))
+        return Done()
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    assert "warm-noiseless" not in bench.DEFAULT_PATHS  # a bound, run only when asked for
+    assert bench.main(["--quick", "--tasks", "rdm", "--paths", "warm", "warm-noiseless",
+                       "--out", str(tmp_path / "b.json")]) == 0
+    # two priming runs (warm, then warm-noiseless), then the round; only the bound runs with --noise 0
+    noise_off = [c for c, _ in cmds if c[-2:] == ["--noise", "0"]]
+    assert len(cmds) == 4 and len(noise_off) == 2
+    caches = {tuple(c[-2:]) == ("--noise", "0"): cache for c, cache in cmds}
+    assert caches[True] != caches[False]  # the bound never reads the recipe's cache
+    assert {c[-2:] == ["--noise", "0"] for c, cache in cmds if cache == caches[True]} == {True}
+
+
 def test_speedups_are_medians_of_same_round_ratios(bench):
     rows = []
     for rnd, (ref, cold) in enumerate([(10.0, 2.0), (12.0, 3.0), (9.0, 1.0)]):
