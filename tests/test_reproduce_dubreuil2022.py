@@ -213,3 +213,51 @@ def test_dms_4096_protocol_reaches_training(monkeypatch):
     calls.clear()
     sec._train_dms(Config.make(False), 8, 0)
     assert [(b, e) for _, b, e, *_ in calls] == [(32, 0.05)] * 4
+
+
+class _Recorder:
+    """A stand-in report that keeps what a section writes."""
+
+    def __init__(self):
+        self.blocks = []
+
+    def section(self, title, text=""):
+        self.blocks.append(("section", title, text))
+
+    def text(self, text):
+        self.blocks.append(("text", text))
+
+    def table(self, header, rows, caption="", digits=3):
+        self.blocks.append(("table", list(header), [list(r) for r in rows], caption))
+
+
+def _dms_results(two_populations: float) -> dict:
+    network = {"epairs_p": 0.01, "epairs_effect": 1.3, "fine_tune_2_populations": {"train_loss": [1.0, 1.0]}}
+    return {"tasks": {"dms": {"N": 512, "resample_N": 4096, "networks": [network], "trained_median": 1.0,
+                              "resampled_median": 0.5, "resampled_mean": 0.5, "resampled_at_resample_N_median": 0.5,
+                              "resampled_2_populations_fit_median": 0.49,
+                              "resampled_2_populations_median": two_populations,
+                              "epairs_significant_fraction": 1.0}}}
+
+
+def test_dms_shortfall_lists_the_networks_checked_by_hand():
+    """When DMS falls short, the report says why in a short paragraph and a table of the networks checked
+    by hand (one row per network, as many cells as the header); when it reaches the target, neither."""
+    import dataclasses
+
+    from lowrank_rnn.experiments import _dubreuil2022_sections as sec
+    from lowrank_rnn.experiments.dubreuil2022 import Config
+
+    cfg = dataclasses.replace(Config.make(False), tasks=("dms",))
+    header, rows, caption = sec.SHORTFALL_NETWORKS["dms"]
+    assert len(rows) >= 7 and all(len(r) == len(header) for r in rows)
+    short = _Recorder()
+    sec.section_populations(cfg, short, _dms_results(0.53))
+    tables = [b for b in short.blocks if b[0] == "table"]
+    assert ("table", header, rows, caption) in tables
+    measured = next(b[1] for b in short.blocks if b[0] == "text" and b[1].startswith("Measured"))
+    assert "target NOT reproduced" in measured and sec.SHORTFALL["dms"] in measured
+    reached = _Recorder()
+    sec.section_populations(cfg, reached, _dms_results(0.95))
+    assert all(b[1] != header for b in reached.blocks if b[0] == "table")
+    assert sec.SHORTFALL["dms"] not in next(b[1] for b in reached.blocks if b[1:] and str(b[1]).startswith("Measured"))
