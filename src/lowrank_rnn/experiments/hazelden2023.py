@@ -222,6 +222,7 @@ def _ml_budget(cfg: Config, report, results):
 
 def _window(cfg: Config, report, results):
     rows, out = [], []
+    compiled = {}
     for g in cfg.couplings:
         for w in cfg.windows:
             f = w / sum(cfg.trial)
@@ -235,9 +236,11 @@ def _window(cfg: Config, report, results):
                                              bias_mean=cfg.bias_mean, max_steps=20_000)
             trials = task.sample(jax.random.key(3), cfg.window_trials)
             params, static = eqx.partition(net, eqx.is_inexact_array)
-            loss, grads = eqx.filter_jit(jax.value_and_grad(
-                lambda p, static=static, task=task, trials=trials: biophys.ml_network_loss(
-                    eqx.combine(p, static), task, trials)))(params)
+            if w not in compiled:  # one program per window, shared by the couplings (the same trials)
+                compiled[w] = eqx.filter_jit(jax.value_and_grad(
+                    lambda p, static, task=task, trials=trials: biophys.ml_network_loss(
+                        eqx.combine(p, static), task, trials)))
+            loss, grads = compiled[w](params, static)
             leaves = jax.tree_util.tree_leaves(grads)
             finite = bool(all(jnp.all(jnp.isfinite(x)) for x in leaves)) and bool(jnp.isfinite(loss))
             gnorm = float(jnp.sqrt(sum(jnp.sum(jnp.where(jnp.isfinite(x), x, 0.0) ** 2) for x in leaves)))
