@@ -22,8 +22,8 @@ a second form of the generator to keep equal to the first; this records what it 
     python benchmarks/bench_noise_native.py --out results/bench_noise_native.json
 
 (``--quick``: N = 500, 100 steps, one run of each; ``--runs`` sets the number of process pairs.)
-Exit status 2, with the reason, where the kernel cannot be built (no compiler, no AVX-512 is not
-an error: the scalar loop then runs).
+Where the kernel cannot be built it stops with the reason (exit status 1); a CPU without AVX-512 is
+not an error: the kernel's scalar loop then runs.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ SOURCE = HERE / "native" / "quantile_normal_ffi.cc"
 
 
 def build(out_dir: Path) -> Path:
-    """Compile the kernel into ``out_dir``; raise SystemExit(2) with the reason when it cannot be."""
+    """Compile the kernel into ``out_dir``; raise SystemExit with the reason when it cannot be."""
     import jax.ffi
 
     named = os.environ.get("CXX")
