@@ -151,7 +151,8 @@ def worker(generator: str, N: int, B: int, steps: int, repeats: int) -> dict:
         _integrate.quantile_normal_from_words = draw  # what simulate's noise calls, for this process only
     else:
         draw = _hashnoise.quantile_normal_from_words
-    net, x0 = bs.make_network(N), bs.make_x0(bs.make_network(N), B)
+    net = bs.make_network(N)
+    x0 = bs.make_x0(net, B)
     fns = {"noiseless": lambda: bs._jax_call(net, x0, steps, "lowrank"),
            "noisy": lambda: bs._jax_call(net, x0, steps, "lowrank", noise=bs.NOISE)}
     timed = bs._timed(fns, repeats)

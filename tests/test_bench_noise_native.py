@@ -7,7 +7,6 @@ asserted on a shared machine.
 
 import importlib.util
 import os
-import shutil
 
 import pytest
 
@@ -23,9 +22,12 @@ def bench():
 
 
 def test_native_kernel_equals_the_library_generator(bench, tmp_path):
-    if not (os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")):
-        pytest.skip("no C++ compiler on this machine: the benchmark's kernel cannot be built here")
-    draw = bench.native_generator(bench.build(tmp_path))
+    try:
+        lib = bench.build(tmp_path)
+    except SystemExit as refused:  # the one accepted reason for no kernel, and it must say so
+        assert "no C++ compiler found" in str(refused)
+        return
+    draw = bench.native_generator(lib)
     assert bench.check_equal(draw)
     # and a different key gives different draws (the comparison is not between two constant arrays)
     import jax
